@@ -1,0 +1,1 @@
+"""vision_core: the importable core behind the dashboard (no Streamlit here)."""
