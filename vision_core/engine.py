@@ -1,0 +1,200 @@
+"""train(config): the one training entry point, shared by the command line and the dashboard."""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from typing import Any, NoReturn
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+
+from vision_core import datasets, models, runs
+from vision_core.config import RunConfig
+from vision_core.lightning_module import ClassifierModule, VisionDataModule
+from vision_core.live import DivergedError, JobControl, LiveCallback, LiveState
+
+
+class TrainingError(RuntimeError):
+    """A run that could not start or finish; the message is meant for the student."""
+
+
+def resolve_accelerator(accelerator: str) -> str:
+    """``auto`` → ``gpu`` when CUDA is usable, else ``cpu``; asking for a GPU without one is a clear error."""
+    has_gpu = torch.cuda.is_available()
+    if accelerator == "gpu" and not has_gpu:
+        raise TrainingError("This machine has no usable GPU (CUDA). Choose CPU or auto.")
+    if accelerator == "auto":
+        return "gpu" if has_gpu else "cpu"
+    return accelerator
+
+
+def device_name(accelerator: str) -> str:
+    if accelerator == "gpu" and torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return "CPU"
+
+
+def prepare(config: RunConfig) -> tuple[datasets.ImageDataset, torch.nn.Module]:
+    """Load the data and build the model, failing early with the data or shape problem explained."""
+    dataset = datasets.load(config.dataset, **config.dataset_options)
+    L.seed_everything(config.seed, workers=False, verbose=False)  # the model's initial weights come from the seed
+    model = models.build(
+        config.model,
+        in_channels=dataset.channels,
+        num_classes=len(dataset.classes),
+        image_size=dataset.image_size,
+        **config.model_options,
+    )
+    models.check_input(model, dataset.input_shape)
+    return dataset, model
+
+
+def data_info(dataset: datasets.ImageDataset) -> dict[str, Any]:
+    """What evaluation and prediction need to know about the data, without loading it again."""
+    return {
+        "name": dataset.name,
+        "classes": list(dataset.classes),
+        "channels": dataset.channels,
+        "image_size": list(dataset.image_size),
+        "mean": list(dataset.mean),
+        "std": list(dataset.std),
+        "train_size": len(dataset.train),
+        "val_size": len(dataset.val) if dataset.val is not None else 0,
+        "test_size": len(dataset.test),
+    }
+
+
+def _quiet_lightning() -> None:
+    # The dashboard shows its own progress; Lightning's tips and info lines are noise there.
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
+    warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+
+
+def train(
+    config: RunConfig,
+    *,
+    run: runs.RunRecord | None = None,
+    root=None,
+    state: LiveState | None = None,
+    control: JobControl | None = None,
+    trainer_options: dict[str, Any] | None = None,
+    progress_bar: bool = False,
+    extra_callbacks: list[L.Callback] | None = None,
+) -> dict[str, Any]:
+    """Train one run to the end (or until stopped) and return its summary.
+
+    Writes the run folder as it goes. Raises TrainingError for problems a student can fix
+    (missing data, shapes that do not fit, divergence, a full GPU); the run folder then says
+    ``failed`` with the same message.
+
+    Example: ``train(RunConfig(dataset="digits", model="lenet", epochs=3))["test_acc"]``.
+    """
+    _quiet_lightning()
+    state = state or LiveState(total_epochs=config.epochs)
+    control = control or JobControl()
+    trainer_options = dict(trainer_options or {})
+    run = run or runs.create_run(config, root)
+    accelerator = resolve_accelerator(trainer_options.pop("accelerator", config.accelerator))
+
+    try:
+        dataset, model = prepare(config)
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        runs.write_status(run, "failed", str(exc))
+        state.update(status="failed", message=str(exc))
+        raise TrainingError(str(exc)) from exc
+
+    runs.write_data_info(run, data_info(dataset))
+    module = ClassifierModule(model, config, num_classes=len(dataset.classes))
+    checkpoints = run.path / "checkpoints"
+    has_val = dataset.val is not None or len(dataset.test) > 0
+    callbacks: list[L.Callback] = [
+        LiveCallback(state, control),
+        ModelCheckpoint(dirpath=checkpoints, filename="best", monitor="val_loss", mode="min",
+                        save_last=False, enable_version_counter=False),
+        ModelCheckpoint(dirpath=checkpoints, filename="last", enable_version_counter=False),
+    ]
+    if config.early_stopping_patience and has_val:
+        callbacks.append(EarlyStopping(monitor="val_loss", patience=config.early_stopping_patience))
+    if config.snapshot_every:
+        from vision_core.snapshots import SnapshotCallback
+
+        callbacks.append(SnapshotCallback(run.path, config.snapshot_every, dataset))
+    callbacks += extra_callbacks or []
+
+    trainer = L.Trainer(
+        accelerator=accelerator,
+        max_epochs=config.epochs,
+        logger=CSVLogger(save_dir=run.path, name="", version="", flush_logs_every_n_steps=20),
+        callbacks=callbacks,
+        log_every_n_steps=trainer_options.pop("log_every_n_steps", 5),
+        enable_progress_bar=progress_bar,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        **trainer_options,
+    )
+    datamodule = VisionDataModule(config, dataset)
+    write_status = trainer.is_global_zero  # under DDP only rank 0 writes the run folder
+    if write_status:
+        runs.write_status(run, "running", device=device_name(accelerator))
+    state.update(status="running", total_epochs=config.epochs)
+
+    started = time.perf_counter()
+    try:
+        trainer.fit(module, datamodule=datamodule)
+    except DivergedError as exc:
+        _fail(run, state, str(exc), write_status)
+    except torch.cuda.OutOfMemoryError:
+        torch.cuda.empty_cache()
+        _fail(run, state, "The GPU ran out of memory. Try a smaller batch size or a smaller model, "
+                     "or wait until other runs on this GPU finish.", write_status)
+    train_seconds = time.perf_counter() - started
+
+    stopped = control.stop_requested
+    if stopped:
+        # Stop leaves a usable checkpoint of the weights as they are now.
+        trainer.save_checkpoint(checkpoints / "last.ckpt")
+    state.update(status="testing")
+    best = checkpoints / "best.ckpt"
+    test_results = trainer.test(module, datamodule=datamodule, verbose=False,
+                                ckpt_path=str(best) if best.is_file() and not stopped else None)
+    test_metrics = {k: float(v) for k, v in (test_results[0] if test_results else {}).items()}
+
+    snapshot = state.snapshot()
+    samples = len(dataset.train) * max(trainer.current_epoch, 1)
+    summary = {
+        "status": "stopped" if stopped else "finished",
+        "test_loss": test_metrics.get("test_loss"),
+        "test_acc": test_metrics.get("test_acc"),
+        "best_val_acc": max((e["val_acc"] for e in snapshot["epochs"] if e.get("val_acc") is not None),
+                            default=None),
+        "final_val_loss": next((e["val_loss"] for e in reversed(snapshot["epochs"]) if e.get("val_loss")), None),
+        "epochs_completed": len(snapshot["epoch_seconds"]),
+        "steps": int(trainer.global_step),
+        "train_seconds": train_seconds,
+        "samples_per_sec": samples / train_seconds if train_seconds > 0 and not stopped else snapshot["samples_per_sec"],
+        "device": device_name(accelerator),
+        "accelerator": accelerator,
+        "parameters": models.total_params(model),
+        "tested_checkpoint": "best" if best.is_file() and not stopped else "current weights",
+    }
+    state.update(status=summary["status"], test_metrics=test_metrics,
+                 message="Stopped; the last checkpoint holds the weights at the stop." if stopped else "")
+    if write_status:
+        runs.write_summary(run, summary)
+        runs.write_status(run, summary["status"], state.message, epoch=summary["epochs_completed"])
+    return summary
+
+
+def _fail(run: runs.RunRecord, state: LiveState, message: str, write_status: bool) -> NoReturn:
+    state.update(status="failed", message=message)
+    if write_status:
+        runs.write_status(run, "failed", message)
+    raise TrainingError(message)
