@@ -128,6 +128,7 @@ class LiveState:
                 "total_epochs": self.total_epochs,
                 "step": self.step,
                 "total_steps": total_steps,
+                "steps_per_epoch": self.steps_per_epoch,
                 "progress": min(self.step / total_steps, 1.0) if total_steps else 0.0,
                 "steps": list(self.steps),
                 "epochs": [dict(e) for e in self.epochs],

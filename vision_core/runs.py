@@ -179,6 +179,29 @@ def read_metrics(run: RunRecord):
         return pd.DataFrame()
 
 
+def metrics_history(run: RunRecord) -> dict[str, Any]:
+    """A finished run's curves from metrics.csv, in the same shape as ``LiveState.snapshot()``."""
+    df = read_metrics(run)
+    steps, epochs = [], []
+    if "train_loss_step" in df.columns:
+        rows = df.dropna(subset=["train_loss_step"])
+        steps = [(int(s), float(v), float("nan")) for s, v in zip(rows["step"], rows["train_loss_step"])]
+    if "epoch" in df.columns:
+        for epoch, group in df.groupby("epoch"):
+            record: dict[str, Any] = {"epoch": int(epoch) + 1}
+            for key in ("train_loss_epoch", "train_acc", "val_loss", "val_acc", "lr"):
+                if key in group.columns and group[key].notna().any():
+                    record["train_loss" if key == "train_loss_epoch" else key] = float(group[key].dropna().iloc[-1])
+            if len(record) > 1:
+                epochs.append(record)
+    steps_per_epoch = 0
+    if steps and epochs and "train_loss_epoch" in df.columns:
+        ends = df.dropna(subset=["train_loss_epoch"])["step"]
+        steps_per_epoch = int(ends.iloc[0]) + 1 if len(ends) else 0
+    return {"steps": steps, "epochs": epochs, "steps_per_epoch": steps_per_epoch,
+            "status": run.state, "message": run.status.get("message", "")}
+
+
 def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Model weights from a Lightning checkpoint or a plain state_dict file, never unpickling objects.
 

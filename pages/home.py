@@ -1,0 +1,34 @@
+"""Home: what this is, and the shortest path to a first run."""
+
+import streamlit as st
+
+from vision_core import presets
+
+st.title("🧠 CNN Lab")
+st.markdown(
+    "Train a convolutional network **live**, step through what a convolution computes one cell at a "
+    "time, look inside the network you trained, and see where it is right and wrong. "
+    "Everything runs on this machine, on data that needs no download."
+)
+
+st.subheader("Your first run, in one click")
+st.markdown(
+    "LeNet (1998) on the handwritten digits that ship with scikit-learn: 1,797 images, "
+    "about a minute on a laptop CPU, ~97% test accuracy."
+)
+if st.button("▶ Train LeNet on the digits", type="primary", key="home_quickstart"):
+    st.session_state["train_pending_preset"] = "quickstart"
+    st.switch_page("pages/train.py")
+
+st.subheader("Then explore")
+cols = st.columns(3)
+cols[0].page_link("pages/convolution.py", label="Step through a convolution", icon="🔲")
+cols[0].page_link("pages/pooling.py", label="Max and average pooling", icon="🔳")
+cols[1].page_link("pages/shapes.py", label="Why shapes must fit (shape explorer)", icon="📐")
+cols[1].page_link("pages/inside.py", label="Filters and feature maps of your run", icon="🔬")
+cols[2].page_link("pages/evaluate.py", label="Confusion matrix and mistakes", icon="✅")
+cols[2].page_link("pages/predict.py", label="Try it on your own image", icon="🔮")
+
+with st.expander("The tutorial recipes you can reproduce"):
+    for preset in presets.PRESETS.values():
+        st.markdown(f"- **{preset.title}** — {preset.source}. Reported: {preset.reported}.")

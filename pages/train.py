@@ -1,0 +1,42 @@
+"""Train: set up a run (data, model, recipe, hyper-parameters), start it, watch it learn."""
+
+import streamlit as st
+
+from ui.live_panel import live_panel
+from ui.train_form import QUICKSTART, apply_config, config_form
+from vision_core import jobs
+from vision_core.engine import TrainingError
+
+st.title("🏋️ Train")
+
+
+def start(config) -> None:
+    try:
+        job = jobs.manager().submit(config)
+    except TrainingError as exc:
+        st.error(str(exc))
+        return
+    st.query_params["run"] = job.run_id
+    st.rerun()
+
+
+# The home page's one-click first run.
+if st.session_state.pop("train_pending_preset", None) == "quickstart":
+    apply_config(QUICKSTART, "Your first run: LeNet on the handwritten digits. Watch the loss fall.")
+    start(QUICKSTART)
+
+run_id = st.query_params.get("run")
+if run_id:
+    live_panel(run_id)
+    if st.button("＋ New run", key="train_new_run"):
+        del st.query_params["run"]
+        st.rerun()
+    st.divider()
+
+st.subheader("Set up a run" if not run_id else "Set up another run")
+config, problem = config_form()
+if problem:
+    st.warning(f"Start is disabled: {problem}")
+if st.button("▶ Start training", type="primary", disabled=config is None or problem is not None,
+             key="train_start"):
+    start(config)

@@ -1,0 +1,1 @@
+"""Streamlit helpers shared by several pages (the core, vision_core, never imports this)."""
