@@ -38,9 +38,11 @@ def device_name(accelerator: str) -> str:
     return "CPU"
 
 
-def prepare(config: RunConfig) -> tuple[datasets.ImageDataset, torch.nn.Module]:
+def prepare(config: RunConfig, dataset: datasets.ImageDataset | None = None
+            ) -> tuple[datasets.ImageDataset, torch.nn.Module]:
     """Load the data and build the model, failing early with the data or shape problem explained."""
-    dataset = datasets.load(config.dataset, **config.dataset_options)
+    if dataset is None:
+        dataset = datasets.load(config.dataset, **config.dataset_options)
     L.seed_everything(config.seed, workers=False, verbose=False)  # the model's initial weights come from the seed
     model = models.build(
         config.model,
@@ -88,12 +90,15 @@ def train(
     trainer_options: dict[str, Any] | None = None,
     progress_bar: bool = False,
     extra_callbacks: list[L.Callback] | None = None,
+    dataset: datasets.ImageDataset | None = None,
 ) -> dict[str, Any]:
     """Train one run to the end (or until stopped) and return its summary.
 
     Writes the run folder as it goes. Raises TrainingError for problems a student can fix
     (missing data, shapes that do not fit, divergence, a full GPU); the run folder then says
     ``failed`` with the same message.
+
+    ``dataset`` replaces the one ``config.dataset`` names (benchmarks train on synthetic tensors).
 
     Example: ``train(RunConfig(dataset="digits", model="lenet", epochs=3))["test_acc"]``.
     """
@@ -105,7 +110,7 @@ def train(
     accelerator = resolve_accelerator(trainer_options.pop("accelerator", config.accelerator))
 
     try:
-        dataset, model = prepare(config)
+        dataset, model = prepare(config, dataset)
     except (ValueError, TypeError, FileNotFoundError) as exc:
         runs.write_status(run, "failed", str(exc))
         state.update(status="failed", message=str(exc))

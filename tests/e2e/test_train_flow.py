@@ -1,0 +1,71 @@
+"""A student trains LeNet on the digits in the browser, refreshes mid-run, stops, finds the run again."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from tests.e2e.browser import wait_for_app
+
+CHART_POINTS = """() => {
+  const plots = [...document.querySelectorAll('.js-plotly-plot')];
+  for (const p of plots) {
+    const trace = (p.data || []).find(t => t.name === 'train loss (step)');
+    if (trace) return trace.x.length;
+  }
+  return 0;
+}"""
+
+
+def chart_points(page) -> int:
+    return page.evaluate(CHART_POINTS)
+
+
+def wait_points_above(page, n: int, timeout: float = 60) -> int:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        points = chart_points(page)
+        if points > n:
+            return points
+        time.sleep(0.3)
+    raise AssertionError(f"the live chart stayed at {chart_points(page)} points (wanted more than {n})")
+
+
+def test_train_refresh_stop_and_find_in_runs(app_url, page, shot):
+    page.goto(app_url + "/train")
+    wait_for_app(page)
+    page.get_by_text("Set up a run").wait_for()
+    shot(page, "train-form")
+
+    # A long run, so there is time to refresh and stop it mid-way.
+    epochs = page.get_by_label("Epochs", exact=True)
+    epochs.fill("200")
+    epochs.press("Enter")
+    wait_for_app(page)
+    page.get_by_role("button", name="▶ Start training").click()
+
+    page.wait_for_url(re.compile(r"[?&]run="))
+    run_id = re.search(r"run=([^&]+)", page.url).group(1)
+    first = wait_points_above(page, 0)
+    second = wait_points_above(page, first)
+    assert second > first  # the chart gains points while it trains
+    shot(page, "training-live")
+
+    # Refresh mid-run: same job, curves continue from where they were.
+    page.reload()
+    wait_for_app(page)
+    assert f"run={run_id}" in page.url
+    after_reload = wait_points_above(page, 0)
+    assert after_reload >= second
+    assert wait_points_above(page, after_reload) > after_reload
+    shot(page, "after-refresh")
+
+    page.get_by_role("button", name="⏹ Stop").click()
+    page.get_by_text("Stopped by you").wait_for(timeout=90_000)
+    shot(page, "stopped")
+
+    page.goto(app_url + "/runs")
+    wait_for_app(page)
+    page.get_by_text("Manage a run").wait_for()
+    assert run_id in page.content() or page.get_by_text(run_id).count() > 0
+    shot(page, "runs-page")

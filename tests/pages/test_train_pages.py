@@ -1,0 +1,90 @@
+"""AppTest: the app shell, Home, Train and Runs pages render, and a short training started from Train completes."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from vision_core import engine, jobs, runs
+from vision_core.config import RunConfig
+
+
+@pytest.fixture
+def runs_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("VISION_CORE_RUNS", str(tmp_path))
+    jobs._manager = None  # a fresh registry per test, like a fresh server
+    yield tmp_path
+    for job in jobs.manager().active_jobs():
+        job.control.stop()
+    jobs._manager = None
+
+
+def test_app_shell_and_home_render(runs_dir):
+    at = AppTest.from_file("app.py", default_timeout=60).run()
+    assert not at.exception
+    assert any("CNN Lab" in t.value for t in at.title)
+    assert at.button(key="home_quickstart")
+
+
+def test_train_page_has_its_widgets(runs_dir):
+    at = AppTest.from_file("pages/train.py", default_timeout=60).run()
+    assert not at.exception
+    assert at.selectbox(key="train_dataset").value == "digits"
+    assert at.selectbox(key="train_model").value == "lenet"
+    assert at.selectbox(key="train_preset")
+    assert not at.button(key="train_start").disabled
+    assert any("61,706 parameters" in m.value for m in at.markdown)  # the live summary of LeNet on digits
+
+
+def test_a_model_that_does_not_fit_disables_start(runs_dir):
+    at = AppTest.from_file("pages/train.py", default_timeout=60).run()
+    at.selectbox(key="train_image_size").set_value("28 × 28").run()
+    assert not at.exception
+    # LeNet adapts its flatten size to 28×28 ...
+    assert not at.button(key="train_start").disabled
+    # ... but a net too deep for tiny inputs cannot take 1×28×28 with 6 pooling blocks.
+    at.selectbox(key="train_model").set_value("custom").run()
+    at.number_input(key="train_opt_blocks").set_value(6).run()
+    assert not at.exception
+    assert at.button(key="train_start").disabled
+    assert at.error and "cannot take" in at.error[0].value
+
+
+def test_a_preset_whose_data_is_missing_falls_back_to_embedded_data(runs_dir, monkeypatch):
+    monkeypatch.setenv("VISION_CORE_DATA", str(runs_dir / "no-data"))
+    at = AppTest.from_file("pages/train.py", default_timeout=60).run()
+    at.selectbox(key="train_preset").set_value("tinyvgg_fashion")
+    at.button(key="train_load_preset").click().run()
+    assert not at.exception
+    assert at.selectbox(key="train_model").value == "tinyvgg"
+    assert at.selectbox(key="train_optimizer").value == "sgd"
+    assert at.selectbox(key="train_dataset").value == "digits"
+    assert any("not on disk" in i.value for i in at.info)
+
+
+def test_short_training_started_from_the_page_completes(runs_dir):
+    at = AppTest.from_file("pages/train.py", default_timeout=60).run()
+    at.number_input(key="train_epochs").set_value(2).run()
+    at.button(key="train_start").click().run()
+    assert not at.exception
+    run_id = at.query_params["run"]
+    run_id = run_id[0] if isinstance(run_id, list) else run_id
+    job = jobs.manager().wait(run_id, timeout=120)
+    assert job.state.status == "finished", job.error
+    at.run()
+    assert not at.exception
+    assert any(m.label == "Test accuracy" for m in at.metric)
+    assert runs.load_run(run_id).summary["epochs_completed"] == 2
+
+
+def test_runs_page_lists_runs_and_overlays_them(runs_dir):
+    at = AppTest.from_file("pages/runs.py", default_timeout=60).run()
+    assert not at.exception
+    assert at.info and "No runs yet" in at.info[0].value
+    for seed in (1, 2):
+        engine.train(RunConfig(dataset="digits", model="linear", epochs=1, seed=seed, snapshot_every=0),
+                     trainer_options={"limit_train_batches": 3})
+    at = AppTest.from_file("pages/runs.py", default_timeout=60).run()
+    assert not at.exception
+    assert len(at.dataframe[0].value) == 2
+    assert at.selectbox(key="runs_manage")
