@@ -119,13 +119,14 @@ def train(
     runs.write_data_info(run, data_info(dataset))
     module = ClassifierModule(model, config, num_classes=len(dataset.classes))
     checkpoints = run.path / "checkpoints"
-    has_val = dataset.val is not None or len(dataset.test) > 0
+    has_val = trainer_options.get("limit_val_batches") != 0
     callbacks: list[L.Callback] = [
         LiveCallback(state, control),
-        ModelCheckpoint(dirpath=checkpoints, filename="best", monitor="val_loss", mode="min",
-                        save_last=False, enable_version_counter=False),
         ModelCheckpoint(dirpath=checkpoints, filename="last", enable_version_counter=False),
     ]
+    if has_val:
+        callbacks.append(ModelCheckpoint(dirpath=checkpoints, filename="best", monitor="val_loss", mode="min",
+                                         enable_version_counter=False))
     if config.early_stopping_patience and has_val:
         callbacks.append(EarlyStopping(monitor="val_loss", patience=config.early_stopping_patience))
     if config.snapshot_every:
