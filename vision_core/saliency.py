@@ -71,7 +71,6 @@ def grad_cam(model: nn.Module, x: torch.Tensor, target: int | None = None,
     captured: dict[str, torch.Tensor] = {}
 
     def keep_output(_module, _inputs, output):
-        output.retain_grad()
         captured["maps"] = output  # the last call wins if the layer runs twice
 
     handle = layer.register_forward_hook(keep_output)
@@ -82,11 +81,12 @@ def grad_cam(model: nn.Module, x: torch.Tensor, target: int | None = None,
             score, _ = _score(logits, target)
             if "maps" not in captured:
                 raise ValueError("The chosen layer did not run in the forward pass; pick a layer of this model.")
-            score.backward()
+            # autograd.grad, not backward(): the model's own .grad buffers stay untouched.
+            (grads,) = torch.autograd.grad(score, captured["maps"], allow_unused=True)
     finally:
         handle.remove()
-    maps, grads = captured["maps"].detach(), captured["maps"].grad  # (1, K, h, w) each
-    if grads is None:
+    maps = captured["maps"].detach()  # (1, K, h, w)
+    if grads is None:  # the score does not depend on this layer
         return torch.zeros(x.shape[-2:])
     weights = grads.mean(dim=(2, 3), keepdim=True)  # (1, K, 1, 1)
     cam = F.relu((weights * maps).sum(dim=1, keepdim=True))  # (1, 1, h, w)
