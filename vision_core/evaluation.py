@@ -276,6 +276,19 @@ def pair_indices(ev: Evaluation, truth: int | str, pred: int | str) -> list[int]
     return [int(i) for i in cell[order]]
 
 
+def most_confused(ev: Evaluation, k: int = 5) -> list[tuple[str, str, int]]:
+    """The k most frequent mistakes as (truth, predicted, count), largest first (off-diagonal cells).
+
+    Example: on FashionMNIST ``most_confused(ev, 1)`` is typically ``[("Shirt", "T-shirt/top", 120)]``.
+    """
+    counts = ev.confusion.clone()
+    counts.fill_diagonal_(0)
+    flat = counts.flatten()
+    order = flat.argsort(descending=True, stable=True)[:max(k, 0)]
+    n = len(ev.classes)
+    return [(ev.classes[int(i) // n], ev.classes[int(i) % n], int(flat[i])) for i in order if flat[i] > 0]
+
+
 def prediction_grid(ev: Evaluation, n: int = 9, seed: int | None = None) -> list[PredictionItem]:
     """n random test images (no repeats) with their predictions, like the tutorial's 3×3 grid.
 

@@ -280,3 +280,11 @@ def test_display_array_enlarges_small_images_with_crisp_pixels():
     assert array.shape == (8, 8, 3) and array.dtype == np.uint8
     assert array[0, 0].tolist() == [0, 0, 0] and array[0, 7].tolist() == [255, 255, 255]
     assert array[3, 3].tolist() == [0, 0, 0]  # nearest-neighbour: no blurred grey
+
+
+def test_most_confused_lists_off_diagonal_cells_largest_first():
+    labels = [0, 0, 0, 1, 2, 2, 1]
+    preds = [1, 1, 2, 1, 0, 2, 1]
+    ev = evaluation.evaluate(LookupModel(toy_logits(preds)), toy_split(labels), INFO)
+    assert evaluation.most_confused(ev, 5) == [("cat", "dog", 2), ("cat", "owl", 1), ("owl", "cat", 1)]
+    assert evaluation.most_confused(ev, 1) == [("cat", "dog", 2)]

@@ -1,0 +1,175 @@
+"""Evaluate: how good is a trained network on its test set, and where exactly is it wrong?"""
+
+import json
+
+import streamlit as st
+
+from ui.run_picker import pick_run
+from vision_core import datasets, eval_figures, evaluation, runs
+
+st.title("✅ Evaluate")
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the test data…")
+def load_dataset(name: str, options_json: str):
+    # Shared by every session: datasets are read-only tensors.
+    return datasets.load(name, **json.loads(options_json))
+
+
+@st.cache_resource(max_entries=8, show_spinner="Running the network over the test set…")
+def evaluate_run(run_path: str, which: str, checkpoint_mtime: float) -> evaluation.Evaluation:
+    """Keyed by the run folder and the checkpoint's mtime, so a checkpoint saved by a running job is picked up."""
+    run = runs.load_run(run_path)
+    model = runs.load_model(run, which)
+    dataset = load_dataset(run.config.dataset, json.dumps(run.config.dataset_options, sort_keys=True))
+    return evaluation.evaluate(model, dataset, run.data_info)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def confusion_png(run_path: str, which: str, checkpoint_mtime: float) -> bytes:
+    ev = evaluate_run(run_path, which, checkpoint_mtime)
+    return evaluation.confusion_matrix_png(ev.confusion, ev.classes)
+
+
+def checkpoint_choice(run: runs.RunRecord, key: str):
+    """The checkpoint file to show: the latest weights while a run trains, else the one the user picks."""
+    if run.state in ("running", "paused"):
+        return run.checkpoint("last")
+    which = st.radio("Checkpoint", ["best", "last"], horizontal=True, key=key,
+                     help="best = lowest validation loss; last = the end of the latest epoch")
+    return run.checkpoint(which)
+
+
+def load_evaluation(run: runs.RunRecord, path) -> evaluation.Evaluation | None:
+    """The run's evaluation, or None after showing the problem in one sentence."""
+    try:
+        return evaluate_run(str(run.path), path.stem, path.stat().st_mtime)
+    except (ValueError, OSError, RuntimeError) as exc:  # RunError, DatasetNotFoundError, shape problems
+        st.error(f"Cannot evaluate {run.run_id}: {exc}")
+        return None
+
+
+def show_grid(items, ev, cols: int, key: str) -> None:
+    fig = eval_figures.image_grid(
+        [ev.images[p.index] for p in items], [p.title for p in items], [p.correct for p in items],
+        subtitles=[" · ".join(f"{c} {v:.0%}" for c, v in p.top3) for p in items], cols=cols)
+    st.plotly_chart(fig, key=key)
+
+
+run = pick_run("eval_run")
+path = checkpoint_choice(run, "eval_checkpoint")
+if path is None:
+    st.info("This run has no checkpoint yet: it saves one at the end of each epoch. Come back in a moment.")
+    st.stop()
+epoch = runs.checkpoint_epoch(path)
+epoch_text = f"epoch {epoch + 1}" if isinstance(epoch, int) else "an unknown epoch"
+if run.state in ("running", "paused"):
+    st.caption(f"⏳ Still {run.state}: showing its latest checkpoint, saved at the end of {epoch_text}. "
+               "Reload the page for a newer one.")
+else:
+    st.caption(f"Showing the **{path.stem}** checkpoint ({epoch_text}).")
+
+ev = load_evaluation(run, path)
+if ev is None:
+    st.stop()
+
+c = st.columns(4)
+c[0].metric("Test accuracy", f"{ev.accuracy:.2%}")
+c[1].metric("Test loss", f"{ev.loss:.4f}")
+c[2].metric("Test images", f"{len(ev):,}")
+c[3].metric("Mistakes", f"{int((ev.predictions != ev.labels).sum()):,}")
+
+overview, confusion, grid, wrong, compare = st.tabs(
+    ["Per class", "Confusion matrix", "Prediction grid", "Mistakes", "Compare runs"])
+
+with overview:
+    st.caption("Accuracy per class = share of that class's test images predicted right (same as recall). "
+               "Precision = of the images predicted as that class, the share that really are.")
+    st.plotly_chart(eval_figures.per_class_bars(ev.per_class), key="eval_per_class_chart")
+    st.dataframe(ev.per_class, hide_index=True, key="eval_per_class_table", column_config={
+        name: st.column_config.NumberColumn(format="percent") for name in ("accuracy", "precision", "recall", "f1")})
+
+with confusion:
+    mode = st.radio("Show", ["counts", "share of each true class"], horizontal=True, key="eval_cm_mode")
+    normalized = mode != "counts"
+    matrix = ev.confusion_normalized if normalized else ev.confusion
+    event = st.plotly_chart(eval_figures.confusion_heatmap(matrix, ev.classes, normalized=normalized),
+                            on_select="rerun", selection_mode="points", key="eval_cm")
+    st.download_button("Download the matrix as a PNG (mlxtend)", confusion_png(str(run.path), path.stem,
+                       path.stat().st_mtime), file_name=f"{run.run_id}-confusion.png", mime="image/png",
+                       key="eval_cm_png")
+
+    # A click on a cell selects its invisible marker; copy it into the select boxes once per new click.
+    k = len(ev.classes)
+    points = [p for p in (event.selection.points if event else [])
+              if p.get("curve_number") == 1 and 0 <= p.get("point_index", -1) < k * k]
+    if points:
+        truth, pred = eval_figures.cell_from_point_index(points[0]["point_index"], k)
+        if st.session_state.get("eval_cm_applied") != (run.run_id, truth, pred):
+            st.session_state["eval_cm_applied"] = (run.run_id, truth, pred)
+            st.session_state["eval_truth"], st.session_state["eval_pred"] = ev.classes[truth], ev.classes[pred]
+    if {st.session_state.get("eval_truth"), st.session_state.get("eval_pred")} - set(ev.classes):
+        # First visit, or another run with other classes: start on its most frequent mistake.
+        top = evaluation.most_confused(ev, 1)
+        st.session_state["eval_truth"], st.session_state["eval_pred"] = (top[0][:2] if top
+                                                                         else (ev.classes[0], ev.classes[0]))
+
+    confused = evaluation.most_confused(ev, 3)
+    if confused:
+        st.caption("Most frequent mistakes: " + "; ".join(f"**{t}** taken for **{p}** ({n}×)" for t, p, n in confused))
+    st.markdown("Click a cell, or choose a pair, to see its test images.")
+    left, right = st.columns(2)
+    truth = left.selectbox("True class", ev.classes, key="eval_truth")
+    pred = right.selectbox("Predicted as", ev.classes, key="eval_pred")
+    cell = evaluation.pair_indices(ev, truth, pred)
+    shown = cell[:24]
+    st.caption(f"{len(cell)} test image(s) of **{truth}** predicted as **{pred}**"
+               + (f" (the {len(shown)} most confident shown)" if len(cell) > len(shown) else ""))
+    if shown:
+        show_grid([evaluation.item(ev, i) for i in shown], ev, cols=6, key="eval_pair_images")
+
+with grid:
+    a, b, d = st.columns([2, 2, 1])
+    n = a.slider("Images", 4, 25, 9, key="eval_grid_n")
+    fixed = b.toggle("Fixed seed (same images every time)", value=False, key="eval_grid_fixed")
+    if d.button("🎲 Re-roll", key="eval_grid_reroll", disabled=fixed):
+        st.session_state["eval_grid_roll"] = st.session_state.get("eval_grid_roll", 0) + 1
+    seed = 42 if fixed else 1000 + st.session_state.get("eval_grid_roll", 0)
+    items = evaluation.prediction_grid(ev, n, seed=seed)
+    st.caption(f"{sum(p.correct for p in items)} of {len(items)} right. Green = right, red = wrong; "
+               "under each title the three most likely classes.")
+    show_grid(items, ev, cols=min(5, max(3, round(n ** 0.5))), key="eval_grid_images")
+
+with wrong:
+    k = st.slider("How many", 4, 48, 12, key="eval_mistakes_k")
+    items = evaluation.mistakes(ev, k)
+    if items:
+        st.caption("The mistakes the network was most sure about come first: often a mislabelled or "
+                   "genuinely ambiguous image.")
+        show_grid(items, ev, cols=4, key="eval_mistakes_images")
+    else:
+        st.success("No mistakes on the test set.")
+
+with compare:
+    others = {r.run_id: r for r in runs.list_runs() if r.run_id != run.run_id}
+    chosen_ids = st.multiselect("Compare with", list(others), key="eval_compare", max_selections=3,
+                                format_func=lambda i: f"{i} — {others[i].config.model} on {others[i].config.dataset}")
+    chosen = [others[i] for i in chosen_ids]
+    table = evaluation.compare_runs([run, *chosen])
+    st.dataframe(table, hide_index=True, key="eval_compare_table", column_config={
+        "test accuracy": st.column_config.NumberColumn(format="percent"),
+        "test loss": st.column_config.NumberColumn(format="%.4f"),
+        "training time (s)": st.column_config.NumberColumn(format="%.1f"),
+    })
+    columns = st.columns(len(chosen) + 1)
+    for column, other in zip(columns, [run, *chosen]):
+        with column:
+            other_path = other.checkpoint("best")
+            if other_path is None:
+                st.info(f"{other.run_id}: no checkpoint yet.")
+                continue
+            other_ev = ev if other is run else load_evaluation(other, other_path)
+            if other_ev is not None:
+                st.plotly_chart(eval_figures.confusion_heatmap(
+                    other_ev.confusion_normalized, other_ev.classes, normalized=True,
+                    title=f"{other.config.model} · {other_ev.accuracy:.1%}"), key=f"eval_compare_cm_{other.run_id}")

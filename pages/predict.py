@@ -1,0 +1,157 @@
+"""Predict: show a trained network your own picture, see what it sees, what it answers, and where it looked."""
+
+import copy
+
+import numpy as np
+import torch
+import pandas as pd
+import streamlit as st
+from PIL import Image
+
+from ui.run_picker import pick_run
+from vision_core import eval_figures, evaluation, export, runs, saliency
+
+st.title("🔮 Predict")
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading the network…")
+def load_model(run_path: str, which: str, checkpoint_mtime: float):
+    """Shared by every session; never modified (explanations work on a copy)."""
+    return runs.load_model(runs.load_run(run_path), which)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def weights_file(run_path: str, which: str, checkpoint_mtime: float) -> bytes:
+    return export.state_dict_bytes(load_model(run_path, which, checkpoint_mtime))
+
+
+@st.cache_data(max_entries=4, show_spinner="Exporting to ONNX…")
+def onnx_file(run_path: str, which: str, checkpoint_mtime: float, input_shape: tuple) -> bytes:
+    return export.onnx_bytes(load_model(run_path, which, checkpoint_mtime), input_shape)
+
+
+def drawn_digit(info: dict) -> Image.Image | None:
+    """A free-hand canvas when streamlit-drawable-canvas is installed, else a grid of cells to tick."""
+    try:
+        from streamlit_drawable_canvas import st_canvas
+    except ImportError:
+        st_canvas = None
+    if st_canvas is not None:
+        result = st_canvas(stroke_width=18, stroke_color="#FFFFFF", background_color="#000000",
+                           height=224, width=224, drawing_mode="freedraw", key="pred_canvas")
+        if result.image_data is None or not result.image_data[..., :3].any():
+            return None
+        return Image.fromarray(result.image_data[..., :3].astype(np.uint8), "RGB")
+    size = 8 if max(info["image_size"]) <= 8 else 16
+    st.info("Free-hand drawing needs the `streamlit-drawable-canvas` package, which is not installed. "
+            f"Meanwhile tick cells of this {size}×{size} grid to paint a digit (bright strokes on black, "
+            "like the training images).")
+    blank = pd.DataFrame(False, index=range(size), columns=[str(c) for c in range(size)])
+    grid = st.data_editor(blank, key="pred_grid", hide_index=True, width="content",
+                          column_config={c: st.column_config.CheckboxColumn(c, width="small") for c in blank.columns})
+    cells = grid.to_numpy(dtype=bool)
+    if not cells.any():
+        return None
+    return Image.fromarray((cells * 255).astype(np.uint8), "L")
+
+
+def picture_input(info: dict) -> tuple[bytes | Image.Image | None, bool | None]:
+    """(bytes of an upload or photo, or a drawn PIL image; the invert choice)."""
+    sources = ["Upload a picture", "Take a photo"] + (["Draw a digit"] if info["channels"] == 1 else [])
+    source = st.radio("Input", sources, horizontal=True, key="pred_source")
+    if source == "Draw a digit":
+        return drawn_digit(info), False  # painted bright-on-black already: never invert
+    if source == "Take a photo":
+        shot = st.camera_input("Take a photo", key="pred_camera")
+        data = shot.getvalue() if shot else None
+    else:
+        upload = st.file_uploader("A PNG or JPEG picture", type=["png", "jpg", "jpeg"], key="pred_upload")
+        data = upload.getvalue() if upload else None
+    invert = None
+    if info["channels"] == 1:
+        choice = st.radio("Invert colours", ["auto", "yes", "no"], horizontal=True, key="pred_invert",
+                          help="The digit datasets are bright strokes on a black background. A dark digit on "
+                               "white paper must be inverted; 'auto' does it when the picture is mostly light "
+                               "(mean brightness above 0.5).")
+        invert = {"auto": None, "yes": True, "no": False}[choice]
+    return data, invert
+
+
+run = pick_run("pred_run")
+info = run.data_info
+training = run.state in ("running", "paused")
+path = run.checkpoint("last" if training else "best")
+if path is None or info is None:
+    st.info("This run has no checkpoint yet: it saves one at the end of each epoch. Come back in a moment.")
+    st.stop()
+mtime = path.stat().st_mtime
+epoch = runs.checkpoint_epoch(path)
+epoch_text = f"epoch {epoch + 1}" if isinstance(epoch, int) else "an unknown epoch"
+st.caption(f"Using the **{path.stem}** checkpoint of {run.config.model} on {run.config.dataset} ({epoch_text}"
+           + (", still training" if training else "") + f"). Classes: {', '.join(map(str, info['classes']))}.")
+try:
+    model = load_model(str(run.path), path.stem, mtime)
+except (ValueError, OSError, RuntimeError) as exc:  # RunError and friends: one sentence, no traceback
+    st.error(f"Cannot load this run's network: {exc}")
+    st.stop()
+
+picture, invert = picture_input(info)
+image = None
+if isinstance(picture, bytes):
+    try:
+        image = evaluation.decode_upload(picture)
+    except ValueError as exc:
+        st.error(str(exc))
+elif isinstance(picture, Image.Image):
+    image = picture
+
+if image is not None:
+    prepared = evaluation.preprocess_image(image, info, invert=invert)
+    probabilities = evaluation.predict(model, prepared.model_input)[0]
+    best = int(probabilities.argmax())
+    classes = [str(c) for c in info["classes"]]
+
+    left, right = st.columns([1, 2])
+    with left:
+        channels, height, width = prepared.display.shape
+        st.image(evaluation.to_display_array(prepared.display, min_size=196),
+                 caption=f"What the model sees: {channels}×{height}×{width}")
+        st.markdown("**What was done to your picture**\n" + "\n".join(f"- {n}" for n in prepared.notes))
+    with right:
+        st.metric("Prediction", classes[best], f"{float(probabilities[best]):.1%} sure", delta_color="off")
+        st.plotly_chart(eval_figures.probability_bars(probabilities, classes, top=10), key="pred_probabilities")
+
+    st.subheader("Where did it look?")
+    has_conv = any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
+    methods = (["Grad-CAM"] if has_conv else []) + ["Saliency (input gradient)"]
+    a, b = st.columns(2)
+    method = a.radio("Method", methods, horizontal=True, key="pred_explain",
+                     help="Grad-CAM: which regions of the last convolution's maps raise the class score. "
+                          "Saliency: which pixels would change the score most if nudged.")
+    target = b.selectbox("Explain the class", classes, index=best, key="pred_target")
+    # A private copy: hooks on the shared cached model could catch another user's forward pass.
+    explain_model = copy.deepcopy(model)
+    target_index = classes.index(target)
+    if method == "Grad-CAM":
+        heat = saliency.grad_cam(explain_model, prepared.model_input, target=target_index)
+    else:
+        heat = saliency.saliency_map(explain_model, prepared.model_input, target=target_index)
+    st.plotly_chart(eval_figures.saliency_overlay(prepared.display, heat, title=f"{method}: {target}"),
+                    key="pred_saliency")
+
+st.subheader("Take the network with you")
+input_shape = (int(info["channels"]), *(int(s) for s in info["image_size"]))
+c = st.columns(2)
+c[0].download_button("Download the weights (.pt state_dict)", weights_file(str(run.path), path.stem, mtime),
+                     file_name=f"{run.run_id}.pt", mime="application/octet-stream", key="pred_download_pt",
+                     help="model.load_state_dict(torch.load(path, weights_only=True)) on the same architecture")
+if c[1].button("Prepare an ONNX export", key="pred_onnx_prepare"):
+    try:
+        st.session_state["pred_onnx"] = ((run.run_id, mtime), onnx_file(str(run.path), path.stem, mtime, input_shape))
+    except ValueError as exc:
+        st.error(str(exc))
+onnx = st.session_state.get("pred_onnx")
+if onnx and onnx[0] == (run.run_id, mtime):
+    c[1].download_button("Download the ONNX model", onnx[1], file_name=f"{run.run_id}.onnx",
+                         mime="application/octet-stream", key="pred_download_onnx",
+                         help=f"Input 'image' (batch×{'×'.join(map(str, input_shape))}, normalised); output logits.")

@@ -1,0 +1,134 @@
+"""AppTest: the Predict page with no runs, an uploaded PNG, a bad upload, the paint grid, and the downloads."""
+
+from __future__ import annotations
+
+import io
+import shutil
+
+import pytest
+import torch
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from vision_core import engine, runs
+from vision_core.config import RunConfig
+
+PAGE = "pages/predict.py"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One real, short LeNet-on-digits run (a few batches), shared by this file's tests."""
+    root = tmp_path_factory.mktemp("trained")
+    config = RunConfig(dataset="digits", model="lenet", epochs=1, snapshot_every=0, name="predict-page")
+    engine.train(config, root=root, trainer_options={"limit_train_batches": 5})
+    (run,) = runs.list_runs(root)
+    return run
+
+
+@pytest.fixture
+def page(tmp_path, monkeypatch, trained):
+    """The page opened on a fresh copy of the trained run."""
+    shutil.copytree(trained.path, tmp_path / trained.run_id)
+    monkeypatch.setenv("VISION_CORE_RUNS", str(tmp_path))
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.query_params["run"] = trained.run_id
+    return at.run()
+
+
+def png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def has_chart(at: AppTest, key: str) -> bool:
+    return any(c.proto.id.endswith("-" + key) for c in at.get("plotly_chart"))
+
+
+def chart_spec(at: AppTest, key: str) -> str:
+    return next(c.proto.spec for c in at.get("plotly_chart") if c.proto.id.endswith("-" + key))
+
+
+def a_seven_on_paper() -> Image.Image:
+    paper = Image.new("L", (120, 120), 250)  # dark ink on white paper: the page must invert it
+    paper.paste(10, (25, 20, 95, 34))
+    paper.paste(10, (75, 20, 89, 100))
+    return paper
+
+
+def test_no_runs_shows_a_hint(tmp_path, monkeypatch):
+    monkeypatch.setenv("VISION_CORE_RUNS", str(tmp_path))
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception
+    assert any("No runs yet" in i.value for i in at.info)
+
+
+def test_without_a_picture_the_downloads_are_there(page):
+    assert not page.exception
+    assert page.file_uploader(key="pred_upload")
+    assert page.download_button(key="pred_download_pt")
+    assert not page.metric  # nothing predicted yet
+
+
+def test_an_uploaded_png_is_predicted_and_explained(page, trained):
+    page.file_uploader(key="pred_upload").set_value(("seven.png", png(a_seven_on_paper()), "image/png")).run()
+    assert not page.exception, page.exception
+    assert not page.error
+    (prediction,) = page.metric
+    assert prediction.label == "Prediction" and prediction.value in [str(i) for i in range(10)]
+    notes = " ".join(m.value for m in page.markdown)
+    assert "inverted it" in notes and "resized 120×120 to 8×8" in notes
+    assert page.image  # what the model sees
+    assert has_chart(page, "pred_probabilities") and has_chart(page, "pred_saliency")
+    assert page.radio(key="pred_explain").value == "Grad-CAM"
+    page.radio(key="pred_explain").set_value("Saliency (input gradient)").run()
+    page.selectbox(key="pred_target").set_value("3").run()
+    assert not page.exception
+    assert "Saliency (input gradient): 3" in chart_spec(page, "pred_saliency")
+
+
+def test_a_bad_upload_is_one_error_and_the_rest_still_works(page):
+    page.file_uploader(key="pred_upload").set_value(("notes.png", b"this is not a picture", "image/png")).run()
+    assert not page.exception
+    assert len(page.error) == 1 and "PNG or JPEG" in page.error[0].value
+    assert page.download_button(key="pred_download_pt")
+
+
+def test_a_colour_photo_for_a_grayscale_model_is_converted(page):
+    photo = Image.new("RGB", (64, 48), (20, 20, 20))
+    photo.paste((240, 240, 240), (28, 10, 36, 40))
+    page.file_uploader(key="pred_upload").set_value(("photo.png", png(photo), "image/png")).run()
+    assert not page.exception
+    notes = " ".join(m.value for m in page.markdown)
+    assert "grayscale" in notes and "centre-cropped 64×48 to 48×48" in notes
+
+
+def test_painting_the_grid_predicts_a_digit(page):
+    page.radio(key="pred_source").set_value("Draw a digit").run()
+    assert not page.exception
+    assert any("streamlit-drawable-canvas" in i.value for i in page.info)  # the fallback explains itself
+    ticks = {row: {"3": True, "4": True} for row in range(1, 7)}  # a vertical bar: a "1"
+    page.session_state["pred_grid"] = {"edited_rows": ticks, "added_rows": [], "deleted_rows": []}
+    page.run()
+    assert not page.exception
+    assert page.metric and page.metric[0].label == "Prediction"
+    assert not any("inverted it" in m.value for m in page.markdown)  # painted strokes are already bright
+
+
+def test_onnx_export_is_prepared_on_demand(page, trained):
+    assert not [b for b in page.download_button if b.key == "pred_download_onnx"]
+    page.button(key="pred_onnx_prepare").click().run()
+    assert not page.exception
+    assert page.download_button(key="pred_download_onnx")
+
+
+def test_weights_download_loads_into_the_runs_architecture(trained):
+    from vision_core import export
+
+    model = runs.load_model(trained)
+    data = export.state_dict_bytes(model)
+    fresh = runs.build_model(trained)
+    fresh.load_state_dict(torch.load(io.BytesIO(data), weights_only=True))
+    x = torch.randn(2, 1, 8, 8)
+    torch.testing.assert_close(fresh.eval()(x), model(x))
