@@ -118,7 +118,8 @@ if image is not None:
                  caption=f"What the model sees: {channels}×{height}×{width}")
         st.markdown("**What was done to your picture**\n" + "\n".join(f"- {n}" for n in prepared.notes))
     with right:
-        st.metric("Prediction", classes[best], f"{float(probabilities[best]):.1%} sure", delta_color="off")
+        st.metric("Prediction", classes[best], f"{float(probabilities[best]):.1%} sure", delta_color="off",
+                  delta_arrow="off")
         st.plotly_chart(eval_figures.probability_bars(probabilities, classes, top=10), key="pred_probabilities")
 
     st.subheader("Where did it look?")
@@ -138,6 +139,9 @@ if image is not None:
         heat = saliency.saliency_map(explain_model, prepared.model_input, target=target_index)
     st.plotly_chart(eval_figures.saliency_overlay(prepared.display, heat, title=f"{method}: {target}"),
                     key="pred_saliency")
+    if float(heat.max()) == 0:
+        st.caption(f"The map is empty: no region pushes the score of **{target}** up (Grad-CAM keeps only "
+                   "positive evidence). Try another class, or the saliency method.")
 
 st.subheader("Take the network with you")
 input_shape = (int(info["channels"]), *(int(s) for s in info["image_size"]))

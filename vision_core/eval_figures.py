@@ -11,6 +11,9 @@ from plotly.subplots import make_subplots
 
 RIGHT_COLOR = "rgb(0, 150, 70)"
 WRONG_COLOR = "rgb(214, 39, 40)"
+# Transparent at 0, so the picture shows through where the map is cold; opaque red where it is hot.
+HEAT_SCALE = [[0.0, "rgba(0, 0, 255, 0)"], [0.25, "rgba(0, 200, 255, 0.35)"], [0.5, "rgba(0, 255, 0, 0.5)"],
+              [0.75, "rgba(255, 220, 0, 0.65)"], [1.0, "rgba(255, 0, 0, 0.8)"]]
 BAR_COLORS = {"precision": "rgb(99, 110, 250)", "recall": "rgb(239, 85, 59)", "f1": "rgb(0, 160, 120)"}
 
 
@@ -33,14 +36,15 @@ def confusion_heatmap(matrix, classes: Sequence[str], normalized: bool = False, 
     text = [[f"{v:.0%}" if normalized else f"{int(v)}" for v in row] for row in z]
     fig = go.Figure(go.Heatmap(
         z=z, x=names, y=names, text=text, texttemplate="%{text}", colorscale="Blues",
-        zmin=0, zmax=1 if normalized else None, showscale=True, xgap=1, ygap=1,
-        hovertemplate="truth %{y}<br>predicted %{x}<br>%{text}<extra></extra>",
+        zmin=0, zmax=1 if normalized else None, showscale=True, xgap=1, ygap=1, hoverinfo="skip",
     ))
     truth, pred = np.divmod(np.arange(k * k), k)
     fig.add_trace(go.Scatter(
         x=[names[p] for p in pred], y=[names[t] for t in truth], mode="markers", showlegend=False,
         marker={"symbol": "square", "size": max(8, 360 // max(k, 1)), "color": "rgba(0,0,0,0)"},
-        customdata=np.stack([truth, pred], axis=1), hoverinfo="skip", name="cells",
+        customdata=np.stack([truth, pred], axis=1), text=[text[t][p] for t, p in zip(truth, pred)], name="cells",
+        # The markers carry the hover label: a trace with hoverinfo "skip" would not receive clicks either.
+        hovertemplate="truth %{y}<br>predicted %{x}<br>%{text}<br><i>click to see these images</i><extra></extra>",
     ))
     fig.update_layout(
         title=title or ("Confusion matrix (share of each true class)" if normalized else "Confusion matrix (counts)"),
@@ -65,7 +69,7 @@ def per_class_bars(table) -> go.Figure:
     for column, color in BAR_COLORS.items():
         fig.add_trace(go.Bar(x=[str(c) for c in table["class"]], y=list(table[column]), name=column,
                              marker_color=color, hovertemplate="%{x}: %{y:.1%}<extra>" + column + "</extra>"))
-    fig.update_layout(barmode="group", yaxis={"range": [0, 1], "tickformat": ".0%"}, height=320,
+    fig.update_layout(barmode="group", yaxis={"range": [0, 1], "tickformat": ".0%"}, xaxis={"type": "category"}, height=320,
                       margin={"l": 40, "r": 20, "t": 30, "b": 40}, legend={"orientation": "h", "y": 1.12})
     return fig
 
@@ -134,7 +138,7 @@ def saliency_overlay(display, heat, title: str = "Grad-CAM") -> go.Figure:
     fig = make_subplots(rows=1, cols=2, subplot_titles=("what the model sees", title), horizontal_spacing=0.04)
     fig.add_trace(go.Image(z=rgb, hoverinfo="skip"), row=1, col=1)
     fig.add_trace(go.Image(z=rgb, hoverinfo="skip"), row=1, col=2)
-    fig.add_trace(go.Heatmap(z=h, zmin=0, zmax=1, colorscale="Jet", opacity=0.45, showscale=True,
+    fig.add_trace(go.Heatmap(z=h, zmin=0, zmax=1, colorscale=HEAT_SCALE, showscale=True,
                              hovertemplate="row %{y}, col %{x}: %{z:.2f}<extra></extra>"), row=1, col=2)
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
     fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, autorange="reversed",

@@ -288,3 +288,46 @@ def test_most_confused_lists_off_diagonal_cells_largest_first():
     ev = evaluation.evaluate(LookupModel(toy_logits(preds)), toy_split(labels), INFO)
     assert evaluation.most_confused(ev, 5) == [("cat", "dog", 2), ("cat", "owl", 1), ("owl", "cat", 1)]
     assert evaluation.most_confused(ev, 1) == [("cat", "dog", 2)]
+
+
+# ---- figures (vision_core.eval_figures) -----------------------------------------------------------
+
+
+def test_confusion_heatmap_cells_are_clickable_markers_that_map_back_to_truth_and_prediction(toy):
+    from vision_core import eval_figures
+
+    ev, _ = toy
+    fig = eval_figures.confusion_heatmap(ev.confusion, ev.classes)
+    heat, cells = fig.data
+    assert heat.type == "heatmap" and [list(r) for r in heat.z] == ev.confusion.tolist()
+    assert fig.layout.yaxis.autorange == "reversed" and list(heat.y) == CLASSES  # truth on rows, top to bottom
+    assert cells.hoverinfo != "skip"  # a skipped trace would not receive clicks
+    # Marker i sits on cell (truth, pred) = divmod(i, K), and says so in its hover text.
+    i = 2 * 3 + 0
+    assert (cells.y[i], cells.x[i]) == ("owl", "cat") and cells.text[i] == "1"
+    assert eval_figures.cell_from_point_index(i, 3) == (2, 0)
+    normalized = eval_figures.confusion_heatmap(ev.confusion_normalized, ev.classes, normalized=True)
+    assert normalized.data[1].text[0] == "75%"
+    with pytest.raises(ValueError, match="Expected a 2×2 matrix"):
+        eval_figures.confusion_heatmap(ev.confusion, ["a", "b"])
+
+
+def test_image_grid_titles_are_green_when_right_and_red_when_wrong(toy):
+    from vision_core import eval_figures
+
+    ev, _ = toy
+    items = [evaluation.item(ev, i) for i in (0, 2)]  # image 0 right, image 2 wrong
+    fig = eval_figures.image_grid([ev.images[p.index] for p in items], [p.title for p in items],
+                                  [p.correct for p in items], cols=2)
+    titles = fig.layout.annotations
+    assert titles[0].text == "Pred: cat | Truth: cat" and titles[0].font.color == eval_figures.RIGHT_COLOR
+    assert titles[1].text == "Pred: dog | Truth: cat" and titles[1].font.color == eval_figures.WRONG_COLOR
+    assert [t.type for t in fig.data] == ["image", "image"]
+
+
+def test_probability_bars_put_the_most_likely_class_on_top():
+    from vision_core import eval_figures
+
+    fig = eval_figures.probability_bars(torch.tensor([0.1, 0.7, 0.2]), CLASSES)
+    assert list(fig.data[0].y) == ["dog", "owl", "cat"]
+    assert list(fig.data[0].x) == pytest.approx([0.7, 0.2, 0.1])
