@@ -1,0 +1,558 @@
+"""The dataset registry: ``load(name, ...)`` → an ``ImageDataset`` of in-memory uint8 tensors.
+
+Embedded datasets (``digits``, ``shapes``) need nothing on disk. Real ones (``mnist``,
+``fashion_mnist``, ``kmnist``, ``cifar10``, ``imagefolder``) are read with torchvision's own
+loaders from ``data_root()`` and never downloaded unless asked (``download=True`` or
+``VISION_CORE_DOWNLOAD=1``); when their files are missing, ``DatasetNotFoundError`` names the
+folder and the files to put there.
+
+Loaded datasets are cached per process (the dashboard asks for the same one many times), so
+the returned tensors are shared: treat them as read-only (index or ``.clone()``, never write).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from vision_core import procedural
+
+# Resizing and decoding beyond this many bytes of uint8 pixels would exhaust a laptop's memory.
+MAX_DATASET_BYTES = 6 * 2**30
+# Fixed, so that the test images never depend on the seed that picks the validation set.
+TEST_SPLIT_SEED = 1234
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A real dataset whose files are not on disk; the message says where to put which files."""
+
+
+# --------------------------------------------------------------------------- containers
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """Images (uint8, N×C×H×W) and labels (int64, N); indexing gives (float C×H×W in [0, 1], int).
+
+    Example: ``x, y = dataset.train[0]``.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    num_classes: int | None = None  # None: one more than the largest label
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.uint8 or self.images.dim() != 4:
+            raise ValueError(f"Split images must be uint8 N×C×H×W, got {self.images.dtype} "
+                             f"{tuple(self.images.shape)}")
+        if self.labels.dim() != 1 or len(self.labels) != len(self.images):
+            raise ValueError(f"Split needs one label per image: {len(self.images)} images, "
+                             f"labels of shape {tuple(self.labels.shape)}")
+        object.__setattr__(self, "labels", self.labels.long())
+        if self.num_classes is None:
+            object.__setattr__(self, "num_classes", int(self.labels.max()) + 1 if len(self.labels) else 0)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.images[index].float() / 255, int(self.labels[index])
+
+    def class_counts(self) -> list[int]:
+        """Images per class, in class order: ``[len(class 0), len(class 1), ...]``."""
+        return torch.bincount(self.labels, minlength=self.num_classes).tolist()
+
+    def subset(self, indices: torch.Tensor) -> "Split":
+        return Split(self.images[indices], self.labels[indices], self.num_classes)
+
+
+@dataclass(frozen=True, eq=False)
+class ImageDataset:
+    """A loaded dataset: its splits, classes and the normalisation its recipe uses.
+
+    Example: ``data = load("digits"); data.normalize(data.train.images[:8].float() / 255)``.
+    """
+
+    name: str
+    classes: list[str]
+    channels: int
+    image_size: tuple[int, int]  # (H, W)
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    train: Split
+    test: Split
+    val: Split | None = None
+    description: str = ""
+    _stats: dict = field(default_factory=dict, init=False, repr=False)  # (device, dtype) → (mean, std)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "image_size", tuple(int(s) for s in self.image_size))
+        object.__setattr__(self, "mean", tuple(float(m) for m in self.mean))
+        object.__setattr__(self, "std", tuple(float(s) for s in self.std))
+        if len(self.mean) != self.channels or len(self.std) != self.channels:
+            raise ValueError(f"mean and std need one value per channel ({self.channels}), "
+                             f"got {self.mean} and {self.std}")
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one model input."""
+        return (self.channels, *self.image_size)
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """(x − mean) / std per channel, on x's device; x is float (B×)C×H×W in [0, 1].
+
+        Example: ``load("mnist").normalize(torch.zeros(1, 1, 28, 28))`` → all −0.4242.
+        """
+        if x.dim() < 3 or x.shape[-3] != self.channels:
+            raise ValueError(f"normalize expects (B×){self.channels}×H×W images, got shape {tuple(x.shape)}")
+        if all(m == 0.0 for m in self.mean) and all(s == 1.0 for s in self.std):
+            return x
+        key = (x.device, x.dtype)
+        if key not in self._stats:  # built once per device: no host→device copy per batch
+            self._stats[key] = (torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(-1, 1, 1),
+                                torch.tensor(self.std, dtype=x.dtype, device=x.device).view(-1, 1, 1))
+        mean, std = self._stats[key]
+        return (x - mean) / std
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What the registry knows about a dataset before loading it."""
+
+    name: str
+    title: str
+    description: str
+    embedded: bool  # True: generated or shipped with an installed package, never downloaded
+    channels: int
+    image_size: tuple[int, int]  # the recipe's default (H, W)
+    num_classes: int  # 0 when it depends on the data (imagefolder)
+    val_size: float | int  # the recipe's default validation hold-out
+    options: tuple[str, ...] = ()  # extra keyword options load() accepts for it
+
+
+@dataclass(frozen=True)
+class _Entry:
+    info: DatasetInfo
+    # (root, image_size, download, seed, **options) → (train, test, classes, mean, std)
+    read: Callable[..., tuple[Split, Split, list[str], tuple, tuple]]
+    available: Callable[[Path], bool]
+    default_root: Callable[[], Path]
+
+
+_REGISTRY: dict[str, _Entry] = {}
+
+
+def _register(info: DatasetInfo, available: Callable[[Path], bool] = lambda root: True,
+              default_root: Callable[[], Path] | None = None):
+    def decorator(read):
+        _REGISTRY[info.name] = _Entry(info, read, available, default_root or data_root)
+        return read
+    return decorator
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def data_root() -> Path:
+    """Where real datasets live: ``$VISION_CORE_DATA``, default ``./data`` (from the working directory)."""
+    return Path(os.environ.get("VISION_CORE_DATA", "data")).expanduser().resolve()
+
+
+def list_datasets() -> list[DatasetInfo]:
+    """Every registered dataset, embedded ones first.
+
+    Example: ``[info.name for info in list_datasets()]``.
+    """
+    return sorted((entry.info for entry in _REGISTRY.values()), key=lambda info: not info.embedded)
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    return _entry(name).info
+
+
+def is_available(name: str, root: str | Path | None = None) -> bool:
+    """True when ``load(name, root)`` needs no download: embedded, or its files are on disk.
+
+    Example: ``is_available("mnist")`` → False on a fresh machine.
+    """
+    entry = _entry(name)
+    return entry.info.embedded or entry.available(_root(entry, root))
+
+
+def load(name: str, root: str | Path | None = None, *, image_size: int | tuple[int, int] | None = None,
+         val_size: float | int | None = None, seed: int = 0, download: bool | None = None,
+         **options: Any) -> ImageDataset:
+    """Load a dataset by name into memory (cached per process; do not write into its tensors).
+
+    ``image_size``: int or (H, W); images are resized once here, as a batch. ``val_size``: a
+    fraction (0 < f < 1) or a count of training images held out for validation, chosen by ``seed``
+    (0 → no validation split). ``download``: fetch missing files with torchvision (default: only
+    when ``VISION_CORE_DOWNLOAD=1``).
+
+    Example: ``load("digits", val_size=0.1).train.images.shape`` → (1294, 1, 32, 32).
+    """
+    entry = _entry(name)
+    unknown = sorted(set(options) - set(entry.info.options))
+    if unknown:
+        raise ValueError(f"{entry.info.name} does not take option(s) {unknown}; "
+                         f"it takes {list(entry.info.options) or 'no extra options'} "
+                         f"besides root, image_size, val_size, seed and download")
+    size = _image_size(image_size)
+    val = entry.info.val_size if val_size is None else val_size
+    if isinstance(val, bool) or not isinstance(val, (int, float)):
+        raise TypeError(f"val_size must be a fraction or a count, got {val!r}")
+    if download is None:
+        download = os.environ.get("VISION_CORE_DOWNLOAD", "") == "1"
+    folder = _root(entry, root)
+    # The folder's modification times are part of the key, so a changed image folder is re-read.
+    stamp = _folder_stamp(folder) if entry.info.name == "imagefolder" else None
+    try:
+        key_options = tuple(sorted(options.items()))
+        hash(key_options)
+    except TypeError as exc:
+        raise TypeError(f"dataset options must be plain values (numbers, strings), got {options}") from exc
+    return _load_cached(entry.info.name, str(folder), size, val, int(seed), bool(download), key_options, stamp)
+
+
+def clear_cache() -> None:
+    """Forget every dataset loaded in this process (their memory is freed once nothing else holds them)."""
+    _load_cached.cache_clear()
+
+
+# --------------------------------------------------------------------------- shared machinery
+
+
+def _entry(name: str) -> _Entry:
+    key = str(name).strip().lower().replace("-", "_")
+    if key not in _REGISTRY:
+        raise ValueError(f"unknown dataset {name!r}; known datasets: {sorted(_REGISTRY)}")
+    return _REGISTRY[key]
+
+
+def _root(entry: _Entry, root: str | Path | None) -> Path:
+    return Path(root).expanduser().resolve() if root not in (None, "") else entry.default_root()
+
+
+def _image_size(image_size: int | tuple[int, int] | list[int] | None) -> tuple[int, int] | None:
+    if image_size is None:
+        return None
+    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    if len(size) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) and 4 <= s <= 512 for s in size):
+        raise ValueError(f"image_size must be an int or (height, width) between 4 and 512, got {image_size!r}")
+    return size
+
+
+def _folder_stamp(folder: Path) -> tuple:
+    # Adding or removing a file changes its folder's mtime; image folders are root/[split/]class/file.
+    if not folder.is_dir():
+        return ()
+    levels = [folder, *folder.iterdir()]
+    levels += [sub for d in levels[1:] if d.is_dir() for sub in d.iterdir() if sub.is_dir()]
+    return tuple(sorted((str(p), p.stat().st_mtime_ns) for p in levels if p.is_dir()))
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(name: str, root: str, size: tuple[int, int] | None, val_size: float | int, seed: int,
+                 download: bool, options: tuple, stamp: tuple | None) -> ImageDataset:
+    entry = _REGISTRY[name]
+    train, test, classes, mean, std = entry.read(Path(root), size, download, seed, **dict(options))
+    train, val = _hold_out(train, val_size, seed)
+    _, channels, height, width = train.images.shape
+    return ImageDataset(name=name, classes=list(classes), channels=channels, image_size=(height, width),
+                        mean=mean, std=std, train=train, test=test, val=val, description=entry.info.description)
+
+
+def _hold_out(train: Split, val_size: float | int, seed: int) -> tuple[Split, Split | None]:
+    """Split a random (seeded) ``val_size`` of the training images off as validation."""
+    n = len(train)
+    if isinstance(val_size, float) and not val_size.is_integer():
+        if not 0 < val_size < 1:
+            raise ValueError(f"val_size as a fraction must be between 0 and 1, got {val_size}")
+        count = round(val_size * n)
+    else:
+        count = int(val_size)
+    if count == 0:
+        return train, None
+    if not 0 < count < n:
+        raise ValueError(f"val_size must leave training images: got {val_size!r} for {n} training images; "
+                         f"use a fraction such as 0.1 or a count below {n}")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    # Sorted, so both parts keep the original order (first images stay first in previews).
+    return train.subset(order[count:].sort().values), train.subset(order[:count].sort().values)
+
+
+def _stratified_test_indices(labels: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:
+    """A boolean mask taking ``fraction`` of every class (rounded), chosen by ``seed``."""
+    generator = torch.Generator().manual_seed(seed)
+    mask = torch.zeros(len(labels), dtype=torch.bool)
+    for label in labels.unique():  # a loop over classes, not samples
+        members = (labels == label).nonzero().squeeze(1)
+        take = round(fraction * len(members))
+        mask[members[torch.randperm(len(members), generator=generator)[:take]]] = True
+    return mask
+
+
+def _check_memory(count: int, channels: int, size: tuple[int, int]) -> None:
+    nbytes = count * channels * size[0] * size[1]
+    if nbytes > MAX_DATASET_BYTES:
+        raise ValueError(f"{count:,} images of {channels}×{size[0]}×{size[1]} would take "
+                         f"{nbytes / 2**30:.1f} GiB of memory; choose a smaller image_size")
+
+
+def resize_images(images: torch.Tensor, size: tuple[int, int], chunk: int = 4096) -> torch.Tensor:
+    """Resize uint8 N×C×H×W images once, in chunks (bilinear, anti-aliased) → uint8.
+
+    Example: ``resize_images(torch.zeros(10, 1, 28, 28, dtype=torch.uint8), (32, 32)).shape`` → (10, 1, 32, 32).
+    """
+    if tuple(images.shape[-2:]) == tuple(size):
+        return images
+    _check_memory(len(images), images.shape[1], size)
+    out = torch.empty(len(images), images.shape[1], *size, dtype=torch.uint8)
+    for start in range(0, len(images), chunk):  # chunks bound the float copy's memory
+        part = images[start:start + chunk].float()
+        resized = F.interpolate(part, size=size, mode="bilinear", align_corners=False, antialias=True)
+        out[start:start + chunk] = resized.round().clamp(0, 255).to(torch.uint8)
+    return out
+
+
+def _not_found(title: str, folder: Path, files: list[str], command: str, reason: str = "") -> DatasetNotFoundError:
+    listed = "\n".join(f"  {folder / f}" for f in files)
+    return DatasetNotFoundError(
+        f"{title} is not on disk{f' ({reason})' if reason else ''}. Put these files in {folder}:\n{listed}\n"
+        f"On a machine with internet access, run `vision-core download {command} --root {_folder_root(folder)}` "
+        f"or load it with download=True (or set VISION_CORE_DOWNLOAD=1), then copy the folder here."
+    )
+
+
+def _folder_root(folder: Path) -> Path:
+    # The --root to pass is the data root, one or two levels above the files' own folder.
+    return folder.parent.parent if folder.name == "raw" else folder.parent
+
+
+# --------------------------------------------------------------------------- embedded datasets
+
+
+@_register(DatasetInfo(
+    name="digits", title="Digits (scikit-learn, 8×8 → 32×32)", embedded=True, channels=1, image_size=(32, 32),
+    num_classes=10, val_size=0.1,
+    description="1,797 handwritten digits that ship with scikit-learn, 8×8 upscaled to 32×32; "
+                "1,438 train / 359 test, no download."))
+def _read_digits(root: Path, size: tuple[int, int] | None, download: bool, seed: int):
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    pixels = torch.from_numpy(digits.data).float().view(-1, 1, 8, 8) / 16  # values 0..16 → [0, 1]
+    size = size or (32, 32)
+    # Upscaling from 8×8 once: bilinear keeps the strokes smooth (nearest would give 4×4 blocks).
+    big = F.interpolate(pixels, size=size, mode="bilinear", align_corners=False, antialias=True)
+    images = big.mul(255).round().clamp(0, 255).to(torch.uint8)
+    labels = torch.from_numpy(digits.target).long()
+    test = _stratified_test_indices(labels, 0.2, TEST_SPLIT_SEED)
+    classes = [str(i) for i in range(10)]
+    return (Split(images[~test], labels[~test], 10), Split(images[test], labels[test], 10), classes,
+            (0.0,), (1.0,))
+
+
+@_register(DatasetInfo(
+    name="shapes", title="Shapes (procedural)", embedded=True, channels=3, image_size=(32, 32),
+    num_classes=len(procedural.SHAPE_CLASSES), val_size=0.1, options=("n_train", "n_test", "difficulty"),
+    description="Coloured circles, squares, triangles, crosses, stars and rings drawn on the fly; "
+                "difficulty adds noise, rotation, scale jitter and clutter."))
+def _read_shapes(root: Path, size: tuple[int, int] | None, download: bool, seed: int, *, n_train: int = 3000,
+                 n_test: int = 600, difficulty: float = 0.3):
+    for option, value in (("n_train", n_train), ("n_test", n_test)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 200_000:
+            raise ValueError(f"shapes {option} must be a whole number between 1 and 200000, got {value!r}")
+    if isinstance(difficulty, bool) or not isinstance(difficulty, (int, float)) or not 0 <= difficulty <= 1:
+        raise ValueError(f"shapes difficulty must be between 0 and 1, got {difficulty!r}")
+    size = size or (32, 32)
+    _check_memory(n_train + n_test, 3, size)
+    generator = torch.Generator().manual_seed(seed)
+    train = procedural.make_shapes(n_train, size, float(difficulty), generator)
+    test = procedural.make_shapes(n_test, size, float(difficulty), generator)
+    k = len(procedural.SHAPE_CLASSES)
+    return Split(*train, k), Split(*test, k), list(procedural.SHAPE_CLASSES), (0.0,) * 3, (1.0,) * 3
+
+
+# --------------------------------------------------------------------------- torchvision datasets
+
+_IDX_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+              "t10k-labels-idx1-ubyte"]
+
+
+def _idx_available(folder: Path) -> bool:
+    return all((folder / f).is_file() or (folder / f"{f}.gz").is_file() for f in _IDX_FILES)
+
+
+def _read_idx_dataset(dataset_class_name: str, title: str, command: str, classes: list[str],
+                      mean: tuple, std: tuple):
+    """A reader for the MNIST family: torchvision's loader on ``<root>/<Class>/raw``."""
+
+    def read(root: Path, size: tuple[int, int] | None, download: bool, seed: int):
+        import torchvision
+        from torchvision.datasets.utils import extract_archive
+
+        dataset_class = getattr(torchvision.datasets, dataset_class_name)
+        raw = root / dataset_class_name / "raw"
+        if _idx_available(raw):
+            for f in _IDX_FILES:  # torchvision reads the unpacked files; unpack the .gz ones it downloaded
+                if not (raw / f).is_file():
+                    extract_archive(str(raw / f"{f}.gz"), str(raw))
+        elif not download:
+            missing = [f for f in _IDX_FILES if not (raw / f).is_file() and not (raw / f"{f}.gz").is_file()]
+            raise _not_found(title, raw, [f"{f}  (or {f}.gz)" for f in _IDX_FILES], command,
+                             f"missing {', '.join(missing)}")
+        splits = []
+        for train in (True, False):
+            try:
+                loaded = dataset_class(str(root), train=train, download=download)
+            except (RuntimeError, OSError) as exc:  # no internet, or files torchvision cannot read
+                raise _not_found(title, raw, _IDX_FILES, command, f"torchvision: {exc}".strip()) from exc
+            images = loaded.data.unsqueeze(1)  # (N, 1, 28, 28) uint8, no per-sample PIL round trip
+            if size:
+                images = resize_images(images, size)
+            splits.append(Split(images.contiguous(), loaded.targets.long(), len(classes)))
+        return splits[0], splits[1], classes, mean, std
+
+    return read
+
+
+for _name, _class, _title, _classes, _mean, _std, _description in [
+    ("mnist", "MNIST", "MNIST", [str(i) for i in range(10)], (0.1307,), (0.3081,),
+     "70,000 handwritten digits, 1×28×28 (60,000 train / 10,000 test); LeNet recipe: 32×32, 55k/5k."),
+    ("fashion_mnist", "FashionMNIST", "Fashion-MNIST",
+     ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
+     (0.0,), (1.0,), "70,000 clothing images, 1×28×28 (60,000 train / 10,000 test), 10 classes."),
+    ("kmnist", "KMNIST", "Kuzushiji-MNIST", ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"],
+     (0.0,), (1.0,), "70,000 cursive Japanese characters, 1×28×28 (60,000 train / 10,000 test)."),
+]:
+    _register(
+        DatasetInfo(name=_name, title=_title, description=_description, embedded=False, channels=1,
+                    image_size=(28, 28), num_classes=10, val_size=5000),
+        available=functools.partial(lambda root, c: _idx_available(root / c / "raw"), c=_class),
+    )(_read_idx_dataset(_class, _title, _name, _classes, _mean, _std))
+
+_CIFAR_FOLDER = "cifar-10-batches-py"
+_CIFAR_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]
+_CIFAR_ARCHIVE = "cifar-10-python.tar.gz"
+
+
+def _cifar_available(root: Path) -> bool:
+    return all((root / _CIFAR_FOLDER / f).is_file() for f in _CIFAR_FILES) or (root / _CIFAR_ARCHIVE).is_file()
+
+
+@_register(DatasetInfo(
+    name="cifar10", title="CIFAR-10", embedded=False, channels=3, image_size=(32, 32), num_classes=10,
+    val_size=5000, description="60,000 colour photos, 3×32×32 (50,000 train / 10,000 test), 10 classes."),
+    available=_cifar_available)
+def _read_cifar10(root: Path, size: tuple[int, int] | None, download: bool, seed: int):
+    import torchvision
+    from torchvision.datasets.utils import extract_archive
+
+    folder = root / _CIFAR_FOLDER
+    files = _CIFAR_FILES
+    if all((folder / f).is_file() for f in files):
+        pass
+    elif (root / _CIFAR_ARCHIVE).is_file():
+        extract_archive(str(root / _CIFAR_ARCHIVE), str(root))  # what torchvision's download does next
+    elif not download:
+        missing = [f for f in files if not (folder / f).is_file()]
+        raise _not_found("CIFAR-10", folder, files, "cifar10",
+                         f"missing {', '.join(missing)}; the archive {root / _CIFAR_ARCHIVE} also works")
+    splits = []
+    for train in (True, False):
+        try:
+            # torchvision checks every file's MD5 against the published ones (corrupted → RuntimeError).
+            loaded = torchvision.datasets.CIFAR10(str(root), train=train, download=download)
+        except (RuntimeError, OSError) as exc:
+            raise _not_found("CIFAR-10", folder, files, "cifar10",
+                             f"torchvision: {exc} (a file may be corrupted: its checksum did not match)") from exc
+        images = torch.from_numpy(loaded.data).permute(0, 3, 1, 2)  # (N, 32, 32, 3) → (N, 3, 32, 32)
+        if size:
+            images = resize_images(images, size)
+        splits.append(Split(images.contiguous(), torch.tensor(loaded.targets, dtype=torch.long), 10))
+    classes = ["plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    return splits[0], splits[1], classes, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
+
+
+# --------------------------------------------------------------------------- image folders
+
+_IMAGEFOLDER_LAYOUT = ("<folder>/train/<class>/*.jpg and <folder>/test/<class>/*.jpg, "
+                       "or <folder>/<class>/*.jpg (20% of each class is then kept for testing)")
+
+
+def _imagefolder_root() -> Path:
+    return data_root() / "imagefolder"
+
+
+def _class_dirs(folder: Path) -> list[Path]:
+    return [d for d in sorted(folder.iterdir()) if d.is_dir() and not d.name.startswith(".")] if folder.is_dir() \
+        else []
+
+
+def _imagefolder_available(folder: Path) -> bool:
+    return bool(_class_dirs(folder / "train") or _class_dirs(folder))
+
+
+def _decode_folder(folder: Path, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """Every image under ``folder/<class>/`` decoded once, resized and centre-cropped → uint8 tensors."""
+    from torchvision import datasets as tv_datasets
+    from torchvision import transforms
+
+    # The cats-vs-dogs recipe: Resize (the shorter side, keeping the aspect ratio) then CenterCrop.
+    transform = transforms.Compose([transforms.Resize(max(size)), transforms.CenterCrop(size),
+                                    transforms.PILToTensor()])
+    try:
+        found = tv_datasets.ImageFolder(str(folder), transform=transform)
+    except FileNotFoundError as exc:  # no class folders, or no image files in them
+        raise DatasetNotFoundError(f"No images found in {folder}: {exc}. Expected {_IMAGEFOLDER_LAYOUT}.") from exc
+    _check_memory(len(found), 3, size)
+
+    def decode(index: int) -> torch.Tensor:
+        try:
+            return found[index][0]
+        except Exception as exc:  # a broken file: say which one, not just "cannot identify image"
+            raise ValueError(f"cannot read image {found.samples[index][0]}: {exc}") from exc
+
+    # Decoding is I/O and C code that releases the GIL: a few threads help with thousands of JPEGs.
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        images = list(pool.map(decode, range(len(found))))
+    return torch.stack(images), torch.tensor(found.targets, dtype=torch.long), list(found.classes)
+
+
+@_register(DatasetInfo(
+    name="imagefolder", title="Image folder (your own photos)", embedded=False, channels=3, image_size=(64, 64),
+    num_classes=0, val_size=0.1, options=("test_size",),
+    description="Your own images, one sub-folder per class (e.g. cats vs dogs): "
+                "train/<class>/*.jpg and test/<class>/*.jpg, resized and centre-cropped."),
+    available=_imagefolder_available, default_root=_imagefolder_root)
+def _read_imagefolder(root: Path, size: tuple[int, int] | None, download: bool, seed: int, *,
+                      test_size: float = 0.2):
+    size = size or (64, 64)
+    if not _imagefolder_available(root):
+        raise DatasetNotFoundError(f"No image folder at {root}. Expected {_IMAGEFOLDER_LAYOUT}.")
+    if _class_dirs(root / "train") and _class_dirs(root / "test"):
+        train_images, train_labels, classes = _decode_folder(root / "train", size)
+        test_images, test_labels, test_classes = _decode_folder(root / "test", size)
+        if test_classes != classes:
+            raise ValueError(f"{root / 'train'} and {root / 'test'} must have the same class folders, "
+                             f"got {classes} and {test_classes}")
+    else:
+        if not 0 < test_size < 1:
+            raise ValueError(f"imagefolder test_size must be a fraction between 0 and 1, got {test_size!r}")
+        single = root / "train" if _class_dirs(root / "train") else root
+        images, labels, classes = _decode_folder(single, size)
+        test = _stratified_test_indices(labels, test_size, TEST_SPLIT_SEED)
+        train_images, train_labels = images[~test], labels[~test]
+        test_images, test_labels = images[test], labels[test]
+    k = len(classes)
+    return (Split(train_images, train_labels, k), Split(test_images, test_labels, k), classes,
+            (0.0,) * 3, (1.0,) * 3)
