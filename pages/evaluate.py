@@ -56,6 +56,9 @@ def show_grid(items, ev, cols: int, key: str) -> None:
     st.plotly_chart(fig, key=key)
 
 
+if not runs.list_runs():
+    st.info("No runs yet: train one on the Train page.")
+    st.stop()
 run = pick_run("eval_run")
 path = checkpoint_choice(run, "eval_checkpoint")
 if path is None:
@@ -86,7 +89,7 @@ with overview:
     st.caption("Accuracy per class = share of that class's test images predicted right (same as recall). "
                "Precision = of the images predicted as that class, the share that really are.")
     st.plotly_chart(eval_figures.per_class_bars(ev.per_class), key="eval_per_class_chart")
-    st.dataframe(ev.per_class, hide_index=True, key="eval_per_class_table", column_config={
+    st.dataframe(ev.per_class, hide_index=True, column_config={
         name: st.column_config.NumberColumn(format="percent") for name in ("accuracy", "precision", "recall", "f1")})
 
 with confusion:
@@ -156,7 +159,7 @@ with compare:
                                 format_func=lambda i: f"{i} — {others[i].config.model} on {others[i].config.dataset}")
     chosen = [others[i] for i in chosen_ids]
     table = evaluation.compare_runs([run, *chosen])
-    st.dataframe(table, hide_index=True, key="eval_compare_table", column_config={
+    st.dataframe(table, hide_index=True, column_config={
         "test accuracy": st.column_config.NumberColumn(format="percent"),
         "test loss": st.column_config.NumberColumn(format="%.4f"),
         "training time (s)": st.column_config.NumberColumn(format="%.1f"),

@@ -77,6 +77,9 @@ def picture_input(info: dict) -> tuple[bytes | Image.Image | None, bool | None]:
     return data, invert
 
 
+if not runs.list_runs():
+    st.info("No runs yet: train one on the Train page.")
+    st.stop()
 run = pick_run("pred_run")
 info = run.data_info
 training = run.state in ("running", "paused")
