@@ -70,7 +70,7 @@ class Split:
         """Images per class, in class order: ``[len(class 0), len(class 1), ...]``."""
         return torch.bincount(self.labels, minlength=self.num_classes).tolist()
 
-    def subset(self, indices: torch.Tensor) -> "Split":
+    def subset(self, indices: torch.Tensor) -> Split:
         return Split(self.images[indices], self.labels[indices], self.num_classes)
 
 
@@ -188,7 +188,7 @@ def is_available(name: str, root: str | Path | None = None) -> bool:
 
 
 def load(name: str, root: str | Path | None = None, *, image_size: int | tuple[int, int] | None = None,
-         val_size: float | int | None = None, seed: int = 0, download: bool | None = None,
+         val_size: float | None = None, seed: int = 0, download: bool | None = None,
          **options: Any) -> ImageDataset:
     """Load a dataset by name into memory (cached per process; do not write into its tensors).
 
@@ -260,7 +260,7 @@ def _folder_stamp(folder: Path) -> tuple:
 
 
 @functools.lru_cache(maxsize=4)
-def _load_cached(name: str, root: str, size: tuple[int, int] | None, val_size: float | int, seed: int,
+def _load_cached(name: str, root: str, size: tuple[int, int] | None, val_size: float, seed: int,
                  download: bool, options: tuple, stamp: tuple | None) -> ImageDataset:
     entry = _REGISTRY[name]
     train, test, classes, mean, std = entry.read(Path(root), size, download, seed, **dict(options))
@@ -270,7 +270,7 @@ def _load_cached(name: str, root: str, size: tuple[int, int] | None, val_size: f
                         mean=mean, std=std, train=train, test=test, val=val, description=entry.info.description)
 
 
-def _hold_out(train: Split, val_size: float | int, seed: int) -> tuple[Split, Split | None]:
+def _hold_out(train: Split, val_size: float, seed: int) -> tuple[Split, Split | None]:
     """Split a random (seeded) ``val_size`` of the training images off as validation."""
     n = len(train)
     if isinstance(val_size, float) and not val_size.is_integer():

@@ -1,0 +1,393 @@
+"""The dataset registry on tiny files in the real on-disk formats (IDX, CIFAR pickles, image folders).
+
+CIFAR-10: torchvision checks every file's MD5 against the published archive, so a tiny fake
+cannot pass as is. The tests go through torchvision's real CIFAR10 loader and replace only its
+list of expected checksums with those of the files written here (``cifar_checksums``); a
+separate test keeps the real checksums and expects the "corrupted" error.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+import torchvision
+from PIL import Image
+
+from vision_core import datasets
+from vision_core.datasets import DatasetNotFoundError
+
+# --------------------------------------------------------------------------- writers of the real formats
+
+
+def numbered_images(n: int, size: int = 28) -> np.ndarray:
+    """n uint8 images whose top-left pixel is their index (to follow them through splits)."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (n, size, size), dtype=np.uint8)
+    images[:, 0, 0] = np.arange(n)
+    return images
+
+
+def write_idx(path: Path, array: np.ndarray, compress: bool) -> None:
+    # IDX: 0x0000, type 0x08 (uint8), number of dimensions, big-endian int32 sizes, then the bytes.
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    data = header + array.astype(np.uint8).tobytes()
+    assert struct.unpack(">I", data[:4])[0] == (2051 if array.ndim == 3 else 2049)  # the format's magic numbers
+    if compress:
+        path = path.with_name(path.name + ".gz")
+        data = gzip.compress(data)
+    path.write_bytes(data)
+
+
+def write_mnist_like(root: Path, folder: str, n_train: int, n_test: int, compress: bool = False):
+    raw = root / folder / "raw"
+    raw.mkdir(parents=True)
+    train, test = numbered_images(n_train), numbered_images(n_test)
+    write_idx(raw / "train-images-idx3-ubyte", train, compress)
+    write_idx(raw / "train-labels-idx1-ubyte", np.arange(n_train) % 10, compress)
+    write_idx(raw / "t10k-images-idx3-ubyte", test, compress)
+    write_idx(raw / "t10k-labels-idx1-ubyte", (np.arange(n_test) + 3) % 10, compress)
+    return train, test
+
+
+def write_cifar(root: Path, per_batch: int = 2, n_test: int = 3) -> tuple[np.ndarray, list[str]]:
+    """The python-pickle layout of cifar-10-python.tar.gz: five data batches, a test batch, the meta file."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    rows = rng.integers(0, 256, (5 * per_batch + n_test, 3072), dtype=np.uint8)  # R plane, G plane, B plane
+    for i in range(5):
+        batch = {"data": rows[i * per_batch:(i + 1) * per_batch],
+                 "labels": [(i * per_batch + j) % 10 for j in range(per_batch)]}
+        (folder / f"data_batch_{i + 1}").write_bytes(pickle.dumps(batch))
+    (folder / "test_batch").write_bytes(pickle.dumps({"data": rows[5 * per_batch:], "labels": [7] * n_test}))
+    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": names}))
+    return rows, [f.name for f in sorted(folder.iterdir())]
+
+
+def md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def cifar_checksums(monkeypatch):
+    """Let torchvision's CIFAR10 accept the tiny files of ``root`` (only its MD5 list changes)."""
+
+    def accept(root: Path) -> None:
+        folder = root / "cifar-10-batches-py"
+        cls = torchvision.datasets.CIFAR10
+        monkeypatch.setattr(cls, "train_list", [[f"data_batch_{i}", md5(folder / f"data_batch_{i}")]
+                                                for i in range(1, 6)])
+        monkeypatch.setattr(cls, "test_list", [["test_batch", md5(folder / "test_batch")]])
+        monkeypatch.setattr(cls, "meta", {**cls.meta, "md5": md5(folder / "batches.meta")})
+
+    return accept
+
+
+def write_png(path: Path, colour: tuple[int, int, int], size=(40, 30)) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, colour).save(path)
+
+
+# --------------------------------------------------------------------------- MNIST family
+
+
+@pytest.mark.parametrize("name, folder, compress", [("mnist", "MNIST", False), ("fashion_mnist", "FashionMNIST", True),
+                                                    ("kmnist", "KMNIST", True)])
+def test_mnist_family_loads_idx_files_through_torchvision(tmp_path, name, folder, compress):
+    _, test = write_mnist_like(tmp_path, folder, 12, 4, compress)
+    assert datasets.is_available(name, root=tmp_path)
+    data = datasets.load(name, root=tmp_path, val_size=2)
+    assert (len(data.train), len(data.val), len(data.test)) == (10, 2, 4)
+    assert data.input_shape == (1, 28, 28) and data.channels == 1
+    assert data.train.images.dtype == torch.uint8 and data.train.labels.dtype == torch.int64
+    assert torch.equal(data.test.images[:, 0], torch.from_numpy(test))
+    assert data.test.labels.tolist() == [3, 4, 5, 6]
+    # train + val are the training file, each image exactly once and with its own label.
+    ids = torch.cat([data.train.images[:, 0, 0, 0], data.val.images[:, 0, 0, 0]])
+    labels = torch.cat([data.train.labels, data.val.labels])
+    assert sorted(ids.tolist()) == list(range(12))
+    assert torch.equal(labels, ids.long() % 10)
+    assert len(data.classes) == 10
+
+
+def test_mnist_recipe_normalisation_and_classes(tmp_path):
+    write_mnist_like(tmp_path, "MNIST", 6, 2)
+    data = datasets.load("mnist", root=tmp_path, val_size=0)
+    assert data.val is None
+    assert data.classes == [str(i) for i in range(10)]
+    assert (data.mean, data.std) == ((0.1307,), (0.3081,))
+    x = torch.rand(3, 1, 28, 28)
+    expected = torchvision.transforms.Normalize((0.1307,), (0.3081,))(x)
+    assert torch.allclose(data.normalize(x), expected, atol=1e-6)
+
+
+def test_fashion_mnist_classes_are_the_tutorials(tmp_path):
+    write_mnist_like(tmp_path, "FashionMNIST", 6, 2, compress=True)
+    data = datasets.load("fashion_mnist", root=tmp_path, val_size=0)
+    assert data.classes == ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+                            "Bag", "Ankle boot"]
+    assert (data.mean, data.std) == ((0.0,), (1.0,))
+
+
+def test_image_size_resizes_the_whole_set_once_like_interpolate(tmp_path):
+    train, _ = write_mnist_like(tmp_path, "MNIST", 6, 2)
+    data = datasets.load("mnist", root=tmp_path, image_size=32, val_size=0)
+    assert data.image_size == (32, 32) and data.train.images.shape == (6, 1, 32, 32)
+    expected = F.interpolate(torch.from_numpy(train).float()[:, None], size=(32, 32), mode="bilinear",
+                             align_corners=False, antialias=True).round().clamp(0, 255).to(torch.uint8)
+    assert torch.equal(data.train.images, expected)
+
+
+def test_missing_mnist_names_the_folder_and_the_files(tmp_path):
+    root = tmp_path / "nodata"
+    assert not datasets.is_available("mnist", root=root)
+    with pytest.raises(DatasetNotFoundError, match="nodata") as info:
+        datasets.load("mnist", root=root)
+    message = str(info.value)
+    assert str(root / "MNIST" / "raw" / "train-images-idx3-ubyte") in message
+    assert "t10k-labels-idx1-ubyte.gz" in message
+    assert "vision-core download mnist" in message and "download=True" in message
+    assert isinstance(info.value, FileNotFoundError)
+
+
+def test_a_failed_download_is_a_dataset_not_found_error(tmp_path, monkeypatch):
+    # VISION_CORE_DOWNLOAD=1 turns downloading on; the "network" here fails as it would offline.
+    def offline(self):
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz: no internet")
+
+    monkeypatch.setattr(torchvision.datasets.MNIST, "download", offline)
+    monkeypatch.setenv("VISION_CORE_DOWNLOAD", "1")
+    with pytest.raises(DatasetNotFoundError, match="no internet"):
+        datasets.load("mnist", root=tmp_path)
+
+
+def test_data_root_comes_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("VISION_CORE_DATA", str(tmp_path / "shared-data"))
+    assert datasets.data_root() == tmp_path / "shared-data"
+    with pytest.raises(DatasetNotFoundError, match="shared-data"):
+        datasets.load("kmnist")
+    monkeypatch.delenv("VISION_CORE_DATA")
+    monkeypatch.chdir(tmp_path)
+    assert datasets.data_root() == tmp_path / "data"
+
+
+# --------------------------------------------------------------------------- CIFAR-10
+
+
+def test_cifar10_loads_the_python_batches(tmp_path, cifar_checksums):
+    rows, _ = write_cifar(tmp_path)
+    cifar_checksums(tmp_path)
+    assert datasets.is_available("cifar10", root=tmp_path)
+    data = datasets.load("cifar10", root=tmp_path, val_size=0)
+    assert data.input_shape == (3, 32, 32)
+    assert (len(data.train), len(data.test)) == (10, 3)
+    # Each row is the R plane, then G, then B, row by row: exactly our C×H×W layout.
+    assert torch.equal(data.train.images, torch.from_numpy(rows[:10]).view(10, 3, 32, 32))
+    assert data.train.labels.tolist() == list(range(10)) and data.test.labels.tolist() == [7, 7, 7]
+    assert data.classes == ["plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    assert (data.mean, data.std) == ((0.5,) * 3, (0.5,) * 3)
+    assert torch.allclose(data.normalize(torch.ones(1, 3, 2, 2)), torch.ones(1, 3, 2, 2))
+
+
+def test_cifar10_files_that_fail_the_checksum_are_reported(tmp_path):
+    write_cifar(tmp_path)  # tiny files: not the published ones, so torchvision's MD5 check fails
+    with pytest.raises(DatasetNotFoundError, match="corrupted"):
+        datasets.load("cifar10", root=tmp_path)
+
+
+def test_missing_cifar10_lists_its_files(tmp_path):
+    with pytest.raises(DatasetNotFoundError, match="cifar-10-batches-py") as info:
+        datasets.load("cifar10", root=tmp_path)
+    assert "data_batch_5" in str(info.value) and "batches.meta" in str(info.value)
+
+
+# --------------------------------------------------------------------------- image folders
+
+
+def test_imagefolder_with_train_and_test_folders(tmp_path):
+    for split, count in (("train", 3), ("test", 1)):
+        for i in range(count):
+            write_png(tmp_path / split / "cat" / f"{i}.png", (255, 0, 0))
+            write_png(tmp_path / split / "dog" / f"{i}.png", (0, 0, 255), size=(30, 50))
+    assert datasets.is_available("imagefolder", root=tmp_path)
+    data = datasets.load("imagefolder", root=tmp_path, image_size=16, val_size=0)
+    assert data.classes == ["cat", "dog"]
+    assert data.train.images.shape == (6, 3, 16, 16) and data.test.images.shape == (2, 3, 16, 16)
+    assert data.train.class_counts() == [3, 3] and data.test.labels.tolist() == [0, 1]
+    cat, dog = data.test.images[0], data.test.images[1]
+    assert cat[0].eq(255).all() and cat[2].eq(0).all()
+    assert dog[2].eq(255).all() and dog[0].eq(0).all()
+
+
+def test_imagefolder_resizes_the_shorter_side_then_centre_crops(tmp_path):
+    # A 40×20 image, left half black and right half white: Resize(16) → 32×16, CenterCrop → the middle 16.
+    image = np.zeros((20, 40, 3), dtype=np.uint8)
+    image[:, 20:] = 255
+    for split in ("train", "test"):
+        (tmp_path / split / "a").mkdir(parents=True)
+        Image.fromarray(image).save(tmp_path / split / "a" / "x.png")
+    data = datasets.load("imagefolder", root=tmp_path, image_size=16, val_size=0)
+    row = data.test.images[0, 0, 8]
+    assert row[:7].eq(0).all() and row[9:].eq(255).all()  # the edge stays in the middle: no squashing
+
+
+def test_imagefolder_of_class_folders_keeps_a_fixed_test_split(tmp_path):
+    for i in range(10):
+        write_png(tmp_path / "a" / f"{i}.png", (i * 20, 0, 0))
+        write_png(tmp_path / "b" / f"{i}.png", (0, i * 20, 0))
+    first = datasets.load("imagefolder", root=tmp_path, image_size=8, val_size=0.25, seed=0)
+    other = datasets.load("imagefolder", root=tmp_path, image_size=8, val_size=0.25, seed=1)
+    assert first.test.class_counts() == [2, 2]
+    assert (len(first.train), len(first.val)) == (12, 4)
+    assert torch.equal(first.test.images, other.test.images)  # the seed picks validation, never the test set
+    assert not torch.equal(first.val.images, other.val.images)
+
+
+def test_missing_or_empty_imagefolder_explains_the_layout(tmp_path):
+    assert not datasets.is_available("imagefolder", root=tmp_path / "photos")
+    with pytest.raises(DatasetNotFoundError, match=r"photos.*train/<class>"):
+        datasets.load("imagefolder", root=tmp_path / "photos")
+    (tmp_path / "photos" / "cat").mkdir(parents=True)  # a class folder with no images in it
+    with pytest.raises(DatasetNotFoundError, match="train/<class>"):
+        datasets.load("imagefolder", root=tmp_path / "photos")
+
+
+def test_an_unreadable_image_is_named(tmp_path):
+    write_png(tmp_path / "a" / "good.png", (1, 2, 3))
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(ValueError, match="broken.png"):
+        datasets.load("imagefolder", root=tmp_path, image_size=8)
+
+
+# --------------------------------------------------------------------------- embedded datasets
+
+
+def test_digits_are_embedded_32x32_and_split_80_20():
+    data = datasets.load("digits")
+    assert datasets.is_available("digits")
+    assert data.input_shape == (1, 32, 32)
+    assert data.classes == [str(i) for i in range(10)]
+    assert len(data.train) + len(data.val) + len(data.test) == 1797
+    assert len(data.test) == 359 and len(data.val) == round(0.1 * (1797 - 359))
+    assert all(35 <= c <= 37 for c in data.test.class_counts())  # each digit ~20% in the test set
+    x, y = data.train[0]
+    assert x.shape == (1, 32, 32) and x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1
+    assert isinstance(y, int)
+    assert data.train.images.max() == 255  # the darkest ink (16) becomes 255
+
+
+def test_digits_at_8x8_are_the_scikit_learn_pixels():
+    from sklearn.datasets import load_digits
+
+    data = datasets.load("digits", image_size=8, val_size=0)
+    ours = torch.cat([data.train.images, data.test.images]).view(-1, 64)
+    expected = (torch.from_numpy(load_digits().data).float() / 16 * 255).round().to(torch.uint8)
+    # The same images, in another order (train first, then test): compare them as sorted lists.
+    assert sorted(map(tuple, ours.tolist())) == sorted(map(tuple, expected.tolist()))
+
+
+def test_shapes_are_deterministic_per_seed():
+    a = datasets.load("shapes", n_train=60, n_test=12, seed=3)
+    b = datasets.load("shapes", n_train=60, n_test=12, seed=3)
+    datasets.clear_cache()  # a fresh generation, not the cached object
+    c = datasets.load("shapes", n_train=60, n_test=12, seed=3)
+    d = datasets.load("shapes", n_train=60, n_test=12, seed=4)
+    assert a is b  # cached
+    assert a is not c and torch.equal(a.train.images, c.train.images) and torch.equal(a.val.labels, c.val.labels)
+    assert not torch.equal(a.train.images, d.train.images)
+    assert a.input_shape == (3, 32, 32) and a.classes == ["circle", "square", "triangle", "cross", "star", "ring"]
+    assert (len(a.train), len(a.val), len(a.test)) == (54, 6, 12)
+    assert datasets.load("shapes", n_train=60, n_test=12, image_size=48).input_shape == (3, 48, 48)
+
+
+def test_shapes_difficulty_adds_noise_and_clutter():
+    easy = datasets.load("shapes", n_train=120, n_test=6, difficulty=0.0, val_size=0).train.images.float()
+    hard = datasets.load("shapes", n_train=120, n_test=6, difficulty=1.0, val_size=0).train.images.float()
+    # Neighbouring pixels differ far more once noise and clutter are on.
+    def roughness(x):
+        return (x[..., 1:] - x[..., :-1]).abs().mean()
+    assert roughness(hard) > 3 * roughness(easy)
+    with pytest.raises(ValueError, match="difficulty"):
+        datasets.load("shapes", difficulty=1.5)
+
+
+def test_shapes_classes_are_balanced():
+    data = datasets.load("shapes", n_train=600, n_test=60, val_size=0)
+    assert data.train.class_counts() == [100] * 6 and data.test.class_counts() == [10] * 6
+
+
+# --------------------------------------------------------------------------- options and containers
+
+
+@pytest.mark.parametrize("val_size, expected", [(0.25, 15), (7, 7), (0, None), (0.0, None)])
+def test_val_size_fraction_count_or_none(val_size, expected):
+    data = datasets.load("shapes", n_train=60, n_test=6, val_size=val_size)
+    assert (len(data.val) if data.val is not None else None) == expected
+    assert len(data.train) + (expected or 0) == 60
+
+
+def test_val_split_depends_on_the_seed_only():
+    a = datasets.load("shapes", n_train=60, n_test=6, val_size=10, seed=0)
+    digits_a = datasets.load("digits", seed=0)
+    digits_b = datasets.load("digits", seed=1)
+    assert torch.equal(digits_a.test.images, digits_b.test.images)
+    assert not torch.equal(digits_a.val.labels, digits_b.val.labels)
+    assert torch.equal(datasets.load("digits", seed=1).val.images, digits_b.val.images)
+    assert len(a.val) == 10
+
+
+@pytest.mark.parametrize("bad", [60, 1.5, -1, 100])
+def test_val_size_that_leaves_no_training_data_is_rejected(bad):
+    with pytest.raises(ValueError, match="val_size"):
+        datasets.load("shapes", n_train=60, n_test=6, val_size=bad)
+
+
+def test_unknown_names_and_options_list_the_known_ones():
+    with pytest.raises(ValueError, match=r"unknown dataset 'imagenet'.*mnist"):
+        datasets.load("imagenet")
+    with pytest.raises(ValueError, match=r"colour.*difficulty"):
+        datasets.load("shapes", colour="red")
+    with pytest.raises(ValueError, match="image_size"):
+        datasets.load("digits", image_size=0)
+    assert datasets.dataset_info("Fashion-MNIST").name == "fashion_mnist"  # spelling variants are accepted
+
+
+def test_list_datasets_describes_each_one():
+    infos = {info.name: info for info in datasets.list_datasets()}
+    assert {"digits", "shapes", "mnist", "fashion_mnist", "kmnist", "cifar10", "imagefolder"} <= set(infos)
+    assert infos["digits"].embedded and infos["shapes"].embedded and not infos["mnist"].embedded
+    assert (infos["cifar10"].channels, infos["cifar10"].image_size, infos["cifar10"].num_classes) == (3, (32, 32), 10)
+    assert all(info.description and info.title for info in infos.values())
+    assert list(infos)[:2] == ["digits", "shapes"]  # embedded first
+
+
+def test_normalize_on_the_device_of_the_batch():
+    data = datasets.ImageDataset(
+        name="t", classes=["a", "b"], channels=3, image_size=(2, 2), mean=(0.5, 0.25, 0.0), std=(0.5, 0.25, 2.0),
+        train=datasets.Split(torch.zeros(2, 3, 2, 2, dtype=torch.uint8), torch.tensor([0, 1])),
+        test=datasets.Split(torch.zeros(1, 3, 2, 2, dtype=torch.uint8), torch.tensor([1]), 2))
+    x = torch.ones(4, 3, 2, 2)
+    out = data.normalize(x)
+    assert out[:, 0].eq(1).all() and out[:, 1].eq(3).all() and out[:, 2].eq(0.5).all()
+    assert torch.equal(data.normalize(x[0]), out[0])  # one C×H×W image works too
+    assert data.normalize(x.double()).dtype == torch.float64
+    with pytest.raises(ValueError, match="3×H×W"):
+        data.normalize(torch.ones(1, 1, 2, 2))
+    assert data.train.num_classes == 2 and data.train.class_counts() == [1, 1]
+
+
+def test_split_rejects_mismatched_tensors():
+    with pytest.raises(ValueError, match="uint8"):
+        datasets.Split(torch.zeros(2, 1, 4, 4), torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="one label per image"):
+        datasets.Split(torch.zeros(2, 1, 4, 4, dtype=torch.uint8), torch.tensor([0]))
