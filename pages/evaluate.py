@@ -16,6 +16,11 @@ def load_dataset(name: str, options_json: str):
     return datasets.load(name, **json.loads(options_json))
 
 
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def checkpoint_epoch(path: str, mtime: float) -> int | None:
+    return runs.checkpoint_epoch(path)
+
 @st.cache_resource(max_entries=8, show_spinner="Running the network over the test set…")
 def evaluate_run(run_path: str, which: str, checkpoint_mtime: float) -> evaluation.Evaluation:
     """Keyed by the run folder and the checkpoint's mtime, so a checkpoint saved by a running job is picked up."""
@@ -64,10 +69,10 @@ path = checkpoint_choice(run, "eval_checkpoint")
 if path is None:
     st.info("This run has no checkpoint yet: it saves one at the end of each epoch. Come back in a moment.")
     st.stop()
-epoch = runs.checkpoint_epoch(path)
+epoch = checkpoint_epoch(str(path), path.stat().st_mtime)
 epoch_text = f"epoch {epoch + 1}" if isinstance(epoch, int) else "an unknown epoch"
 if run.state in ("running", "paused"):
-    st.caption(f"⏳ Still {run.state}: showing its latest checkpoint, saved at the end of {epoch_text}. "
+    st.caption(f"⏳ Still {run.state}: showing its latest checkpoint, saved in {epoch_text}. "
                "Reload the page for a newer one.")
 else:
     st.caption(f"Showing the **{path.stem}** checkpoint ({epoch_text}).")

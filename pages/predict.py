@@ -14,6 +14,11 @@ from vision_core import eval_figures, evaluation, export, runs, saliency
 st.title("🔮 Predict")
 
 
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def checkpoint_epoch(path: str, mtime: float) -> int | None:
+    return runs.checkpoint_epoch(path)
+
 @st.cache_resource(max_entries=8, show_spinner="Loading the network…")
 def load_model(run_path: str, which: str, checkpoint_mtime: float):
     """Shared by every session; never modified (explanations work on a copy)."""
@@ -88,7 +93,7 @@ if path is None or info is None:
     st.info("This run has no checkpoint yet: it saves one at the end of each epoch. Come back in a moment.")
     st.stop()
 mtime = path.stat().st_mtime
-epoch = runs.checkpoint_epoch(path)
+epoch = checkpoint_epoch(str(path), path.stat().st_mtime)
 epoch_text = f"epoch {epoch + 1}" if isinstance(epoch, int) else "an unknown epoch"
 st.caption(f"Using the **{path.stem}** checkpoint of {run.config.model} on {run.config.dataset} ({epoch_text}"
            + (", still training" if training else "") + f"). Classes: {', '.join(map(str, info['classes']))}.")

@@ -78,7 +78,8 @@ def test_an_uploaded_png_is_predicted_and_explained(page, trained):
     (prediction,) = page.metric
     assert prediction.label == "Prediction" and prediction.value in [str(i) for i in range(10)]
     notes = " ".join(m.value for m in page.markdown)
-    assert "inverted it" in notes and "resized 120×120 to 8×8" in notes
+    height, width = trained.data_info["image_size"]
+    assert "inverted it" in notes and f"resized 120×120 to {width}×{height}" in notes
     assert page.image  # what the model sees
     assert has_chart(page, "pred_probabilities") and has_chart(page, "pred_saliency")
     assert page.radio(key="pred_explain").value == "Grad-CAM"
@@ -130,5 +131,5 @@ def test_weights_download_loads_into_the_runs_architecture(trained):
     data = export.state_dict_bytes(model)
     fresh = runs.build_model(trained)
     fresh.load_state_dict(torch.load(io.BytesIO(data), weights_only=True))
-    x = torch.randn(2, 1, 8, 8)
+    x = torch.randn(2, trained.data_info["channels"], *trained.data_info["image_size"])
     torch.testing.assert_close(fresh.eval()(x), model(x))
