@@ -83,11 +83,11 @@ def shifted_crop(x: torch.Tensor, padding: int, top: torch.Tensor, left: torch.T
     b, c, h, w = x.shape
     mode = "reflect" if padding < min(h, w) else "constant"  # reflect needs the padding inside the image
     padded = F.pad(x, (padding,) * 4, mode=mode)  # (B, C, H + 2p, W + 2p)
+    # Two gathers, rows then columns (faster than one 4-index advanced indexing on the CPU).
     rows = (top.view(b, 1) + torch.arange(h, device=x.device)).view(b, 1, h, 1)
+    picked_rows = padded.gather(2, rows.expand(b, c, h, padded.shape[3]))  # (B, C, H, W + 2p)
     cols = (left.view(b, 1) + torch.arange(w, device=x.device)).view(b, 1, 1, w)
-    batch = torch.arange(b, device=x.device).view(b, 1, 1, 1)
-    channel = torch.arange(c, device=x.device).view(1, c, 1, 1)
-    return padded[batch, channel, rows, cols]  # (B, C, H, W): one gather, no loop
+    return picked_rows.gather(3, cols.expand(b, c, h, w))  # (B, C, H, W)
 
 
 def rotate(x: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:

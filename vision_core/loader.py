@@ -76,7 +76,8 @@ class BatchLoader:
         indices = self._epoch_indices()
         for i in range(len(self)):
             index = indices[i * self.batch_size:(i + 1) * self.batch_size]
-            x = self.images[index].float().div_(255)  # (B, C, H, W) in [0, 1]
+            # index_select: one contiguous gather (several times faster than images[index] on the CPU).
+            x = self.images.index_select(0, index).float().div_(255)  # (B, C, H, W) in [0, 1]
             if self.augment:
                 x = augment_batch(x, self.augment, generator=self._augment_generator)
-            yield self.dataset.normalize(x), self.labels[index]
+            yield self.dataset.normalize(x), self.labels.index_select(0, index)
