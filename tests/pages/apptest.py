@@ -1,0 +1,14 @@
+"""Open a page the way the app does: through app.py's st.navigation (so st.page_link works)."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+
+def open_page(path: str, timeout: float = 120, query_params: dict | None = None) -> AppTest:
+    """``open_page("pages/train.py")`` → an AppTest that has run that page inside the app shell."""
+    at = AppTest.from_file("app.py", default_timeout=timeout)
+    for key, value in (query_params or {}).items():
+        at.query_params[key] = value
+    at.switch_page(path)
+    return at.run()
