@@ -41,7 +41,8 @@ class ClassifierModule(L.LightningModule):
         # Saved inside every checkpoint, so a checkpoint says what made it.
         self.save_hyperparameters({"config": config.to_dict(), "num_classes": num_classes})
         task = {"task": "binary"} if self.binary else {"task": "multiclass", "num_classes": num_classes}
-        self.accuracy = nn.ModuleDict({stage: Accuracy(**task) for stage in STAGES})
+        # ModuleDict keys must not shadow nn.Module attributes ("train" would), hence the prefix.
+        self.accuracy = nn.ModuleDict({f"acc_{stage}": Accuracy(**task) for stage in STAGES})
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -56,24 +57,24 @@ class ClassifierModule(L.LightningModule):
         else:
             loss = F.cross_entropy(logits, y)
             preds = logits.argmax(dim=1)
-        self.accuracy[stage].update(preds, y)
+        self.accuracy[f"acc_{stage}"].update(preds, y)
         return loss, (preds == y).sum()
 
     def training_step(self, batch, batch_idx):
         loss, correct = self._common_step(batch, "train")
         self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True)
-        self.log("train_acc", self.accuracy["train"], on_step=False, on_epoch=True, prog_bar=True)
+        self.log("train_acc", self.accuracy["acc_train"], on_step=False, on_epoch=True, prog_bar=True)
         return {"loss": loss, "correct": correct}
 
     def validation_step(self, batch, batch_idx):
         loss, _ = self._common_step(batch, "val")
         self.log("val_loss", loss, prog_bar=True)
-        self.log("val_acc", self.accuracy["val"], prog_bar=True)
+        self.log("val_acc", self.accuracy["acc_val"], prog_bar=True)
 
     def test_step(self, batch, batch_idx):
         loss, _ = self._common_step(batch, "test")
         self.log("test_loss", loss)
-        self.log("test_acc", self.accuracy["test"])
+        self.log("test_acc", self.accuracy["acc_test"])
 
     def on_train_epoch_start(self) -> None:
         if self.trainer.optimizers:

@@ -190,15 +190,21 @@ class LiveCallback(L.Callback):
             )
         self.state.add_step(trainer.global_step, loss, correct / size)
         self._window_samples += size
-        elapsed = time.perf_counter() - self._window_start
-        if elapsed > 0.5:
-            memory = None
-            if torch.cuda.is_available() and pl_module.device.type == "cuda":
-                memory = torch.cuda.max_memory_allocated(pl_module.device) / 2**20
-            self.state.update(samples_per_sec=self._window_samples / elapsed, gpu_memory_mb=memory)
-            self._window_start, self._window_samples = time.perf_counter(), 0
+        if time.perf_counter() - self._window_start > 0.5:
+            self._publish_speed(pl_module)
         if self.control.stop_requested:
             trainer.should_stop = True
+
+    def _publish_speed(self, pl_module) -> None:
+        """Samples/s over the last window (about half a second), and the GPU memory in use."""
+        elapsed = time.perf_counter() - self._window_start
+        if not self._window_samples or elapsed <= 0:
+            return
+        memory = None
+        if torch.cuda.is_available() and pl_module.device.type == "cuda":
+            memory = torch.cuda.max_memory_allocated(pl_module.device) / 2**20
+        self.state.update(samples_per_sec=self._window_samples / elapsed, gpu_memory_mb=memory)
+        self._window_start, self._window_samples = time.perf_counter(), 0
 
     def on_validation_epoch_end(self, trainer, pl_module) -> None:
         if trainer.sanity_checking:
@@ -212,6 +218,7 @@ class LiveCallback(L.Callback):
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         seconds = time.perf_counter() - self._epoch_start
+        self._publish_speed(pl_module)  # short epochs never fill a window
         with self.state._lock:
             epoch = trainer.current_epoch + 1
             if not self.state.epochs or self.state.epochs[-1]["epoch"] != epoch:
