@@ -61,10 +61,7 @@ def show_grid(items, ev, cols: int, key: str) -> None:
     st.plotly_chart(fig, key=key)
 
 
-if not runs.list_runs():
-    st.info("No runs yet: train one on the Train page.")
-    st.stop()
-run = pick_run("eval_run")
+run = pick_run("eval_run")  # stops the page with a hint when there are no runs
 path = checkpoint_choice(run, "eval_checkpoint")
 if path is None:
     st.info("This run has no checkpoint yet: it saves one at the end of each epoch. Come back in a moment.")

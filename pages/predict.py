@@ -82,10 +82,7 @@ def picture_input(info: dict) -> tuple[bytes | Image.Image | None, bool | None]:
     return data, invert
 
 
-if not runs.list_runs():
-    st.info("No runs yet: train one on the Train page.")
-    st.stop()
-run = pick_run("pred_run")
+run = pick_run("pred_run")  # stops the page with a hint when there are no runs
 info = run.data_info
 training = run.state in ("running", "paused")
 path = run.checkpoint("last" if training else "best")

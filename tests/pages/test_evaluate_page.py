@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -12,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from vision_core import engine, runs
 from vision_core.config import RunConfig
 
+APP = Path(__file__).resolve().parents[2] / "app.py"
 PAGE = "pages/evaluate.py"
 
 
@@ -34,9 +36,11 @@ def runs_dir(tmp_path, monkeypatch, trained):
 
 
 def open_page(run_id: str | None = None) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120)
+    """The page inside app.py's navigation (as users see it; st.page_link needs it), on ``?run=run_id``."""
+    at = AppTest.from_file(str(APP), default_timeout=120)
     if run_id:
         at.query_params["run"] = run_id
+    at.switch_page(PAGE)
     return at.run()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,7 +14,17 @@ from streamlit.testing.v1 import AppTest
 from vision_core import engine, runs
 from vision_core.config import RunConfig
 
+APP = Path(__file__).resolve().parents[2] / "app.py"
 PAGE = "pages/predict.py"
+
+
+def open_page(run_id: str | None = None) -> AppTest:
+    """The page inside app.py's navigation (as users see it; st.page_link needs it), on ``?run=run_id``."""
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    if run_id:
+        at.query_params["run"] = run_id
+    at.switch_page(PAGE)
+    return at.run()
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +42,7 @@ def page(tmp_path, monkeypatch, trained):
     """The page opened on a fresh copy of the trained run."""
     shutil.copytree(trained.path, tmp_path / trained.run_id)
     monkeypatch.setenv("VISION_CORE_RUNS", str(tmp_path))
-    at = AppTest.from_file(PAGE, default_timeout=120)
-    at.query_params["run"] = trained.run_id
-    return at.run()
+    return open_page(trained.run_id)
 
 
 def png(image: Image.Image) -> bytes:
@@ -59,7 +68,7 @@ def a_seven_on_paper() -> Image.Image:
 
 def test_no_runs_shows_a_hint(tmp_path, monkeypatch):
     monkeypatch.setenv("VISION_CORE_RUNS", str(tmp_path))
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = open_page()
     assert not at.exception
     assert any("No runs yet" in i.value for i in at.info)
 
@@ -133,3 +142,14 @@ def test_weights_download_loads_into_the_runs_architecture(trained):
     fresh.load_state_dict(torch.load(io.BytesIO(data), weights_only=True))
     x = torch.randn(2, trained.data_info["channels"], *trained.data_info["image_size"])
     torch.testing.assert_close(fresh.eval()(x), model(x))
+
+
+def test_a_checkpoint_from_another_architecture_is_an_error_message(page, trained, tmp_path):
+    # Replace the run's weights with those of a different network: load_model must refuse them politely.
+    other = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    for name in ("best.ckpt", "last.ckpt"):
+        torch.save({"state_dict": {"model." + k: v for k, v in other.state_dict().items()}, "epoch": 0},
+                   tmp_path / trained.run_id / "checkpoints" / name)
+    page.run()
+    assert not page.exception
+    assert any("do not fit this architecture" in e.value for e in page.error)
