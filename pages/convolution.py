@@ -1,0 +1,351 @@
+"""Convolution, one output cell at a time: the window, the products, the sum + bias, the output filling in."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+import torch
+
+from vision_core import conv_figures as figs
+from vision_core import convolution, images, kernels
+
+st.title("🔲 Convolution, step by step")
+st.caption("Every output cell is one dot product: lay the kernel over a window of the (zero-padded) input, multiply "
+           "cell by cell, add everything up over all input channels, add the bias. Step through it, change the "
+           "settings, and compare cross-correlation (what PyTorch's `conv2d` computes) with true convolution "
+           "(the textbook's, kernel flipped).")
+
+CROSS, TRUE = "Cross-correlation (PyTorch's conv2d)", "True convolution (kernel flipped)"
+TEXTBOOK, NUMBERS, PHOTO, DATASET = "Textbook example", "Your numbers", "Sample photo", "Dataset image"
+PRESET, RUN = "Preset(s)", "From a trained run"
+fmt = figs.format_number
+
+
+def use_textbook_settings() -> None:
+    """The textbook's worked examples: true convolution, zero padding 2 (1-D) or 1 (2-D), stride 1."""
+    example = kernels.WORKED_EXAMPLES["1-D" if st.session_state.get("conv_dims") == "1-D signal" else "2-D"]
+    st.session_state.update(conv_source=TEXTBOOK, conv_kernel_source=TEXTBOOK, conv_padding_mode="number",
+                            conv_padding=example.padding, conv_stride=example.stride, conv_dilation=1,
+                            conv_type=TRUE, conv_step=0)
+
+
+def on_source_change() -> None:
+    if st.session_state.get("conv_source") == TEXTBOOK:
+        use_textbook_settings()
+
+
+for key, value in {"conv_dims": "2-D image", "conv_source": TEXTBOOK, "conv_kernel_source": TEXTBOOK,
+                   "conv_padding_mode": "number", "conv_padding": 1, "conv_stride": 1, "conv_dilation": 1,
+                   "conv_type": TRUE, "conv_playing": False}.items():
+    st.session_state.setdefault(key, value)
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the dataset…")
+def load_dataset(name: str):
+    from vision_core import datasets
+
+    return datasets.load(name)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the network…")
+def first_conv_layer(run_path: str, checkpoint_mtime: float):
+    """(weight (O, C, kh, kw), bias (O,), layer stride, padding, dilation) of the run's first Conv2d, or None."""
+    from vision_core import runs
+
+    model = runs.load_model(runs.load_run(run_path), which="last")
+    conv = next((m for m in model.modules() if isinstance(m, torch.nn.Conv2d)), None)
+    if conv is None:
+        return None
+    weight = conv.weight.detach().double().cpu().numpy().copy()
+    bias = conv.bias.detach().double().cpu().numpy().copy() if conv.bias is not None else np.zeros(len(weight))
+    return weight, bias, conv.stride, conv.padding, conv.dilation
+
+
+def number_grid(values: np.ndarray, key: str, label: str) -> np.ndarray:
+    """An editable grid of numbers (blank cells count as 0). The key carries the shape: resizing starts fresh."""
+    st.caption(label)
+    frame = pd.DataFrame(values, columns=[str(c) for c in range(values.shape[1])])
+    edited = st.data_editor(frame, key=f"{key}_{values.shape[0]}x{values.shape[1]}", hide_index=True)
+    return np.nan_to_num(edited.to_numpy(dtype=np.float64))
+
+
+def starting_numbers(shape: tuple[int, ...], seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 10, shape).astype(np.float64)
+
+
+# ---- input ---------------------------------------------------------------------------------------
+
+dims_label = st.radio("What to convolve", ["2-D image", "1-D signal"], key="conv_dims", horizontal=True,
+                      on_change=use_textbook_settings)
+one_d = dims_label == "1-D signal"
+full_photo = None  # a full-resolution photo (C, H, W) when the input is a downscaled photo
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Input")
+    sources = [TEXTBOOK, NUMBERS] if one_d else [TEXTBOOK, NUMBERS, PHOTO, DATASET]
+    if st.session_state.conv_source not in sources:
+        st.session_state.conv_source = TEXTBOOK
+    source = st.radio("Input", sources, key="conv_source", horizontal=True, on_change=on_source_change,
+                      label_visibility="collapsed")
+    if source == TEXTBOOK:
+        example = kernels.WORKED_EXAMPLES["1-D" if one_d else "2-D"]
+        x = np.array(example.x, dtype=np.float64)[None]  # (1, L) or (1, H, W)
+        st.caption(f"The textbook's {'1-D' if one_d else '2-D'} worked example: true convolution, padding "
+                   f"{example.padding}, stride {example.stride}; it expects `{example.expected}`.")
+        st.button("Reset to the textbook's settings", on_click=use_textbook_settings, key="conv_reset")
+    elif source == NUMBERS:
+        c1, c2, c3 = st.columns(3)
+        channels = c1.number_input("Channels", 1, 3, 1, key="conv_channels")
+        if one_d:
+            length = c2.number_input("Length", 3, 24, 8, key="conv_length")
+            x = number_grid(starting_numbers((channels, length), 1), "conv_x1d", "One row per channel")
+        else:
+            rows = c2.number_input("Rows", 2, 12, 5, key="conv_rows")
+            cols = c3.number_input("Columns", 2, 12, 5, key="conv_cols")
+            x = np.stack([number_grid(starting_numbers((rows, cols), c), f"conv_x{c}", f"Channel {c}")
+                          for c in range(channels)])
+    elif source == PHOTO:
+        photos = images.sample_photos()
+        c1, c2, c3 = st.columns(3)
+        name = c1.selectbox("Photo", sorted(photos), key="conv_photo")
+        colour = c2.radio("Channels", ["Grayscale (1)", "RGB (3)"], key="conv_colour")
+        side = c3.slider("Step on (px, longest side)", 8, 64, 24, 4, key="conv_photo_side",
+                         help="Stepping needs a small picture; the whole photo is convolved below as well.")
+        picture = photos[name] if colour == "RGB (3)" else images.to_grayscale(photos[name])
+        x = images.to_channels_first(images.resize_for_display(picture, side))
+        full_photo = images.to_channels_first(images.resize_for_display(picture, 320))
+        st.image(images.resize_for_display(picture, 320), caption=f"{name} ({x.shape[2]}×{x.shape[1]} for stepping)")
+    else:
+        c1, c2 = st.columns(2)
+        dataset_name = c1.selectbox("Dataset", ["digits", "shapes"], key="conv_dataset")
+        data = load_dataset(dataset_name)
+        index = c2.number_input("Test image", 0, len(data.test) - 1, 0, key="conv_image_index")
+        image, label = data.test[int(index)]
+        x = image.double().numpy()  # (C, H, W) in [0, 1]
+        st.caption(f"{dataset_name} test image {index}: a **{data.classes[label]}**, {x.shape[0]} channel(s), "
+                   f"{x.shape[1]}×{x.shape[2]}.")
+
+# ---- kernel --------------------------------------------------------------------------------------
+
+channels = x.shape[0]
+bias = 0.0
+with right:
+    st.subheader("Kernel")
+    kernel_sources = [TEXTBOOK, NUMBERS] if one_d else [TEXTBOOK, PRESET, NUMBERS, RUN]
+    if st.session_state.conv_kernel_source not in kernel_sources:
+        st.session_state.conv_kernel_source = TEXTBOOK
+    kernel_source = st.radio("Kernel", kernel_sources, key="conv_kernel_source", horizontal=True,
+                             label_visibility="collapsed")
+    if kernel_source == TEXTBOOK:
+        w = np.array(kernels.WORKED_EXAMPLES["1-D" if one_d else "2-D"].kernel, dtype=np.float64)
+        kernel = np.stack([w] * channels)  # (C, *k): the same slice for every input channel
+        if channels > 1:
+            st.caption("The same slice is used for every input channel.")
+    elif kernel_source == PRESET:
+        chosen = st.multiselect("Presets (one output map each)", list(kernels.PRESETS), default=["sobel x"],
+                                key="conv_presets")
+        if not chosen:
+            st.info("Pick at least one preset.")
+            st.stop()
+        sizes = sorted(set.intersection(*(set(kernels.PRESETS[n].sizes) for n in chosen)))
+        size = st.selectbox("Kernel size", sizes, index=sizes.index(3) if 3 in sizes else 0, key="conv_kernel_size",
+                            disabled=len(sizes) == 1, help="Only identity, box blur and gaussian come in other sizes.")
+        for n in chosen:
+            st.caption(f"**{n}**: {kernels.PRESETS[n].explanation}")
+        kernel = np.stack([np.stack([kernels.kernel_preset(n, size)] * channels) for n in chosen])  # (O, C, k, k)
+        if channels > 1:
+            st.caption("The same slice is used for every input channel, so each map is the kernel applied to the "
+                       "sum of the channels.")
+    elif kernel_source == NUMBERS:
+        c1, c2, c3 = st.columns(3)
+        k_rows = 1 if one_d else c1.number_input("Kernel rows", 1, 7, 3, key="conv_k_rows")
+        k_cols = c2.number_input("Kernel columns" if not one_d else "Kernel length", 1, 7, 3, key="conv_k_cols")
+        bias = c3.number_input("Bias", value=0.0, step=0.5, key="conv_bias")
+        if one_d:
+            kernel = number_grid(starting_numbers((channels, k_cols), 7) - 4, "conv_w1d", "One row per channel")
+        else:
+            kernel = np.stack([number_grid(starting_numbers((k_rows, k_cols), 7 + c) - 4, f"conv_w{c}",
+                                           f"Kernel slice for channel {c}") for c in range(channels)])
+    else:
+        try:
+            from vision_core import runs
+
+            records = [r for r in runs.list_runs() if r.checkpoint("last") is not None]
+        except (ImportError, AttributeError):
+            records = []
+        if not records:
+            st.info("No runs yet — train one on the Train page, then take its first layer's kernels here.")
+            st.stop()
+        run = st.selectbox("Run", records, key="conv_run",
+                           format_func=lambda r: f"{r.run_id} — {r.config.model} on {r.config.dataset} ({r.state})")
+        checkpoint = run.checkpoint("last")
+        try:
+            layer = first_conv_layer(str(run.path), checkpoint.stat().st_mtime)
+        except (ValueError, OSError) as exc:
+            st.error(f"Could not load this run's network: {exc}")
+            st.stop()
+        if layer is None:
+            st.info("This network has no Conv2d layer.")
+            st.stop()
+        weight, layer_bias, layer_stride, layer_padding, layer_dilation = layer
+        kernel, bias = weight, layer_bias  # (O, C, kh, kw), (O,)
+        st.caption(f"First Conv2d of {run.config.model} (checkpoint '{checkpoint.stem}'): {len(weight)} kernels of "
+                   f"{weight.shape[1]}×{weight.shape[2]}×{weight.shape[3]}; in the network it uses stride "
+                   f"{layer_stride}, padding {layer_padding}, dilation {layer_dilation}. A running run refreshes "
+                   "here after each epoch.")
+        if weight.shape[1] != channels:  # adapt the picture to the layer rather than refuse
+            x = x.mean(axis=0, keepdims=True) if weight.shape[1] == 1 else np.repeat(x.mean(0, keepdims=True),
+                                                                                      weight.shape[1], 0)
+            if full_photo is not None:
+                full_photo = (full_photo.mean(0, keepdims=True) if weight.shape[1] == 1
+                              else np.repeat(full_photo.mean(0, keepdims=True), weight.shape[1], 0))
+            st.caption(f"The input was converted to {weight.shape[1]} channel(s) to fit this layer.")
+            channels = x.shape[0]
+        info = run.data_info or {}
+        if info.get("mean") and info.get("std") and st.checkbox("Normalise the input as in training",
+                                                                 value=True, key="conv_normalise"):
+            mean = np.asarray(info["mean"], dtype=np.float64).reshape(-1, 1, 1)
+            std = np.asarray(info["std"], dtype=np.float64).reshape(-1, 1, 1)
+            if len(mean) in (1, channels):
+                x = (x - mean) / std
+                full_photo = None if full_photo is None else (full_photo - mean) / std
+    if kernel_source != NUMBERS:
+        st.plotly_chart(figs.kernel_figure(np.asarray(kernel).reshape(-1, *np.asarray(kernel).shape[-2:])[0]
+                                           if not one_d else np.atleast_2d(kernel[0]), "Kernel (as given)"),
+                        key="conv_kernel_given")
+
+# ---- settings ------------------------------------------------------------------------------------
+
+st.subheader("Settings")
+c1, c2, c3, c4, c5 = st.columns([1, 1, 1, 1, 2])
+stride = int(c1.number_input("Stride", 1, 8, key="conv_stride"))
+padding_mode = c2.selectbox("Padding", ["number", "valid", "same", "full"], key="conv_padding_mode",
+                            help="valid = none; same = keep the size (stride 1); full = d·(k−1) on each side.")
+padding = int(c3.number_input("Zero padding", 0, 16, key="conv_padding")) if padding_mode == "number" else padding_mode
+dilation = int(c4.number_input("Dilation", 1, 6, key="conv_dilation",
+                               help="Spread the kernel's cells apart: dilation 2 skips every other input cell."))
+conv_type = c5.radio("Type", [CROSS, TRUE], key="conv_type")
+flip = conv_type == TRUE
+side_by_side = st.toggle("Show cross-correlation and true convolution side by side", key="conv_side_by_side")
+
+settings = dict(x=x, kernel=kernel, stride=stride, padding=padding, dilation=dilation, flip=flip, bias=bias,
+                dims=1 if one_d else 2)
+try:
+    steps = convolution.convolution_steps(**settings)
+except ValueError as exc:
+    st.error(f"These settings are impossible: {exc}")
+    st.stop()
+
+axes = ["length"] if one_d else ["height", "width"]
+formulas = [f"{axis}: {convolution.output_size_formula(n, k, s, p, d)}" for axis, n, k, s, p, d in
+            zip(axes, steps.input_shape, steps.kernel.shape[2:], steps.stride, steps.padding, steps.dilation)]
+st.markdown("**Output size** ⌊(n + 2p − d·(k−1) − 1)/s⌋ + 1 — " + " · ".join(f"`{f}`" for f in formulas))
+
+# ---- step through --------------------------------------------------------------------------------
+
+out_channel = 0
+if steps.out_channels > 1:
+    out_channel = st.selectbox("Output map", range(steps.out_channels), key="conv_out_channel",
+                               format_func=lambda o: f"map {o}" + (f" ({chosen[o]})" if kernel_source == PRESET else ""))
+n_cells = steps.cells_per_map
+if st.session_state.get("conv_step", 0) >= n_cells:
+    st.session_state.conv_step = n_cells - 1
+
+
+def move(to: int | str) -> None:
+    current = st.session_state.get("conv_step", 0)
+    target = {"first": 0, "last": n_cells - 1, "prev": current - 1, "next": current + 1}[to]
+    st.session_state.conv_step = min(max(target, 0), n_cells - 1)
+
+
+def toggle_play() -> None:
+    st.session_state.conv_playing = not st.session_state.conv_playing
+    if st.session_state.conv_playing and st.session_state.get("conv_step", 0) >= n_cells - 1:
+        st.session_state.conv_step = 0  # play again from the start
+
+
+c1, c2 = st.columns([1, 3])
+c1.button("⏸ Pause" if st.session_state.conv_playing else "▶ Play", on_click=toggle_play, key="conv_play")
+speed = c2.select_slider("Speed (cells per second)", [0.5, 1, 2, 4, 8], value=2, key="conv_speed")
+
+
+@st.fragment(run_every=1 / speed if st.session_state.conv_playing else None)
+def step_view(steps: convolution.ConvolutionSteps, out_channel: int) -> None:
+    if st.session_state.conv_playing:
+        if st.session_state.get("conv_step", 0) >= n_cells - 1:
+            st.session_state.conv_playing = False
+            st.rerun()  # the whole page, so the timer stops
+        st.session_state.conv_step = st.session_state.get("conv_step", 0) + 1
+    b1, b2, b3, b4 = st.columns(4)
+    b1.button("⏮ First", on_click=move, args=("first",), key="conv_first", width="stretch")
+    b2.button("◀ Previous", on_click=move, args=("prev",), key="conv_prev", width="stretch")
+    b3.button("Next ▶", on_click=move, args=("next",), key="conv_next", width="stretch")
+    b4.button("Last ⏭", on_click=move, args=("last",), key="conv_last", width="stretch")
+    if n_cells > 1:
+        st.slider("Output cell (row by row)", 0, n_cells - 1, key="conv_step")
+    cell = min(st.session_state.get("conv_step", 0), n_cells - 1)
+    position = tuple(int(p) for p in np.unravel_index(cell, steps.map_shape))
+    step = steps[steps.index(out_channel, *position)]
+
+    where = ", ".join(map(str, position))
+    st.markdown(f"**Cell {cell + 1} of {n_cells}** — output[{where}]: the window covers input "
+                + " × ".join(f"{axis} {c.tolist()}" for axis, c in zip(axes, step.input_coords))
+                + (" (outlined cells outside the dashed frame are zero padding)" if step.is_padding.any() else ""))
+    for c in range(steps.channels):
+        cols = st.columns([3, 2, 2])
+        title = f"Input channel {c}" if steps.channels > 1 else "Input (padded)"
+        cols[0].plotly_chart(figs.input_window_figure(steps.padded[c], steps.padding, steps.input_shape,
+                                                      step.padded_coords, title), key=f"conv_fig_in{c}")
+        cols[1].plotly_chart(figs.kernel_figure(step.kernel[c], "Kernel" + (" (flipped)" if steps.flip else "")
+                                                + (f" slice {c}" if steps.channels > 1 else "")),
+                             key=f"conv_fig_k{c}")
+        cols[2].plotly_chart(figs.products_figure(step.products[c]), key=f"conv_fig_p{c}")
+        if steps.channels > 1:
+            st.caption(f"Channel {c}: partial sum = **{fmt(step.channel_sums[c])}**")
+    partial = " + ".join(fmt(s) for s in step.channel_sums)
+    total = f"{partial} = {fmt(step.total)}" if steps.channels > 1 else fmt(step.total)
+    st.markdown(f"Σ products = {total}; + bias {fmt(step.bias)} = **{fmt(step.result)}**")
+    m1, m2 = st.columns([1, 3])
+    m1.metric(f"output[{where}]", fmt(step.result))
+    m2.plotly_chart(figs.output_progress_figure(steps.maps[out_channel], cell + 1, position,
+                                                f"Output map {out_channel}" if steps.out_channels > 1 else "Output"),
+                    key="conv_fig_out")
+
+
+step_view(steps, out_channel)
+
+# ---- the whole result ----------------------------------------------------------------------------
+
+if side_by_side:
+    st.subheader("Cross-correlation vs true convolution")
+    both = {name: convolution.convolve(**{**settings, "flip": f}) for name, f in ((CROSS, False), (TRUE, True))}
+    maps = {name: (out[out_channel] if steps.out_channels > 1 else out) for name, out in both.items()}
+    cols = st.columns(2)
+    for col, (name, values) in zip(cols, maps.items()):
+        col.plotly_chart(figs.grid_figure(values, name, signed=True), key=f"conv_side_{name[:4]}")
+    map_bias = float(np.asarray(bias, dtype=np.float64).reshape(-1)[out_channel if np.size(bias) > 1 else 0])
+    a, b = (m - map_bias for m in maps.values())
+    st.caption("Same result: this kernel looks the same when flipped." if np.allclose(a, b) else
+               "Opposite signs: flipping this kernel negates it (like Sobel)." if np.allclose(a, -b)
+               else "Different results: flipping the kernel changes what it computes.")
+
+if full_photo is not None:
+    st.subheader("The whole photo")
+    try:
+        kernel_o = np.asarray(kernel)[out_channel] if np.asarray(kernel).ndim == 4 else kernel
+        bias_o = float(np.asarray(bias).reshape(-1)[out_channel] if np.size(bias) > 1 else bias)
+        variants = [(conv_type, flip)] + ([(CROSS if flip else TRUE, not flip)] if side_by_side else [])
+        cols = st.columns(len(variants) + 1)
+        cols[0].image(images.to_display(np.moveaxis(full_photo, 0, -1) if channels == 3 else full_photo[0],
+                                        signed=False), caption="Input")
+        for col, (name, f) in zip(cols[1:], variants):
+            result = convolution.convolve(full_photo, kernel_o, stride, padding, dilation, f, bias_o)
+            col.image(images.to_display(result), caption=f"{name}: {result.shape[1]}×{result.shape[0]} "
+                      "(mid-grey = 0 when the result has negative values)")
+    except ValueError as exc:
+        st.error(f"The whole photo cannot be convolved with these settings: {exc}")
+
+with st.expander("Show the PyTorch code"):
+    st.code(convolution.pytorch_code(settings), language="python")

@@ -1,0 +1,176 @@
+"""Plotly figures for the convolution and pooling pages: data in, ``go.Figure`` out (no Streamlit, no I/O).
+
+Every grid is a heat map with its numbers written in the cells (when small enough to read), rows downwards
+like an image, square cells. Outlines mark the current window (or output cell); a dashed frame marks the
+real input inside its padding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+STYLE = {
+    "window": "#f59e0b",  # the cells under the kernel, and the output cell being computed
+    "winner": "#16a34a",  # the max in a max-pooling window
+    "frame": "#6b7280",  # the real input inside the padding
+    "changed": "#dc2626",  # cells that changed in the invariance demo
+    "diverging": "RdBu_r",  # signed values: kernels, products, outputs (0 = white)
+    "image": "gray",  # non-negative pixel values
+    "max_text_cells": 24 * 24,  # above this many cells, numbers are left out (they would be unreadable)
+    "cell_px": 34,
+}
+
+
+def format_number(value: float) -> str:
+    """Short cell text: whole numbers without decimals, others with up to 3 significant digits; ±∞ as symbols."""
+    if not np.isfinite(value):
+        return "" if np.isnan(value) else ("−∞" if value < 0 else "∞")
+    if float(value).is_integer() and abs(value) < 1e6:
+        return str(int(value))
+    return f"{value:.3g}"
+
+
+def _as_grid(values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim == 1:
+        return values[None]
+    if values.ndim != 2:
+        raise ValueError(f"a grid figure needs 1-D or 2-D values, got shape {values.shape}")
+    return values
+
+
+def _cell_rect(row: int, col: int, color: str, width: float = 3, dash: str = "solid") -> dict:
+    return dict(type="rect", x0=col - 0.5, x1=col + 0.5, y0=row - 0.5, y1=row + 0.5,
+                line=dict(color=color, width=width, dash=dash), fillcolor="rgba(0,0,0,0)", layer="above")
+
+
+def grid_figure(values: np.ndarray, title: str = "", *, signed: bool | None = None, outline: Iterable = (),
+                outline_color: str = STYLE["window"], marks: Iterable = (), frame: tuple | None = None,
+                show_text: bool | None = None, zrange: tuple[float, float] | None = None,
+                hover_name: str = "value") -> go.Figure:
+    """A heat map of a 1-D or 2-D grid with its numbers, outlined cells and an optional dashed frame.
+
+    ``outline`` / ``marks``: (row, col) cells (row 0 for 1-D); ``frame``: (row0, row1, col0, col1) inclusive.
+    NaN cells stay blank (not computed yet); −∞ cells (max-pooling padding) are blank and read "−∞".
+    Example: ``grid_figure(np.eye(3), "identity", outline=[(1, 1)])``.
+    """
+    grid = _as_grid(values)
+    finite = grid[np.isfinite(grid)]
+    if signed is None:
+        signed = bool(finite.size and finite.min() < 0)
+    if zrange is None:
+        if signed:
+            bound = float(np.abs(finite).max()) if finite.size else 1.0
+            zrange = (-(bound or 1.0), bound or 1.0)
+        else:
+            zrange = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+            if zrange[0] == zrange[1]:
+                zrange = (zrange[0] - 1, zrange[1] + 1) if zrange[0] else (0.0, 1.0)
+    if show_text is None:
+        show_text = grid.size <= STYLE["max_text_cells"]
+    text = np.vectorize(format_number, otypes=[str])(grid) if show_text else None
+    heatmap = go.Heatmap(
+        z=np.where(np.isfinite(grid), grid, np.nan), text=text, texttemplate="%{text}" if show_text else None,
+        colorscale=STYLE["diverging"] if signed else STYLE["image"], zmin=zrange[0], zmax=zrange[1],
+        showscale=False, xgap=1, ygap=1,
+        hovertemplate=f"row %{{y}}, column %{{x}}<br>{hover_name} %{{z:.4g}}<extra></extra>",
+    )
+    fig = go.Figure(heatmap)
+    shapes = [_cell_rect(r, c, outline_color) for r, c in outline]
+    shapes += [_cell_rect(r, c, STYLE["winner"], width=5) for r, c in marks]
+    if frame is not None:
+        r0, r1, c0, c1 = frame
+        shapes.append(dict(type="rect", x0=c0 - 0.5, x1=c1 + 0.5, y0=r0 - 0.5, y1=r1 + 0.5, layer="above",
+                           line=dict(color=STYLE["frame"], width=2, dash="dash")))
+    rows, cols = grid.shape
+    cell = STYLE["cell_px"] if grid.size <= STYLE["max_text_cells"] else max(4, 480 // max(rows, cols))
+    fig.update_layout(
+        title=dict(text=title, font=dict(size=14)), shapes=shapes, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+        height=min(640, max(110, rows * cell + 60)), plot_bgcolor="rgba(0,0,0,0)",
+    )
+    fig.update_xaxes(showgrid=False, zeroline=False, tickmode="array" if cols <= 32 else "auto",
+                     tickvals=list(range(cols)) if cols <= 32 else None, constrain="domain")
+    fig.update_yaxes(showgrid=False, zeroline=False, autorange="reversed", scaleanchor="x", constrain="domain",
+                     tickmode="array" if rows <= 32 else "auto", tickvals=list(range(rows)) if rows <= 32 else None,
+                     showticklabels=rows > 1)
+    return fig
+
+
+def _window_cells(coords: Sequence[np.ndarray]) -> list[tuple[int, int]]:
+    if len(coords) == 1:  # 1-D: one row
+        return [(0, int(c)) for c in coords[0]]
+    return [(int(r), int(c)) for r in coords[0] for c in coords[1]]
+
+
+def _frame(padding: Sequence[tuple[int, int]], shape: Sequence[int]) -> tuple | None:
+    if not any(b or a for b, a in padding):
+        return None
+    if len(shape) == 1:
+        (b, _), = padding
+        return (0, 0, b, b + shape[0] - 1)
+    (top, _), (left, _) = padding
+    return (top, top + shape[0] - 1, left, left + shape[1] - 1)
+
+
+def input_window_figure(padded: np.ndarray, padding: Sequence[tuple[int, int]], input_shape: Sequence[int],
+                        padded_coords: Sequence[np.ndarray], title: str = "Input (padded)",
+                        marks: Iterable = ()) -> go.Figure:
+    """One channel of the padded input with the current window outlined and the real input framed."""
+    grid = np.asarray(padded, dtype=np.float64)
+    finite = grid[np.isfinite(grid)]
+    return grid_figure(grid, title, signed=bool(finite.size and finite.min() < 0),
+                       outline=_window_cells(padded_coords), marks=marks, frame=_frame(padding, input_shape),
+                       hover_name="input")
+
+
+def kernel_figure(kernel: np.ndarray, title: str = "Kernel") -> go.Figure:
+    """The kernel as applied (already flipped for true convolution), 0 = white."""
+    return grid_figure(kernel, title, signed=True, hover_name="weight")
+
+
+def products_figure(products: np.ndarray, title: str = "Window × kernel") -> go.Figure:
+    """The element-wise products whose sum is the output cell."""
+    return grid_figure(products, title, signed=True, hover_name="product")
+
+
+def output_progress_figure(output_map: np.ndarray, done: int, current: Sequence[int] | None,
+                           title: str = "Output") -> go.Figure:
+    """The output map filled in up to cell ``done`` (row-major, inclusive count), the current cell outlined.
+
+    The colour range is the full map's, so colours do not shift while the map fills in.
+    """
+    grid = _as_grid(output_map)
+    finite = grid[np.isfinite(grid)]
+    bound = float(np.abs(finite).max()) if finite.size else 1.0
+    signed = bool(finite.size and finite.min() < 0)
+    zrange = (-(bound or 1.0), bound or 1.0) if signed else (float(finite.min()), float(finite.max()) or 1.0)
+    shown = grid.copy().reshape(-1)
+    shown[done:] = np.nan
+    outline = [] if current is None else [(0, current[0])] if len(current) == 1 else [tuple(current)]
+    return grid_figure(shown.reshape(grid.shape), title, signed=signed, outline=outline, zrange=zrange,
+                       hover_name="output")
+
+
+def pooling_input_figure(padded: np.ndarray, padding: Sequence[tuple[int, int]], input_shape: Sequence[int],
+                         padded_coords: Sequence[np.ndarray], argmax: tuple[int, int] | None,
+                         title: str = "Input (padded)") -> go.Figure:
+    """The padded input with the pooling window outlined and, for max pooling, the winning cell marked."""
+    marks = [] if argmax is None else [(int(padded_coords[0][argmax[0]]), int(padded_coords[1][argmax[1]]))]
+    return input_window_figure(padded, padding, input_shape, padded_coords, title, marks=marks)
+
+
+def changed_figure(values: np.ndarray, changed: np.ndarray, title: str) -> go.Figure:
+    """A grid with the cells that changed outlined in red (the invariance demo)."""
+    cells = [(int(r), int(c)) for r, c in zip(*np.nonzero(_as_grid(changed)))]
+    return grid_figure(values, title, outline=cells, outline_color=STYLE["changed"])
+
+
+def bar_figure(values: Sequence[float], labels: Sequence[str], title: str) -> go.Figure:
+    """One bar per channel (global average pooling: one number per feature map)."""
+    fig = go.Figure(go.Bar(x=list(labels), y=list(values), text=[format_number(v) for v in values],
+                           textposition="outside"))
+    fig.update_layout(title=title, height=260, margin=dict(l=10, r=10, t=40, b=10))
+    return fig
