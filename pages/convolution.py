@@ -321,7 +321,7 @@ step_view(steps, out_channel)
 if side_by_side:
     st.subheader("Cross-correlation vs true convolution")
     both = {name: convolution.convolve(**{**settings, "flip": f}) for name, f in ((CROSS, False), (TRUE, True))}
-    maps = {name: (out[out_channel] if steps.out_channels > 1 else out) for name, out in both.items()}
+    maps = {name: out.reshape(steps.out_channels, *steps.map_shape)[out_channel] for name, out in both.items()}
     cols = st.columns(2)
     for col, (name, values) in zip(cols, maps.items()):
         col.plotly_chart(figs.grid_figure(values, name, signed=True), key=f"conv_side_{name[:4]}")

@@ -1,0 +1,196 @@
+"""Pooling, one output cell at a time: max or average over each window, and why it shrugs off small changes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from vision_core import conv_figures as figs
+from vision_core import images, pooling
+
+st.title("🔳 Pooling, step by step")
+st.caption("Pooling slides a window over each channel on its own and keeps one number per window: the largest "
+           "(max pooling) or the mean (average pooling). No weights are learned. It shrinks the map and makes it "
+           "less sensitive to small shifts and noise.")
+
+EXAMPLE, NUMBERS, PHOTO, DATASET = "Small example", "Your numbers", "Sample photo", "Dataset image"
+MAX, AVG = "Max", "Average"
+fmt = figs.format_number
+# Two overlapping 4×4 windows' worth of numbers: varied enough that max and mean differ everywhere.
+EXAMPLE_X = np.array([[1, 3, 2, 4, 0, 1], [5, 6, 1, 3, 2, 2], [1, 2, 0, 2, 7, 1],
+                      [3, 4, 3, 2, 1, 0], [0, 2, 5, 1, 3, 4], [2, 1, 0, 6, 2, 3]], dtype=np.float64)
+
+for key, value in {"pool_source": EXAMPLE, "pool_kind": MAX, "pool_kernel": 2, "pool_stride_same": True,
+                   "pool_padding": 0, "pool_playing": False}.items():
+    st.session_state.setdefault(key, value)
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the dataset…")
+def load_dataset(name: str):
+    from vision_core import datasets
+
+    return datasets.load(name)
+
+
+# ---- input and settings --------------------------------------------------------------------------
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Input")
+    source = st.radio("Input", [EXAMPLE, NUMBERS, PHOTO, DATASET], key="pool_source", horizontal=True,
+                      label_visibility="collapsed")
+    if source == EXAMPLE:
+        x = EXAMPLE_X[None]
+    elif source == NUMBERS:
+        c1, c2 = st.columns(2)
+        rows = c1.number_input("Rows", 2, 12, 6, key="pool_rows")
+        cols = c2.number_input("Columns", 2, 12, 6, key="pool_cols")
+        start = np.random.default_rng(3).integers(0, 10, (rows, cols)).astype(np.float64)
+        frame = st.data_editor(pd.DataFrame(start, columns=[str(c) for c in range(cols)]), hide_index=True,
+                               key=f"pool_matrix_{rows}x{cols}")
+        x = np.nan_to_num(frame.to_numpy(dtype=np.float64))[None]
+    elif source == PHOTO:
+        photos = images.sample_photos()
+        c1, c2 = st.columns(2)
+        name = c1.selectbox("Photo", sorted(photos), key="pool_photo")
+        side = c2.slider("Size (px, longest side)", 8, 64, 16, 4, key="pool_photo_side")
+        x = images.to_channels_first(images.resize_for_display(images.to_grayscale(photos[name]), side))
+    else:
+        c1, c2 = st.columns(2)
+        dataset_name = c1.selectbox("Dataset", ["digits", "shapes"], key="pool_dataset")
+        data = load_dataset(dataset_name)
+        index = c2.number_input("Test image", 0, len(data.test) - 1, 0, key="pool_image_index")
+        image, label = data.test[int(index)]
+        x = image.double().numpy()
+        st.caption(f"{dataset_name} test image {index}: a **{data.classes[label]}**, {x.shape[0]} channel(s).")
+
+with right:
+    st.subheader("Settings")
+    kind_label = st.radio("Pooling", [MAX, AVG], key="pool_kind", horizontal=True)
+    kind = "max" if kind_label == MAX else "avg"
+    c1, c2, c3 = st.columns(3)
+    kernel = int(c1.number_input("Kernel size", 1, 8, key="pool_kernel"))
+    same = c2.checkbox("Stride = kernel size", key="pool_stride_same",
+                       help="The usual choice: windows side by side, never overlapping.")
+    stride = kernel if same else int(c2.number_input("Stride", 1, 8, 1, key="pool_stride"))
+    padding = int(c3.number_input("Padding", 0, 4, key="pool_padding",
+                                  help="Max pooling pads with −∞ (never wins); average pooling pads with zeros "
+                                       "and still divides by the whole window, as PyTorch does by default."))
+
+try:
+    steps = pooling.pooling_steps(x, kind, kernel, stride, padding)
+except ValueError as exc:
+    st.error(f"These settings are impossible: {exc}")
+    st.stop()
+
+overlap = "overlapping windows (stride < kernel: cells are shared)" if steps.overlapping else \
+    "non-overlapping windows" if stride == kernel else "windows with gaps (stride > kernel: some cells are skipped)"
+st.markdown(f"**{kind_label} pooling**, {kernel}×{kernel} window, stride {stride}, padding {padding}: {overlap}. "
+            f"Output {steps.map_shape[0]}×{steps.map_shape[1]} per channel, from "
+            f"{steps.input_shape[0]}×{steps.input_shape[1]}.")
+
+# ---- step through --------------------------------------------------------------------------------
+
+channel = 0
+if steps.channels > 1:
+    channel = st.selectbox("Channel", range(steps.channels), key="pool_channel")
+n_cells = steps.cells_per_map
+if st.session_state.get("pool_step", 0) >= n_cells:
+    st.session_state.pool_step = n_cells - 1
+
+
+def move(to: str) -> None:
+    current = st.session_state.get("pool_step", 0)
+    target = {"first": 0, "last": n_cells - 1, "prev": current - 1, "next": current + 1}[to]
+    st.session_state.pool_step = min(max(target, 0), n_cells - 1)
+
+
+def toggle_play() -> None:
+    st.session_state.pool_playing = not st.session_state.pool_playing
+    if st.session_state.pool_playing and st.session_state.get("pool_step", 0) >= n_cells - 1:
+        st.session_state.pool_step = 0
+
+
+c1, c2 = st.columns([1, 3])
+c1.button("⏸ Pause" if st.session_state.pool_playing else "▶ Play", on_click=toggle_play, key="pool_play")
+speed = c2.select_slider("Speed (cells per second)", [0.5, 1, 2, 4, 8], value=2, key="pool_speed")
+
+
+@st.fragment(run_every=1 / speed if st.session_state.pool_playing else None)
+def step_view(steps: pooling.PoolingSteps, channel: int) -> None:
+    if st.session_state.pool_playing:
+        if st.session_state.get("pool_step", 0) >= n_cells - 1:
+            st.session_state.pool_playing = False
+            st.rerun()
+        st.session_state.pool_step = st.session_state.get("pool_step", 0) + 1
+    b1, b2, b3, b4 = st.columns(4)
+    b1.button("⏮ First", on_click=move, args=("first",), key="pool_first", width="stretch")
+    b2.button("◀ Previous", on_click=move, args=("prev",), key="pool_prev", width="stretch")
+    b3.button("Next ▶", on_click=move, args=("next",), key="pool_next", width="stretch")
+    b4.button("Last ⏭", on_click=move, args=("last",), key="pool_last", width="stretch")
+    if n_cells > 1:
+        st.slider("Output cell (row by row)", 0, n_cells - 1, key="pool_step")
+    cell = min(st.session_state.get("pool_step", 0), n_cells - 1)
+    step = steps[steps.index(channel, cell // steps.map_shape[1], cell % steps.map_shape[1])]
+    where = f"{step.position[0]}, {step.position[1]}"
+    real = step.window[~step.is_padding]
+    if kind == "max":
+        explain = (f"max of the {real.size} real values (padding is −∞ and never wins) = **{fmt(step.result)}**, "
+                   f"found at input row {int(step.input_coords[0][step.argmax[0]])}, column "
+                   f"{int(step.input_coords[1][step.argmax[1]])} (green)")
+    else:
+        explain = (f"({' + '.join(fmt(v) for v in step.window.ravel())}) / {step.divisor} = **{fmt(step.result)}**"
+                   + (" — padding zeros count in the divisor (PyTorch's count_include_pad=True)"
+                      if step.is_padding.any() else ""))
+    st.markdown(f"**Cell {cell + 1} of {n_cells}** — output[{where}]: {explain}")
+    cols = st.columns([3, 2, 1, 3])
+    cols[0].plotly_chart(figs.pooling_input_figure(steps.padded[channel], steps.padding, steps.input_shape,
+                                                   step.padded_coords, step.argmax), key="pool_fig_in")
+    cols[1].plotly_chart(figs.grid_figure(step.window, "Window", hover_name="input"), key="pool_fig_window")
+    cols[2].metric(f"output[{where}]", fmt(step.result))
+    cols[3].plotly_chart(figs.output_progress_figure(steps.maps[channel], cell + 1, step.position, "Output"),
+                         key="pool_fig_out")
+
+
+step_view(steps, channel)
+
+# ---- global average pooling ----------------------------------------------------------------------
+
+st.subheader("Global average pooling")
+means = pooling.global_average_pool(x)
+st.caption("The whole map in one window: one number per channel. CNNs use it before the classifier "
+           "(e.g. AvgPool(8) on an 8×8 map) so the input size no longer fixes the number of weights.")
+st.plotly_chart(figs.bar_figure(means, [f"channel {c}" for c in range(len(means))], "Mean of each channel"),
+                key="pool_fig_gap")
+
+# ---- invariance ----------------------------------------------------------------------------------
+
+st.subheader("Small changes, same pooled output?")
+change = st.radio("Change the input", ["Shift right by 1 pixel", "Shift down by 1 pixel", "Nudge a few pixels"],
+                  key="pool_change", horizontal=True)
+if change.startswith("Nudge"):
+    c1, c2 = st.columns(2)
+    amount = c1.slider("By up to ± (share of the value range)", 0.0, 0.5, 0.1, 0.05, key="pool_noise_amount")
+    fraction = c2.slider("Share of pixels", 0.0, 1.0, 0.2, 0.05, key="pool_noise_fraction")
+    changed_x = pooling.add_noise(x, amount * (float(x.max() - x.min()) or 1.0), fraction, seed=0)
+else:
+    changed_x = pooling.shift(x, *((0, 1) if "right" in change else (1, 0)))
+result = pooling.invariance(x, changed_x, kind, kernel, stride, padding)
+before, after = (v[channel] for v in (result.before, result.after))
+m1, m2 = st.columns(2)
+m1.metric("Input pixels changed", f"{result.input_changed.sum()} of {result.input_changed.size}",
+          f"{result.input_fraction_changed:.0%}", delta_color="off")
+m2.metric("Pooled cells changed", f"{result.changed.sum()} of {result.changed.size}",
+          f"{result.fraction_changed:.0%}", delta_color="off")
+cols = st.columns(3)
+cols[0].plotly_chart(figs.changed_figure(result.after_input[channel], result.input_changed[channel],
+                                         "Changed input (red: changed pixels)"), key="pool_fig_inv_in")
+cols[1].plotly_chart(figs.grid_figure(before, "Pooled before"), key="pool_fig_inv_before")
+cols[2].plotly_chart(figs.changed_figure(after, result.changed[channel], "Pooled after (red: changed)"),
+                     key="pool_fig_inv_after")
+if kind == "max":
+    st.caption("Max pooling only changes where the winner of a window changed: a change that does not touch a "
+               "window's maximum, or a shift that keeps the maximum inside the same window, leaves it as it was.")
+else:
+    st.caption("Average pooling spreads a change over the window: the output moves, but by less than the input.")
