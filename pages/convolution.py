@@ -70,6 +70,12 @@ def number_grid(values: np.ndarray, key: str, label: str) -> np.ndarray:
     return np.nan_to_num(edited.to_numpy(dtype=np.float64))
 
 
+def fit_channels(values: np.ndarray, channels: int) -> np.ndarray:
+    """(C, H, W) → (channels, H, W): RGB to gray with the luma weights, gray repeated to RGB."""
+    gray = np.tensordot([0.299, 0.587, 0.114], values, 1)[None] if len(values) == 3 else values.mean(0, keepdims=True)
+    return np.repeat(gray, channels, axis=0)
+
+
 def starting_numbers(shape: tuple[int, ...], seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 10, shape).astype(np.float64)
 
@@ -196,11 +202,8 @@ with right:
                    f"{layer_stride}, padding {layer_padding}, dilation {layer_dilation}. A running run refreshes "
                    "here after each epoch.")
         if weight.shape[1] != channels:  # adapt the picture to the layer rather than refuse
-            x = x.mean(axis=0, keepdims=True) if weight.shape[1] == 1 else np.repeat(x.mean(0, keepdims=True),
-                                                                                      weight.shape[1], 0)
-            if full_photo is not None:
-                full_photo = (full_photo.mean(0, keepdims=True) if weight.shape[1] == 1
-                              else np.repeat(full_photo.mean(0, keepdims=True), weight.shape[1], 0))
+            x = fit_channels(x, weight.shape[1])
+            full_photo = None if full_photo is None else fit_channels(full_photo, weight.shape[1])
             st.caption(f"The input was converted to {weight.shape[1]} channel(s) to fit this layer.")
             channels = x.shape[0]
         info = run.data_info or {}

@@ -16,7 +16,8 @@ input ``x``                    ``kernel``                    result
 ``(C, L)``                     ``(O, C, k)``                 ``(O, L')``
 =============================  ============================  ===================
 
-A 2-D ``x`` with a 2-D kernel is an image; pass ``dims=1`` for a ``(C, L)`` signal with a ``(C, k)`` kernel.
+A 2-D ``x`` is an image unless the kernel is ``(O, C, k)`` with ``C`` = ``x.shape[0]``; pass ``dims=1`` or
+``dims=2`` to say which (e.g. ``dims=1`` for a ``(C, L)`` signal with a ``(C, k)`` kernel).
 ``flip=True`` is true convolution (the textbook's: kernel flipped in every spatial axis); ``flip=False`` is
 cross-correlation, which is what ``torch.nn.Conv2d`` computes.
 """
@@ -149,7 +150,8 @@ def _problem(x: Any, kernel: Any, stride: Any, padding: Any, dilation: Any, flip
     x = _as_array(x, "the input x")
     w = _as_array(kernel, "the kernel")
     if dims is None:
-        dims = 1 if x.ndim == 1 or (x.ndim == 2 and w.ndim == 3) else 2
+        # (C, L) with (O, C, k) is a signal; anything else with two axes is an image. dims= settles doubts.
+        dims = 1 if x.ndim == 1 or (x.ndim == 2 and w.ndim == 3 and w.shape[1] == x.shape[0]) else 2
     if dims not in (1, 2):
         raise ValueError(f"dims must be 1 (signals) or 2 (images), got {dims!r}")
     if not dims <= x.ndim <= dims + 1:
