@@ -17,9 +17,7 @@ st.caption("Pooling slides a window over each channel on its own and keeps one n
 EXAMPLE, NUMBERS, PHOTO, DATASET = "Small example", "Your numbers", "Sample photo", "Dataset image"
 MAX, AVG = "Max", "Average"
 fmt = figs.format_number
-# Two overlapping 4×4 windows' worth of numbers: varied enough that max and mean differ everywhere.
-EXAMPLE_X = np.array([[1, 3, 2, 4, 0, 1], [5, 6, 1, 3, 2, 2], [1, 2, 0, 2, 7, 1],
-                      [3, 4, 3, 2, 1, 0], [0, 2, 5, 1, 3, 4], [2, 1, 0, 6, 2, 3]], dtype=np.float64)
+
 
 for key, value in {"pool_source": EXAMPLE, "pool_kind": MAX, "pool_kernel": 2, "pool_stride_same": True,
                    "pool_padding": 0, "pool_playing": False}.items():
@@ -41,7 +39,7 @@ with left:
     source = st.radio("Input", [EXAMPLE, NUMBERS, PHOTO, DATASET], key="pool_source", horizontal=True,
                       label_visibility="collapsed")
     if source == EXAMPLE:
-        x = EXAMPLE_X[None]
+        x = pooling.EXAMPLE_INPUT[None]
     elif source == NUMBERS:
         c1, c2 = st.columns(2)
         rows = c1.number_input("Rows", 2, 12, 6, key="pool_rows")

@@ -16,6 +16,10 @@ import numpy as np
 from vision_core.convolution import _as_array, _per_axis, output_size, pad_input, windows
 
 POOL_KINDS = ("max", "avg")
+# A small map to pool by hand: varied enough that max and mean differ in every 2×2 window.
+EXAMPLE_INPUT = np.array([[1, 3, 2, 4, 0, 1], [5, 6, 1, 3, 2, 2], [1, 2, 0, 2, 7, 1],
+                          [3, 4, 3, 2, 1, 0], [0, 2, 5, 1, 3, 4], [2, 1, 0, 6, 2, 3]], dtype=np.float64)
+EXAMPLE_INPUT.flags.writeable = False
 
 
 @dataclass(frozen=True)
