@@ -233,8 +233,8 @@ conv_type = c5.radio("Type", [CROSS, TRUE], key="conv_type")
 flip = conv_type == TRUE
 side_by_side = st.toggle("Show cross-correlation and true convolution side by side", key="conv_side_by_side")
 
-settings = dict(x=x, kernel=kernel, stride=stride, padding=padding, dilation=dilation, flip=flip, bias=bias,
-                dims=1 if one_d else 2)
+settings = {"x": x, "kernel": kernel, "stride": stride, "padding": padding, "dilation": dilation, "flip": flip, "bias": bias,
+                "dims": 1 if one_d else 2}
 try:
     steps = convolution.convolution_steps(**settings)
 except ValueError as exc:

@@ -43,8 +43,8 @@ def _as_grid(values: np.ndarray) -> np.ndarray:
 
 
 def _cell_rect(row: int, col: int, color: str, width: float = 3, dash: str = "solid") -> dict:
-    return dict(type="rect", x0=col - 0.5, x1=col + 0.5, y0=row - 0.5, y1=row + 0.5,
-                line=dict(color=color, width=width, dash=dash), fillcolor="rgba(0,0,0,0)", layer="above")
+    return {"type": "rect", "x0": col - 0.5, "x1": col + 0.5, "y0": row - 0.5, "y1": row + 0.5,
+                "line": {"color": color, "width": width, "dash": dash}, "fillcolor": "rgba(0,0,0,0)", "layer": "above"}
 
 
 def grid_figure(values: np.ndarray, title: str = "", *, signed: bool | None = None, outline: Iterable = (),
@@ -83,12 +83,12 @@ def grid_figure(values: np.ndarray, title: str = "", *, signed: bool | None = No
     shapes += [_cell_rect(r, c, STYLE["winner"], width=5) for r, c in marks]
     if frame is not None:
         r0, r1, c0, c1 = frame
-        shapes.append(dict(type="rect", x0=c0 - 0.5, x1=c1 + 0.5, y0=r0 - 0.5, y1=r1 + 0.5, layer="above",
-                           line=dict(color=STYLE["frame"], width=2, dash="dash")))
+        shapes.append({"type": "rect", "x0": c0 - 0.5, "x1": c1 + 0.5, "y0": r0 - 0.5, "y1": r1 + 0.5, "layer": "above",
+                           "line": {"color": STYLE["frame"], "width": 2, "dash": "dash"}})
     rows, cols = grid.shape
     cell = STYLE["cell_px"] if grid.size <= STYLE["max_text_cells"] else max(4, 480 // max(rows, cols))
     fig.update_layout(
-        title=dict(text=title, font=dict(size=14)), shapes=shapes, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+        title={"text": title, "font": {"size": 14}}, shapes=shapes, margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
         height=min(640, max(110, rows * cell + 60)), plot_bgcolor="rgba(0,0,0,0)",
     )
     fig.update_xaxes(showgrid=False, zeroline=False, tickmode="array" if cols <= 32 else "auto",
@@ -172,5 +172,5 @@ def bar_figure(values: Sequence[float], labels: Sequence[str], title: str) -> go
     """One bar per channel (global average pooling: one number per feature map)."""
     fig = go.Figure(go.Bar(x=list(labels), y=list(values), text=[format_number(v) for v in values],
                            textposition="outside"))
-    fig.update_layout(title=title, height=260, margin=dict(l=10, r=10, t=40, b=10))
+    fig.update_layout(title=title, height=260, margin={"l": 10, "r": 10, "t": 40, "b": 10})
     return fig

@@ -382,8 +382,8 @@ def pytorch_code(settings: Mapping[str, Any], max_values: int = 4096) -> str:
     stride_arg = p.stride if nd == 2 else p.stride[0]
     dilation_arg = p.dilation if nd == 2 else p.dilation[0]
     out_index = "[0]" if p.kernel_has_outputs else "[0, 0]"
-    lines += [f"out = F.{fn}(x_batch, weight, bias=b, stride={stride_arg}, padding={pad_arg}, "
-              f"dilation={dilation_arg}){pad_note}",
+    call = f"F.{fn}(x_batch, weight, bias=b, stride={stride_arg}, padding={pad_arg}, dilation={dilation_arg})"
+    lines += [f"out = {call}{pad_note}",
               f"out = out{out_index}  # drop the batch axis{'' if p.kernel_has_outputs else ' and the single map'}",
               "print(out)"]
     return "\n".join(lines) + "\n"

@@ -133,12 +133,12 @@ def decode_upload(data: bytes, *, max_pixels: int = MAX_UPLOAD_PIXELS, max_side:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ValueError("The picture is far too large to open safely (a 'decompression bomb'?): "
                          "use a smaller picture.") from None
-    except Exception as exc:  # UnidentifiedImageError, truncated data, broken chunks, ...
+    except Exception as exc:  # noqa: BLE001 - untrusted bytes: any decoder failure is "not an image"
         raise ValueError(f"The upload is not an image we can read (PNG/JPEG; {type(exc).__name__}: {exc}). "
                          "Upload a PNG or JPEG picture.") from None
     try:
         image = ImageOps.exif_transpose(image)
-    except Exception:  # a broken EXIF block only loses the rotation
+    except Exception:  # noqa: BLE001, S110 - a broken EXIF block only loses the rotation
         pass
     image = _normalise_mode(image)
     if max(image.size) > max_side:

@@ -12,7 +12,13 @@ import torch
 import torch.nn.functional as F
 
 from vision_core import conv_figures, kernels
-from vision_core.convolution import convolution_steps, convolve, output_size, output_size_formula, pytorch_code
+from vision_core.convolution import (
+    convolution_steps,
+    convolve,
+    output_size,
+    output_size_formula,
+    pytorch_code,
+)
 
 
 def torch_conv(x, w, b, stride, padding, dilation, flip, dims):
@@ -39,11 +45,11 @@ def random_config(rng: np.random.Generator, dims: int) -> dict:
         str(mode), str(mode))
     span = [dilation * (kk - 1) + 1 for kk in k]
     size = tuple(int(rng.integers(s, s + 9)) for s in span)  # always at least one window
-    return dict(x=rng.normal(size=(channels, *size)), w=rng.normal(size=(outs, channels, *k)),
-                b=rng.normal(size=outs), stride=stride if dims == 1 or rng.random() < 0.5 else
+    return {"x": rng.normal(size=(channels, *size)), "w": rng.normal(size=(outs, channels, *k)),
+                "b": rng.normal(size=outs), "stride": stride if dims == 1 or rng.random() < 0.5 else
                 (stride, int(rng.integers(1, 4))) if mode != "same" else 1,
-                padding=padding if not (dims == 1 and isinstance(padding, tuple)) else padding[0],
-                dilation=dilation, flip=bool(rng.random() < 0.5))
+                "padding": padding if not (dims == 1 and isinstance(padding, tuple)) else padding[0],
+                "dilation": dilation, "flip": bool(rng.random() < 0.5)}
 
 
 @pytest.mark.parametrize("dims", [1, 2])
@@ -183,14 +189,14 @@ def test_preset_errors_name_the_choices():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(x=np.ones((4, 4)), kernel=np.ones((5, 5))), r"spans 5 cells .* padded input is only 4"),
-    (dict(x=np.ones((4, 4)), kernel=np.ones((3, 3)), dilation=3), r"spans 7 cells .*dilation 3"),
-    (dict(x=np.ones((4, 4)), kernel=np.ones((3, 3)), stride=0), r"stride must be a whole number ≥ 1, got 0"),
-    (dict(x=np.ones((3, 5, 5)), kernel=np.ones((2, 3, 3))), r"3 channel\(s\) but the kernel has 2"),
-    (dict(x=np.ones((5, 5)), kernel=np.ones((3, 3)), padding="mirror"), r"'valid', 'same', 'full'"),
-    (dict(x=np.ones((5, 5)), kernel=np.ones((3, 3)), padding="same", stride=2), r"'same' .* stride 1"),
-    (dict(x=np.ones((5, 5)), kernel=np.ones((3, 3)), padding=-1), r"padding must be .* got -1"),
-    (dict(x=np.ones((2, 5, 5)), kernel=np.ones((3, 2, 3, 3)), bias=[1, 2]), r"one per output map \(3\)"),
+    ({"x": np.ones((4, 4)), "kernel": np.ones((5, 5))}, r"spans 5 cells .* padded input is only 4"),
+    ({"x": np.ones((4, 4)), "kernel": np.ones((3, 3)), "dilation": 3}, r"spans 7 cells .*dilation 3"),
+    ({"x": np.ones((4, 4)), "kernel": np.ones((3, 3)), "stride": 0}, r"stride must be a whole number ≥ 1, got 0"),
+    ({"x": np.ones((3, 5, 5)), "kernel": np.ones((2, 3, 3))}, r"3 channel\(s\) but the kernel has 2"),
+    ({"x": np.ones((5, 5)), "kernel": np.ones((3, 3)), "padding": "mirror"}, r"'valid', 'same', 'full'"),
+    ({"x": np.ones((5, 5)), "kernel": np.ones((3, 3)), "padding": "same", "stride": 2}, r"'same' .* stride 1"),
+    ({"x": np.ones((5, 5)), "kernel": np.ones((3, 3)), "padding": -1}, r"padding must be .* got -1"),
+    ({"x": np.ones((2, 5, 5)), "kernel": np.ones((3, 2, 3, 3)), "bias": [1, 2]}, r"one per output map \(3\)"),
 ])
 def test_impossible_settings_say_what_and_how_to_fix(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -222,14 +228,14 @@ def run_snippet(code: str) -> tuple[np.ndarray, str]:
 
 
 @pytest.mark.parametrize("settings", [
-    dict(x=kernels.WORKED_EXAMPLES["2-D"].x, kernel=kernels.WORKED_EXAMPLES["2-D"].kernel, padding=1, flip=True),
-    dict(x=kernels.WORKED_EXAMPLES["1-D"].x, kernel=kernels.WORKED_EXAMPLES["1-D"].kernel, padding=2, flip=True),
-    dict(x=np.random.default_rng(6).random((3, 6, 7)), kernel=np.random.default_rng(7).normal(size=(2, 3, 3, 3)),
-         stride=2, padding="full", dilation=1, bias=[0.5, -1.0]),
-    dict(x=np.random.default_rng(8).random((2, 9)), kernel=np.random.default_rng(9).random((2, 3)), dims=1,
-         padding="same", dilation=2, flip=True, bias=0.25),
-    dict(x=np.random.default_rng(10).random((6, 6)), kernel=kernels.kernel_preset("sobel y"), padding="valid",
-         stride=(1, 2)),
+    {"x": kernels.WORKED_EXAMPLES["2-D"].x, "kernel": kernels.WORKED_EXAMPLES["2-D"].kernel, "padding": 1, "flip": True},
+    {"x": kernels.WORKED_EXAMPLES["1-D"].x, "kernel": kernels.WORKED_EXAMPLES["1-D"].kernel, "padding": 2, "flip": True},
+    {"x": np.random.default_rng(6).random((3, 6, 7)), "kernel": np.random.default_rng(7).normal(size=(2, 3, 3, 3)),
+         "stride": 2, "padding": "full", "dilation": 1, "bias": [0.5, -1.0]},
+    {"x": np.random.default_rng(8).random((2, 9)), "kernel": np.random.default_rng(9).random((2, 3)), "dims": 1,
+         "padding": "same", "dilation": 2, "flip": True, "bias": 0.25},
+    {"x": np.random.default_rng(10).random((6, 6)), "kernel": kernels.kernel_preset("sobel y"), "padding": "valid",
+         "stride": (1, 2)},
 ])
 def test_pytorch_code_runs_and_prints_what_convolve_computes(settings):
     code = pytorch_code(settings)
@@ -240,7 +246,7 @@ def test_pytorch_code_runs_and_prints_what_convolve_computes(settings):
 
 
 def test_pytorch_code_for_a_big_input_uses_random_numbers_and_says_so():
-    code = pytorch_code(dict(x=np.zeros((3, 40, 40)), kernel=np.ones((3, 3, 3))), max_values=100)
+    code = pytorch_code({"x": np.zeros((3, 40, 40)), "kernel": np.ones((3, 3, 3))}, max_values=100)
     assert "too many to paste" in code and "torch.rand(3, 40, 40" in code
     out, _ = run_snippet(code)
     assert out.shape == (38, 38)

@@ -18,8 +18,8 @@ def torch_pool(x, kind, kernel, stride, padding):
 
 def random_settings(rng):
     k = int(rng.integers(1, 5))
-    return dict(kind=str(rng.choice(["max", "avg"])), kernel=k, stride=None if rng.random() < 0.3 else int(rng.integers(1, 4)),
-                padding=int(rng.integers(0, k // 2 + 1)))
+    return {"kind": str(rng.choice(["max", "avg"])), "kernel": k, "stride": None if rng.random() < 0.3 else int(rng.integers(1, 4)),
+                "padding": int(rng.integers(0, k // 2 + 1))}
 
 
 def test_fifty_random_settings_match_torch_including_overlap_and_padding():
@@ -59,10 +59,10 @@ def test_max_padding_never_wins_and_avg_padding_counts_in_the_divisor():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(kind="median"), "kind must be one of"),
-    (dict(kernel=2, padding=2), r"padding 2 is more than half the kernel size 2"),
-    (dict(kernel=9), r"9-cell window does not fit"),
-    (dict(kernel=2, stride=0), r"stride must be a whole number ≥ 1, got 0"),
+    ({"kind": "median"}, "kind must be one of"),
+    ({"kernel": 2, "padding": 2}, r"padding 2 is more than half the kernel size 2"),
+    ({"kernel": 9}, r"9-cell window does not fit"),
+    ({"kernel": 2, "stride": 0}, r"stride must be a whole number ≥ 1, got 0"),
 ])
 def test_impossible_pooling_settings_say_why(kwargs, match):
     with pytest.raises(ValueError, match=match):
