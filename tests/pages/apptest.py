@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 
 def open_page(path: str, timeout: float = 120, query_params: dict | None = None) -> AppTest:
     """``open_page("pages/train.py")`` → an AppTest that has run that page inside the app shell."""
-    at = AppTest.from_file("app.py", default_timeout=timeout)
+    at = AppTest.from_file(APP, default_timeout=timeout)
     for key, value in (query_params or {}).items():
         at.query_params[key] = value
     at.switch_page(path)

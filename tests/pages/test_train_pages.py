@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.pages.apptest import open_page
+from tests.pages.apptest import APP, open_page
 
 from vision_core import engine, jobs, runs
 from vision_core.config import RunConfig
@@ -22,7 +22,7 @@ def runs_dir(tmp_path, monkeypatch):
 
 
 def test_app_shell_and_home_render(runs_dir):
-    at = AppTest.from_file("app.py", default_timeout=60).run()
+    at = AppTest.from_file(APP, default_timeout=60).run()
     assert not at.exception
     assert any("CNN Lab" in t.value for t in at.title)
     assert at.button(key="home_quickstart")
