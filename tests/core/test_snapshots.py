@@ -1,0 +1,43 @@
+"""Snapshots during training: captured between batches, never disturbing training, loadable safely."""
+
+from __future__ import annotations
+
+import torch
+
+from vision_core import engine
+from vision_core.config import RunConfig
+from vision_core.snapshots import capture, load_snapshots
+
+FAST = {"limit_train_batches": 6, "limit_val_batches": 2, "limit_test_batches": 2}
+
+
+def test_a_run_records_a_time_lapse(tmp_path):
+    engine.train(RunConfig(dataset="digits", model="lenet", epochs=2, snapshot_every=2), root=tmp_path,
+                 trainer_options=FAST)
+    run_path = next(tmp_path.iterdir())
+    snaps, probe = load_snapshots(run_path)
+    assert [s.step for s in snaps] == [0, 2, 4, 6, 8, 10, 12]
+    assert snaps[0].filters.shape == (6, 1, 5, 5)
+    assert not torch.equal(snaps[0].filters, snaps[-1].filters)  # the filters learned something
+    assert set(snaps[0].feature_maps) == {"conv1", "pool1", "relu1", "conv2", "pool2", "relu2"}
+    assert snaps[0].feature_maps["conv1"].shape == (6, 28, 28)
+    assert probe.shape == (1, 32, 32)
+
+
+def test_snapshots_do_not_change_what_training_computes(tmp_path):
+    config = RunConfig(dataset="shapes", model="custom", epochs=1, seed=3,
+                       model_options={"batchnorm": True, "dropout": 0.5, "channels": 8})
+    with_snaps = engine.train(config.replace(snapshot_every=1), root=tmp_path / "a", trainer_options=FAST)
+    without = engine.train(config.replace(snapshot_every=0), root=tmp_path / "b", trainer_options=FAST)
+    assert with_snaps["test_loss"] == without["test_loss"]
+
+
+def test_capture_restores_training_mode_and_matches_a_manual_forward():
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2), torch.nn.ReLU())
+    model.train()
+    x = torch.rand(1, 1, 6, 6)
+    filters, maps = capture(model, x)
+    assert model.training
+    assert torch.equal(filters, model[0].weight.detach().half())
+    model.eval()
+    assert torch.allclose(maps["2"].float(), model(x)[0], atol=1e-2)

@@ -1,0 +1,114 @@
+"""Time-lapse of a run: first-layer filters and a probe image's feature maps, captured between batches.
+
+Captured in ``on_train_batch_end`` (between two optimiser steps), with the model briefly in eval
+mode and no gradients, then put back: BatchNorm statistics and Dropout never see the probe, so
+training computes exactly what it would without snapshots.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch import nn
+
+MAX_SNAPSHOTS = 200  # beyond this every other snapshot is dropped (the time-lapse keeps its span)
+MAX_CHANNELS = 16  # feature-map channels kept per layer
+SPATIAL = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.ReLU, nn.BatchNorm2d, nn.AdaptiveAvgPool2d)
+
+
+@dataclass
+class Snapshot:
+    step: int
+    epoch: int
+    filters: torch.Tensor  # (O, C, kh, kw) of the first Conv2d
+    feature_maps: dict[str, torch.Tensor]  # layer name → (C, H, W) for the probe image
+    probe_label: int
+
+
+def first_conv(model: nn.Module) -> nn.Conv2d | None:
+    return next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+
+
+def capture(model: nn.Module, probe: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """(first-layer filters, feature maps of every spatial top-level layer) for one normalised probe (1, C, H, W)."""
+    was_training = model.training
+    model.eval()
+    maps: dict[str, torch.Tensor] = {}
+    try:
+        with torch.no_grad():
+            x = probe
+            for name, layer in model.named_children():
+                x = layer(x)
+                if x.dim() == 4 and (isinstance(layer, SPATIAL) or hasattr(layer, "conv1")):
+                    maps[name] = x[0, :MAX_CHANNELS].detach().to("cpu", torch.float16)
+    finally:
+        model.train(was_training)
+    conv = first_conv(model)
+    filters = conv.weight.detach().to("cpu", torch.float16).clone() if conv is not None else torch.zeros(0)
+    return filters, maps
+
+
+class SnapshotCallback(L.Callback):
+    """Every ``every_n_steps`` steps (and at the start and the end), record filters and feature maps."""
+
+    def __init__(self, run_path: str | os.PathLike, every_n_steps: int, dataset) -> None:
+        if every_n_steps < 1:
+            raise ValueError(f"every_n_steps must be ≥ 1, got {every_n_steps}")
+        self.path = Path(run_path) / "snapshots.pt"
+        self.every = every_n_steps
+        image, label = dataset.test[0]
+        self.probe_image = dataset.normalize(image.unsqueeze(0))  # (1, C, H, W)
+        self.probe_label = label
+        self.snapshots: list[dict] = []
+
+    def _take(self, trainer, pl_module) -> None:
+        if not trainer.is_global_zero:
+            return
+        if self.snapshots and self.snapshots[-1]["step"] == trainer.global_step:
+            return
+        filters, maps = capture(pl_module.model, self.probe_image.to(pl_module.device))
+        self.snapshots.append({"step": int(trainer.global_step), "epoch": int(trainer.current_epoch),
+                               "filters": filters, "feature_maps": maps})
+        if len(self.snapshots) > MAX_SNAPSHOTS:
+            self.snapshots = self.snapshots[::2]
+
+    def _save(self, trainer) -> None:
+        if not trainer.is_global_zero or not self.snapshots:
+            return
+        tmp = self.path.with_suffix(".tmp")
+        torch.save({"probe_label": self.probe_label, "probe_image": self.probe_image[0].cpu(),
+                    "snapshots": self.snapshots}, tmp)
+        os.replace(tmp, self.path)  # readers never see half a file
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._take(trainer, pl_module)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step % self.every == 0:
+            self._take(trainer, pl_module)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self._save(trainer)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self._take(trainer, pl_module)
+        self._save(trainer)
+
+
+def load_snapshots(run_path: str | os.PathLike) -> tuple[list[Snapshot], torch.Tensor | None]:
+    """The run's time-lapse (oldest first) and the normalised probe image; ([], None) when there is none."""
+    path = Path(run_path) / "snapshots.pt"
+    if not path.is_file():
+        return [], None
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # being rewritten, or damaged: the page shows "no time-lapse yet"
+        return [], None
+    label = int(data.get("probe_label", -1))
+    return ([Snapshot(s["step"], s["epoch"], s["filters"].float(),
+                      {k: v.float() for k, v in s["feature_maps"].items()}, label) for s in data["snapshots"]],
+            data.get("probe_image"))
