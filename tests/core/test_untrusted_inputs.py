@@ -170,7 +170,7 @@ def test_weights_from_another_architecture_are_a_clear_error(tmp_path):
 def test_load_model_of_a_run_whose_checkpoint_came_from_another_model(tmp_path):
     models = pytest.importorskip("vision_core.models")
     run = runs.create_run(RunConfig(dataset="digits", model="lenet"), root=tmp_path, run_id="mismatch")
-    runs.write_data_info(run, {**DIGITS_INFO, "image_size": [8, 8]})
+    runs.write_data_info(run, {**DIGITS_INFO, "image_size": [32, 32]})
     save_checkpoint(tiny_net(), run.path / "checkpoints" / "best.ckpt")  # not LeNet's weights
     assert models  # the real registry builds LeNet; the weights cannot fit it
     with pytest.raises(RunError, match="do not fit this architecture"):
