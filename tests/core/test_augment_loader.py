@@ -213,13 +213,3 @@ def test_loader_rejects_bad_arguments():
         BatchLoader(data.train, data, 0, shuffle=True)
     with pytest.raises(ValueError, match="rank 2 of world_size 2"):
         BatchLoader(data.train, data, 2, shuffle=True, rank=2, world_size=2)
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
-def test_loader_keeps_everything_on_the_gpu():
-    data = numbered(64, mean=(0.5,), std=(0.5,))
-    loader = BatchLoader(data.train, data, 16, shuffle=True, device="cuda", augment={"crop": 1, "rotation": 10})
-    assert loader.images.is_cuda
-    batches = list(loader)
-    assert all(x.is_cuda and y.is_cuda for x, y in batches)
-    assert sorted(torch.cat([y for _, y in batches]).tolist()) == list(range(64))

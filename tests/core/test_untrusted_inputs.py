@@ -168,7 +168,8 @@ def test_weights_from_another_architecture_are_a_clear_error(tmp_path):
 
 
 def test_load_model_of_a_run_whose_checkpoint_came_from_another_model(tmp_path):
-    models = pytest.importorskip("vision_core.models")
+    from vision_core import models
+
     run = runs.create_run(RunConfig(dataset="digits", model="lenet"), root=tmp_path, run_id="mismatch")
     runs.write_data_info(run, {**DIGITS_INFO, "image_size": [32, 32]})
     save_checkpoint(tiny_net(), run.path / "checkpoints" / "best.ckpt")  # not LeNet's weights

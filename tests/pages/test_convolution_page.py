@@ -169,7 +169,6 @@ def test_kernels_of_a_runs_first_conv_layer_with_its_normalisation(tmp_path, mon
 @pytest.fixture(scope="module")
 def trained_root(tmp_path_factory):
     """One real, very short LeNet-on-digits run."""
-    pytest.importorskip("vision_core.models", reason="the model zoo is not written yet")
     from vision_core import engine
     from vision_core.config import RunConfig
 
