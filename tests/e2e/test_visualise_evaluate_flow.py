@@ -1,0 +1,128 @@
+"""In the browser: step a Sobel convolution over a photo, flip it, use a trained LeNet's kernels;
+train a short run, click a confusion-matrix cell, upload a digit and get a prediction."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+from PIL import Image
+
+from tests.e2e.browser import wait_for_app
+from vision_core import datasets
+
+
+def metric_value(page, label_start: str) -> float:
+    """The number shown by the st.metric whose label starts with ``label_start``."""
+    metric = page.locator("[data-testid='stMetric']").filter(
+        has=page.locator("[data-testid='stMetricLabel']", has_text=label_start)).first
+    text = metric.locator("[data-testid='stMetricValue']").inner_text()
+    return float(text.replace("−", "-").replace(",", ""))
+
+
+def cell_label(page) -> str:
+    return page.get_by_text(re.compile(r"^Cell \d+ of \d+")).first.inner_text()
+
+
+def click_radio(page, text: str) -> None:
+    page.locator("[data-testid='stRadio'] label").filter(has_text=text).first.click()
+    wait_for_app(page)
+
+
+def test_convolution_on_a_photo_with_sobel_then_a_trained_kernel(app_url, page, shot, runs_dir):
+    page.goto(app_url + "/convolution")
+    wait_for_app(page)
+    click_radio(page, "Sample photo")
+    click_radio(page, "Preset(s)")  # Sobel x is the default preset
+    page.get_by_text(re.compile(r"^Cell 1 of \d+")).first.wait_for()
+    shot(page, "photo-sobel-first-cell")
+
+    # Step along the first row, watching the numbers, until a cell is not flat (non-zero response).
+    values = []
+    for _ in range(12):
+        label_before = cell_label(page)
+        page.get_by_role("button", name="Next ▶").click()
+        page.wait_for_function(
+            "(before) => ![...document.querySelectorAll('p')].some(p => p.innerText.startsWith(before))",
+            arg=label_before.split(" —")[0])
+        wait_for_app(page)
+        values.append(metric_value(page, "output["))
+        if abs(values[-1]) > 1e-6:
+            break
+    assert abs(values[-1]) > 1e-6, values
+    cross = values[-1]
+    cell = cell_label(page).split(" —")[0]
+    shot(page, "stepped-cross-correlation")
+
+    click_radio(page, "True convolution")
+    assert cell_label(page).split(" —")[0] == cell  # same cell, flipped kernel
+    flipped = metric_value(page, "output[")
+    assert flipped == -cross  # Sobel x flipped is its negative: the sign flips
+    shot(page, "true-convolution-sign-flipped")
+
+    # The student's own network: train a LeNet and take its first-layer kernels.
+    from vision_core import engine
+    from vision_core.config import RunConfig
+
+    engine.train(RunConfig(dataset="digits", model="lenet", epochs=1, snapshot_every=0, name="e2e-kernels"),
+                 root=runs_dir, trainer_options={"limit_train_batches": 5})
+    page.reload()
+    wait_for_app(page)
+    click_radio(page, "From a trained run")
+    page.get_by_text("e2e-kernels").first.wait_for()
+    page.get_by_role("button", name="Next ▶").click()
+    wait_for_app(page)
+    assert cell_label(page).startswith("Cell 2 of")
+    metric_value(page, "output[")  # a real number computed with the trained kernel
+    shot(page, "trained-lenet-kernel-at-work")
+
+
+PLOT_CELL = """([truth, pred]) => {
+  for (const gd of document.querySelectorAll('.js-plotly-plot')) {
+    const trace = (gd._fullData || [])[1];
+    const title = (gd.layout && gd.layout.xaxis && gd.layout.xaxis.title) || '';
+    if (!trace || !String(title.text || title).toLowerCase().includes('predicted')) continue;
+    const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+    const box = gd.querySelector('.nsewdrag').getBoundingClientRect();
+    return {x: box.left + xa.d2p(pred), y: box.top + ya.d2p(truth)};
+  }
+  return null;
+}"""
+
+
+def test_train_evaluate_click_a_cell_and_predict_an_upload(app_url, page, shot, tmp_path):
+    page.goto(app_url + "/train")
+    wait_for_app(page)
+    epochs = page.get_by_label("Epochs", exact=True)
+    epochs.fill("3")
+    epochs.press("Enter")
+    wait_for_app(page)
+    page.get_by_role("button", name="▶ Start training").click()
+    page.get_by_text("Test accuracy").first.wait_for(timeout=120_000)
+    run_id = re.search(r"run=([^&]+)", page.url).group(1)
+    shot(page, "trained")
+
+    page.get_by_text("Evaluate this run").click()
+    wait_for_app(page)
+    page.get_by_role("tab", name="Confusion matrix").click()
+    page.wait_for_function(PLOT_CELL, arg=["3", "8"])
+    # Click the cell (truth 3, predicted 3): the images of that cell appear below.
+    point = page.evaluate(PLOT_CELL, ["3", "3"])
+    page.mouse.move(point["x"], point["y"])
+    page.mouse.click(point["x"], point["y"])
+    page.get_by_text(re.compile(r"test image\(s\) of 3 predicted as 3")).wait_for(timeout=30_000)
+    shot(page, "confusion-cell-clicked")
+
+    # A digit from the test set, saved as a PNG the way a student would upload it.
+    data = datasets.load("digits")
+    image, label = data.test[0]
+    png = tmp_path / "digit.png"
+    Image.fromarray((image[0].numpy() * 255).astype(np.uint8), "L").resize((128, 128)).save(png)
+    page.goto(f"{app_url}/predict?run={run_id}")
+    wait_for_app(page)
+    page.locator("[data-testid='stFileUploader'] input[type=file]").set_input_files(str(png))
+    page.get_by_text("What the model sees").first.wait_for(timeout=60_000)
+    prediction = page.locator("[data-testid='stMetric']").filter(has_text="Prediction")
+    predicted = prediction.locator("[data-testid='stMetricValue']").inner_text()
+    assert predicted in data.classes
+    shot(page, "prediction")
