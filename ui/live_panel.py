@@ -33,15 +33,16 @@ def _controls(job: jobs.Job, status: str) -> None:
 
 
 def _metrics_row(snap: dict) -> None:
-    c = st.columns(6)
-    c[0].metric("Epoch", f"{snap.get('epoch', 0)}/{snap.get('total_epochs', 0)}")
-    c[1].metric("Step", f"{snap.get('step', 0)}/{snap.get('total_steps', 0)}")
+    memory = snap.get("gpu_memory_mb")
+    c = st.columns(6 if memory else 5)
+    c[0].metric(f"Epoch (of {snap.get('total_epochs', 0)})", f"{snap.get('epoch', 0)}")
+    c[1].metric(f"Step (of {snap.get('total_steps', 0):,})", f"{snap.get('step', 0):,}")
     c[2].metric("Samples/s", f"{snap.get('samples_per_sec', 0):,.0f}")
     seconds = snap.get("epoch_seconds") or []
     c[3].metric("Time / epoch", _seconds(seconds[-1]) if seconds else "–")
     c[4].metric("ETA", _seconds(snap.get("eta")))
-    memory = snap.get("gpu_memory_mb")
-    c[5].metric("GPU memory", f"{memory:,.0f} MB" if memory else "CPU run")
+    if memory:
+        c[5].metric("GPU memory (peak)", f"{memory:,.0f} MB")
 
 
 def _finished(run: runs.RunRecord, status: str, message: str) -> None:

@@ -79,7 +79,7 @@ def overlay_curves(runs: dict[str, "Any"], metric: str = "val_acc") -> go.Figure
         if rows.empty:
             continue
         fig.add_trace(go.Scatter(x=rows["epoch"] + 1, y=rows[metric], name=label, mode="lines+markers"))
-    fig.update_layout(xaxis_title="epoch", yaxis_title=metric, height=360,
+    fig.update_layout(xaxis_title="epoch", yaxis_title=metric, height=360, xaxis={"dtick": 1},
                       margin={"l": 40, "r": 10, "t": 30, "b": 40}, legend={"orientation": "h", "y": -0.25})
     return fig
 
