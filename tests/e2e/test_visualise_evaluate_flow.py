@@ -142,5 +142,5 @@ def test_train_evaluate_click_a_cell_and_predict_an_upload(app_url, page, shot, 
     page.get_by_text("What the model sees").first.wait_for(timeout=60_000)
     prediction = page.locator("[data-testid='stMetric']").filter(has_text="Prediction")
     predicted = prediction.locator("[data-testid='stMetricValue']").inner_text()
-    assert predicted in data.classes
+    assert predicted == data.classes[label]  # a clear test digit; the seeded run gets it right
     shot(page, "prediction")
