@@ -8,21 +8,21 @@ st.set_page_config(page_title="CNN Lab: see how convolutional networks learn", p
 
 PAGES = {
     "Start": [
-        st.Page("pages/home.py", title="Home", icon="🏠", default=True),
+        st.Page("app_pages/home.py", title="Home", icon="🏠", default=True),
     ],
     "Train": [
-        st.Page("pages/train.py", title="Train", icon="🏋️", url_path="train"),
-        st.Page("pages/runs.py", title="Runs", icon="📊", url_path="runs"),
+        st.Page("app_pages/train.py", title="Train", icon="🏋️", url_path="train"),
+        st.Page("app_pages/runs.py", title="Runs", icon="📊", url_path="runs"),
     ],
     "How a CNN computes": [
-        st.Page("pages/convolution.py", title="Convolution", icon="🔲", url_path="convolution"),
-        st.Page("pages/pooling.py", title="Pooling", icon="🔳", url_path="pooling"),
-        st.Page("pages/shapes.py", title="Shape explorer", icon="📐", url_path="shapes"),
+        st.Page("app_pages/convolution.py", title="Convolution", icon="🔲", url_path="convolution"),
+        st.Page("app_pages/pooling.py", title="Pooling", icon="🔳", url_path="pooling"),
+        st.Page("app_pages/shapes.py", title="Shape explorer", icon="📐", url_path="shapes"),
     ],
     "Your trained network": [
-        st.Page("pages/inside.py", title="Inside the network", icon="🔬", url_path="inside"),
-        st.Page("pages/evaluate.py", title="Evaluate", icon="✅", url_path="evaluate"),
-        st.Page("pages/predict.py", title="Predict", icon="🔮", url_path="predict"),
+        st.Page("app_pages/inside.py", title="Inside the network", icon="🔬", url_path="inside"),
+        st.Page("app_pages/evaluate.py", title="Evaluate", icon="✅", url_path="evaluate"),
+        st.Page("app_pages/predict.py", title="Predict", icon="🔮", url_path="predict"),
     ],
 }
 

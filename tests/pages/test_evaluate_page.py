@@ -14,7 +14,7 @@ from vision_core import engine, runs
 from vision_core.config import RunConfig
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
-PAGE = "pages/evaluate.py"
+PAGE = "app_pages/evaluate.py"
 
 
 @pytest.fixture(scope="module")
