@@ -145,7 +145,7 @@ def custom_options(current: dict[str, Any]) -> dict[str, Any]:
     opts["padding"] = c[0].number_input("Padding", 0, 5, int(current.get("padding", 1)), key="train_opt_padding")
     opts["stride"] = c[1].number_input("Stride", 1, 4, int(current.get("stride", 1)), key="train_opt_stride")
     pool = c[2].selectbox("Pooling", ["max", "avg", "none"], key="train_opt_pool",
-                          index=["max", "avg", "none"].index(current.get("pool") or "none"))
+                          index=["max", "avg", "none"].index(current.get("pool", "max") or "none"))
     opts["pool"] = None if pool == "none" else pool
     opts["linear_layers"] = c[3].number_input("Hidden Linear layers K", 0, 2, int(current.get("linear_layers", 1)),
                                               key="train_opt_linear")
