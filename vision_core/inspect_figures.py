@@ -1,0 +1,130 @@
+"""Pure Plotly builders for the "Inside the network" page: filters, feature maps, top images, time-lapse.
+
+Data in (tensors), ``go.Figure`` out; no I/O, no Streamlit. Filters are drawn as images (grey, or colour
+for RGB filters); feature maps as heat maps on a red/blue scale centred on zero, one scale per figure so
+a channel that barely fires looks pale next to one that fires hard.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+from plotly.subplots import make_subplots
+
+from vision_core.eval_figures import image_grid
+from vision_core.inspection import filters_as_images
+
+MAP_SCALE = "RdBu_r"  # negative blue, zero white, positive red
+TILE_PX = 110  # height of one row of tiles
+MAX_FILTER_TILES = 64
+
+
+def _uint8_rgb(tile: torch.Tensor) -> np.ndarray:
+    """(C, h, w) in [0, 1] with C in (1, 3) → (h, w, 3) uint8."""
+    a = (tile.detach().float().cpu().clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    if a.shape[0] == 1:
+        a = np.repeat(a, 3, axis=0)
+    return np.ascontiguousarray(a.transpose(1, 2, 0))
+
+
+def _filter_tiles(images: torch.Tensor) -> list[tuple[np.ndarray, str]]:
+    """Colour tiles for RGB filters, else one grey tile per (filter, channel)."""
+    if images.dim() != 4:
+        raise ValueError(f"filter images must be (O, C, kh, kw), got shape {tuple(images.shape)}")
+    if images.shape[1] == 3:
+        return [(_uint8_rgb(f), f"filter {i}") for i, f in enumerate(images[:MAX_FILTER_TILES])]
+    tiles = []
+    for i, f in enumerate(images):
+        for c in range(f.shape[0]):
+            if len(tiles) == MAX_FILTER_TILES:
+                return tiles
+            tiles.append((_uint8_rgb(f[c:c + 1]), f"filter {i}" if f.shape[0] == 1 else f"filter {i} · ch {c}"))
+    return tiles
+
+
+def _map_range(maps: torch.Tensor, zmax: float | None) -> float:
+    top = float(maps.abs().max()) if maps.numel() else 0.0
+    return zmax if zmax is not None else (top or 1.0)
+
+
+def _tile_figure(image_tiles: list[tuple[np.ndarray, str]], map_tiles: list[tuple[np.ndarray, str]],
+                 cols: int, zmax: float = 1.0, title: str = "") -> go.Figure:
+    """Image tiles first (whole rows), then heat-map tiles (new rows), ``cols`` per row."""
+    cols = max(1, min(cols, max(len(image_tiles), len(map_tiles), 1)))
+    image_rows = -(-len(image_tiles) // cols)
+    map_rows = -(-len(map_tiles) // cols)
+    rows = max(1, image_rows + map_rows)
+    positions = [(i // cols + 1, i % cols + 1) for i in range(len(image_tiles))]
+    positions += [(image_rows + i // cols + 1, i % cols + 1) for i in range(len(map_tiles))]
+    titles = [""] * (rows * cols)
+    for (r, c), (_, text) in zip(positions, image_tiles + map_tiles):
+        titles[(r - 1) * cols + (c - 1)] = text
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles,
+                        horizontal_spacing=0.01, vertical_spacing=min(0.3 / rows, 0.08))
+    for (r, c), (z, text) in zip(positions[:len(image_tiles)], image_tiles):
+        fig.add_trace(go.Image(z=z, name=text, hovertemplate=f"{text}<br>(%{{y}}, %{{x}})<extra></extra>"),
+                      row=r, col=c)
+    for (r, c), (z, text) in zip(positions[len(image_tiles):], map_tiles):
+        fig.add_trace(go.Heatmap(z=z, zmin=-zmax, zmax=zmax, colorscale=MAP_SCALE, showscale=False, name=text,
+                                 hovertemplate=f"{text}<br>(%{{y}}, %{{x}}): %{{z:.3f}}<extra></extra>"),
+                      row=r, col=c)
+        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{'' if (r - 1) * cols + c == 1 else (r - 1) * cols + c}",
+                         row=r, col=c)
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
+    for annotation in fig.layout.annotations:
+        annotation.font = {"size": 11}
+    fig.update_layout(height=rows * TILE_PX + (70 if title else 40), title=title or None,
+                      margin={"l": 5, "r": 5, "t": 60 if title else 25, "b": 5}, showlegend=False)
+    return fig
+
+
+def filter_grid(images: torch.Tensor, cols: int = 8, title: str = "") -> go.Figure:
+    """First-layer filters as pictures: ``images`` from ``inspection.filters_as_images`` (O, C, kh, kw).
+
+    RGB filters (C = 3) are colour images, others one grey tile per input channel (at most 64 tiles).
+    """
+    return _tile_figure(_filter_tiles(images), [], cols, title=title)
+
+
+def feature_map_grid(maps: torch.Tensor, max_channels: int = 16, cols: int = 8, title: str = "",
+                     zmax: float | None = None) -> go.Figure:
+    """One heat map per channel of a layer's output ``maps`` (C, H, W), the first ``max_channels`` of them.
+
+    All channels share one colour scale (±``zmax``, default the largest |value|), centred on zero.
+    """
+    if maps.dim() != 3:
+        raise ValueError(f"feature maps must be (C, H, W), got shape {tuple(maps.shape)}")
+    shown = maps[:max_channels].detach().float().cpu()
+    tiles = [(m.numpy(), f"channel {i}") for i, m in enumerate(shown)]
+    return _tile_figure([], tiles, cols, _map_range(shown, zmax), title)
+
+
+def time_lapse_frame(filters: torch.Tensor, maps: torch.Tensor, layer: str, step: int, epoch: int,
+                     max_channels: int = 16, cols: int = 8, zmax: float | None = None) -> go.Figure:
+    """One frame of the training time-lapse: the first-layer ``filters`` (O, C, kh, kw, raw weights)
+    on top, the probe image's ``maps`` (C, H, W) at ``layer`` below, as they were at ``step``.
+
+    Pass the same ``zmax`` for every frame so the colours are comparable across steps.
+    """
+    shown = maps[:max_channels].detach().float().cpu()
+    map_tiles = [(m.numpy(), f"{layer} · ch {i}") for i, m in enumerate(shown)]
+    title = f"At step {step} (epoch {epoch + 1}): first-layer filters, then the probe's {layer} maps"
+    return _tile_figure(_filter_tiles(filters_as_images(filters)), map_tiles, cols, _map_range(shown, zmax), title)
+
+
+def top_activating_grid(images: torch.Tensor, indices: Sequence[int], scores: Sequence[float],
+                        labels: Sequence[str], cols: int = 3) -> go.Figure:
+    """The images a channel likes best, titled with their test-set index, class and score.
+
+    ``images``: (k, C, H, W) uint8 or float in [0, 1] (what the student sees, not normalised).
+    """
+    if not len(images) == len(indices) == len(scores) == len(labels):
+        raise ValueError(f"Got {len(images)} images, {len(indices)} indices, {len(scores)} scores "
+                         f"and {len(labels)} labels; they must match")
+    titles = [f"#{int(i)} · {label}" for i, label in zip(indices, labels)]
+    subtitles = [f"score {float(s):.2f}" for s in scores]
+    return image_grid(list(images), titles, subtitles=subtitles, cols=cols)
