@@ -15,9 +15,10 @@ import lightning as L
 import torch
 from torch import nn
 
+from vision_core.inspection import feature_maps
+
 MAX_SNAPSHOTS = 200  # beyond this every other snapshot is dropped (the time-lapse keeps its span)
 MAX_CHANNELS = 16  # feature-map channels kept per layer
-SPATIAL = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.ReLU, nn.BatchNorm2d, nn.AdaptiveAvgPool2d)
 
 
 @dataclass
@@ -34,19 +35,11 @@ def first_conv(model: nn.Module) -> nn.Conv2d | None:
 
 
 def capture(model: nn.Module, probe: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """(first-layer filters, feature maps of every spatial top-level layer) for one normalised probe (1, C, H, W)."""
-    was_training = model.training
-    model.eval()
-    maps: dict[str, torch.Tensor] = {}
-    try:
-        with torch.no_grad():
-            x = probe
-            for name, layer in model.named_children():
-                x = layer(x)
-                if x.dim() == 4 and (isinstance(layer, SPATIAL) or hasattr(layer, "conv1")):
-                    maps[name] = x[0, :MAX_CHANNELS].detach().to("cpu", torch.float16)
-    finally:
-        model.train(was_training)
+    """(first-layer filters, feature maps of every spatial top-level layer) for one normalised probe (1, C, H, W).
+
+    Eval mode and no_grad while it looks (``inspection.feature_maps``), the previous mode restored.
+    """
+    maps = {name: m[:MAX_CHANNELS].to(torch.float16) for name, m in feature_maps(model, probe).items()}
     conv = first_conv(model)
     filters = conv.weight.detach().to("cpu", torch.float16).clone() if conv is not None else torch.zeros(0)
     return filters, maps
