@@ -42,9 +42,9 @@ def apply_config(config: RunConfig, notice: str = "") -> None:
             del state[key]
 
 
-def load_preset(key: str) -> None:
+def load_preset() -> None:
     """Button callback: the recipe, or its closest embedded dataset when the real one is not on disk."""
-    preset = presets.get_preset(key)
+    preset = presets.get_preset(st.session_state["train_preset"])  # the current choice, not the last render's
     config = preset.config
     root = config.dataset_options.get("root")
     if not datasets.is_available(config.dataset, root=root):
@@ -230,9 +230,9 @@ def config_form() -> tuple[RunConfig | None, str | None]:
     if st.session_state.get("train_accelerator") == "gpu" and not torch.cuda.is_available():
         st.session_state["train_accelerator"] = "auto"
     cols = st.columns([3, 1])
-    choice = cols[0].selectbox("Tutorial recipe", list(presets.PRESETS), key="train_preset",
+    cols[0].selectbox("Tutorial recipe", list(presets.PRESETS), key="train_preset",
                                format_func=lambda k: presets.PRESETS[k].title)
-    cols[1].button("Load recipe", key="train_load_preset", on_click=load_preset, args=(choice,),
+    cols[1].button("Load recipe", key="train_load_preset", on_click=load_preset,
                    use_container_width=True)
     if st.session_state.get("train_notice"):
         st.info(st.session_state["train_notice"])
