@@ -96,10 +96,22 @@ def _device(model: nn.Module) -> torch.device:
 
 
 def _capture(model: nn.Module, x: torch.Tensor, wanted: list[str]) -> dict[str, torch.Tensor]:
-    """Run ``x`` through ``model`` with forward hooks on the ``wanted`` children; stop after the last one."""
-    children = dict(model.named_children())
+    """The outputs of the ``wanted`` children for input ``x``; the layers after the last one never run.
+
+    A Sequential is walked layer by layer, which leaves the model untouched, so a model cached and
+    shared by several dashboard sessions can be inspected by all of them at once. Any other module
+    gets temporary forward hooks.
+    """
     outputs: dict[str, torch.Tensor] = {}
     last = wanted[-1]
+    if isinstance(model, nn.Sequential):
+        for name, layer in model.named_children():
+            x = layer(x)
+            if name in wanted:
+                outputs[name] = x
+            if name == last:
+                break
+        return outputs
 
     def hook_for(name):
         def hook(module, inputs, output):
@@ -109,6 +121,7 @@ def _capture(model: nn.Module, x: torch.Tensor, wanted: list[str]) -> dict[str, 
 
         return hook
 
+    children = dict(model.named_children())
     handles = [children[name].register_forward_hook(hook_for(name)) for name in wanted]
     try:
         model(x)

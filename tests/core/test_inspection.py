@@ -164,3 +164,22 @@ def test_top_activating_grid_titles_carry_index_class_and_score():
     fig = inspect_figures.top_activating_grid(torch.rand(2, 1, 4, 4), [7, 3], [1.5, 0.25], ["cat", "dog"])
     titles = " ".join(a.text for a in fig.layout.annotations)
     assert "#7" in titles and "cat" in titles and "1.50" in titles
+
+
+def test_feature_maps_of_a_module_that_is_not_a_sequential_use_hooks():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(1, 2, 3)
+            self.relu1 = nn.ReLU()
+            self.flatten = nn.Flatten()
+
+        def forward(self, x):
+            return self.flatten(self.relu1(self.conv1(x)))
+
+    net = Net()
+    x = torch.rand(1, 1, 5, 5)
+    maps = inspection.feature_maps(net, x)
+    assert list(maps) == ["conv1", "relu1"]
+    torch.testing.assert_close(maps["relu1"], F.relu(net.conv1(x))[0].detach())
+    assert not net.conv1._forward_hooks  # hooks removed
