@@ -89,7 +89,10 @@ def shot(request):
     folder.mkdir(parents=True, exist_ok=True)
     counter = iter(range(1, 100))
 
-    def take(page, name: str) -> Path:
+    def take(page, name: str, top: bool = False) -> Path:
+        if top:  # Streamlit scrolls its main container, not the document
+            page.evaluate("document.querySelector(\"[data-testid='stMain']\")?.scrollTo(0, 0)")
+            page.wait_for_timeout(300)
         path = folder / f"{next(counter):02d}-{name}.png"
         page.screenshot(path=str(path), full_page=True)
         return path

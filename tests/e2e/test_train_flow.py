@@ -49,7 +49,7 @@ def test_train_refresh_stop_and_find_in_runs(app_url, page, shot):
     first = wait_points_above(page, 0)
     second = wait_points_above(page, first)
     assert second > first  # the chart gains points while it trains
-    shot(page, "training-live")
+    shot(page, "training-live", top=True)
 
     # Refresh mid-run: same job, curves continue from where they were.
     page.reload()
