@@ -90,3 +90,15 @@ def test_runs_page_lists_runs_and_overlays_them(runs_dir):
     assert not at.exception
     assert len(at.dataframe[0].value) == 2
     assert at.selectbox(key="runs_manage")
+
+
+def test_home_quickstart_starts_a_first_run(runs_dir):
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.button(key="home_quickstart").click().run()
+    assert not at.exception
+    run_id = at.query_params["run"]
+    run_id = run_id[0] if isinstance(run_id, list) else run_id
+    job = jobs.manager().get(run_id)
+    assert (job.config.dataset, job.config.model) == ("digits", "lenet")
+    job.control.stop()
+    jobs.manager().wait(run_id, timeout=120)
