@@ -1,0 +1,216 @@
+"""Inside the network: a trained (or still training) CNN's filters, feature maps, favourite images, time-lapse."""
+
+import json
+import random
+
+import streamlit as st
+import torch
+
+from ui.run_picker import pick_run
+from vision_core import datasets, figures, inspect_figures, inspection, models, runs, snapshots
+
+TOP_LIMIT = 2000  # test images scanned for "top activating" (enough to find good examples, fast on a CPU)
+
+st.title("🔬 Inside the network")
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the test data…")
+def load_dataset(name: str, options_json: str):
+    return datasets.load(name, **json.loads(options_json))
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading the network…")
+def load_model(run_path: str, which: str, checkpoint_mtime: float):
+    """Shared by every session and never modified: inspection walks it layer by layer in eval mode."""
+    return runs.load_model(runs.load_run(run_path), which)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def checkpoint_epoch(path: str, mtime: float) -> int | None:
+    return runs.checkpoint_epoch(path)
+
+
+@st.cache_data(max_entries=64, show_spinner="Scoring the test images…")
+def top_images(run_path: str, which: str, checkpoint_mtime: float, dataset_key: tuple, layer: str, channel: int,
+               reduce: str) -> tuple[list[int], list[float]]:
+    """Keyed by the run and the checkpoint's mtime, so a newer checkpoint of a running job is rescored."""
+    model = load_model(run_path, which, checkpoint_mtime)
+    dataset = load_dataset(*dataset_key)
+    images = dataset.normalize(dataset.test.images[:TOP_LIMIT].float() / 255)
+    indices, scores = inspection.top_activating(model, layer, channel, images, k=9, reduce=reduce)
+    return indices.tolist(), scores.tolist()
+
+
+@st.cache_resource(max_entries=4, show_spinner="Reading the time-lapse…")
+def load_time_lapse(run_path: str, mtime: float):
+    """Read once per version of snapshots.pt (it is rewritten at every epoch end of a running job)."""
+    return snapshots.load_snapshots(run_path)
+
+
+def random_image(count: int) -> None:
+    st.session_state["inside_image"] = random.randrange(count)
+
+
+def predicted_class(model, x: torch.Tensor, classes: list[str]) -> str:
+    with torch.no_grad():
+        logits = model(x)
+    index = int(logits[0, 0] > 0) if logits.shape[1] == 1 else int(logits.argmax(1))  # one logit = BCE
+    return classes[index]
+
+
+# --------------------------------------------------------------------------- which run, which weights
+
+run = pick_run("inside_run")  # stops the page with a hint when there are no runs
+running = run.state in ("running", "paused")
+if running:
+    path = run.checkpoint("last")
+else:
+    which = st.radio("Checkpoint", ["best", "last"], horizontal=True, key="inside_checkpoint",
+                     help="best = lowest validation loss; last = the end of the latest epoch")
+    path = run.checkpoint(which)
+if path is None:
+    st.info("This run has no checkpoint yet: it saves one at the end of each epoch. Come back in a moment.")
+    st.stop()
+mtime = path.stat().st_mtime
+epoch = checkpoint_epoch(str(path), mtime)
+epoch_text = f"epoch {epoch + 1}" if isinstance(epoch, int) else "an unknown epoch"
+if running:
+    st.caption(f"⏳ Still {run.state}: showing its latest checkpoint, saved in {epoch_text}. "
+               "Reload the page for a newer one; the time-lapse below follows on its own.")
+else:
+    st.caption(f"Showing the **{path.stem}** checkpoint ({epoch_text}) of {run.config.model} "
+               f"trained on {run.config.dataset}.")
+
+dataset_key = (run.config.dataset, json.dumps(run.config.dataset_options, sort_keys=True))
+try:
+    model = load_model(str(run.path), path.stem, mtime)
+    dataset = load_dataset(*dataset_key)
+except (ValueError, OSError, RuntimeError) as exc:  # RunError, DatasetNotFoundError, shape problems
+    st.error(f"Cannot open {run.run_id}: {exc}")
+    st.stop()
+
+classes = list(dataset.classes)
+layers = inspection.layer_names(model)
+children = dict(model.named_children())
+
+filters_tab, maps_tab, top_tab, lapse_tab = st.tabs(
+    ["First-layer filters", "Feature maps", "Top activating images", "Training time-lapse"])
+
+# --------------------------------------------------------------------------- filters
+
+with filters_tab:
+    try:
+        weights = inspection.first_layer_filters(model)
+    except ValueError as exc:
+        st.info(str(exc))
+    else:
+        o, c, kh, kw = weights.shape
+        colour = "in colour (one RGB picture per filter)" if c == 3 else "one grey tile per input channel"
+        st.caption(f"The {o} filters of the first convolution, {c}×{kh}×{kw} weights each, drawn {colour}. "
+                   "Each filter is scaled on its own: its most negative weight black, its most positive white. "
+                   "A filter answers strongest where the image looks like its bright parts and unlike its dark ones.")
+        st.plotly_chart(inspect_figures.filter_grid(inspection.filters_as_images(weights)),
+                        key="inside_filters_chart")
+
+# --------------------------------------------------------------------------- feature maps
+
+with maps_tab:
+    if not layers:
+        st.info(f"{run.config.model} has no convolution or pooling layers: it flattens the image straight away, "
+                "so there are no feature maps to see.")
+    else:
+        count = len(dataset.test)
+        left, right = st.columns([4, 1])
+        right.button("🎲 Random image", key="inside_random", on_click=random_image, args=(count,))
+        index = left.slider("Test image", 0, count - 1, key="inside_image")
+        image, label = dataset.test[index]
+        x = dataset.normalize(image.unsqueeze(0))
+        maps = inspection.feature_maps(model, x)
+        picture, explain = st.columns([1, 3])
+        picture.image(figures.to_display(image.unsqueeze(0), 168)[0],
+                      caption=f"#{index}: {classes[label]} · the network says {predicted_class(model, x, classes)}")
+        explain.markdown(
+            "Every layer turns its input into a stack of **feature maps**, one per channel. "
+            "Red = positive, blue = negative, white = zero; all channels of a layer share one colour scale, "
+            "so a pale channel barely responds to this image. Pooling halves the maps, ReLU wipes out the blue.")
+        every = explain.toggle("Also show the ReLU and BatchNorm outputs", value=False, key="inside_maps_all")
+        shown = layers if every else inspection.conv_and_pool_names(model)
+        for name in shown:
+            out = maps[name]
+            more = f" (first 16 of {out.shape[0]} channels)" if out.shape[0] > 16 else ""
+            st.markdown(f"**{name}** · {models.describe(children[name])} → "
+                        f"{out.shape[0]}×{out.shape[1]}×{out.shape[2]}{more}")
+            st.plotly_chart(inspect_figures.feature_map_grid(out), key=f"inside_maps_{name}")
+
+# --------------------------------------------------------------------------- top activating images
+
+with top_tab:
+    if not layers:
+        st.info("No convolution channels to rank images by.")
+    else:
+        default = inspection.conv_and_pool_names(model) or layers
+        a, b, d = st.columns(3)
+        layer = a.selectbox("Layer", layers, index=layers.index(default[0]), key="inside_top_layer")
+        channels = int(inspection.feature_maps(model, dataset.normalize(dataset.test[0][0]), [layer])[layer].shape[0])
+        if st.session_state.get("inside_top_channel", 0) >= channels:
+            st.session_state["inside_top_channel"] = 0  # the previous layer had more channels
+        channel = b.number_input("Channel", 0, channels - 1, key="inside_top_channel")
+        reduce = d.radio("Score", ["mean", "max"], horizontal=True, key="inside_top_reduce",
+                         format_func={"mean": "average over the map", "max": "strongest spot"}.get)
+        scanned = min(TOP_LIMIT, len(dataset.test))
+        st.caption(f"The 9 of the first {scanned} test images for which channel {channel} of {layer} "
+                   f"has the highest {'average' if reduce == 'mean' else 'peak'} activation: "
+                   "what this channel has learned to look for.")
+        try:
+            indices, scores = top_images(str(run.path), path.stem, mtime, dataset_key, layer, int(channel), reduce)
+        except (ValueError, RuntimeError) as exc:
+            st.error(f"Cannot rank the images: {exc}")
+        else:
+            labels = [classes[int(dataset.test.labels[i])] for i in indices]
+            st.plotly_chart(inspect_figures.top_activating_grid(dataset.test.images[indices], indices, scores, labels),
+                            key="inside_top_chart")
+
+# --------------------------------------------------------------------------- time-lapse
+
+
+@st.fragment(run_every=2 if running else None)
+def time_lapse(run_path: str, state: str) -> None:
+    """Re-reads snapshots.pt every 2 s while the run trains (it is rewritten at each epoch end)."""
+    current = runs.load_run(run_path)
+    if current.state != state:
+        st.rerun()  # it finished (or stopped): redraw the page once, without the timer
+    file = current.path / "snapshots.pt"
+    snaps, _ = load_time_lapse(run_path, file.stat().st_mtime) if file.is_file() else ([], None)
+    if not snaps:
+        if current.config.snapshot_every:
+            st.info("No time-lapse yet: snapshots are saved at the end of each epoch.")
+        else:
+            st.info("This run was trained without snapshots (snapshot every 0 steps), so it has no time-lapse.")
+        return
+    steps = [s.step for s in snaps]
+    if st.session_state.get("inside_lapse_step") not in steps or (
+            state == "running" and st.session_state.get("inside_lapse_follow", True)):
+        st.session_state["inside_lapse_step"] = steps[-1]
+    a, b = st.columns([3, 1])
+    step = a.select_slider("Training step", steps, key="inside_lapse_step")
+    if state == "running":
+        b.toggle("Follow the newest", value=True, key="inside_lapse_follow", help="Turn off to slide back in time")
+    snap = snaps[steps.index(step)]
+    names = list(snap.feature_maps)
+    if st.session_state.get("inside_lapse_layer") not in names:
+        st.session_state.pop("inside_lapse_layer", None)  # another run, other layers
+    layer = b.selectbox("Probe maps of", names, key="inside_lapse_layer")
+    zmax = max(float(s.feature_maps[layer].abs().max()) for s in snaps if layer in s.feature_maps) or 1.0
+    probe, probe_label = dataset.test[0]
+    picture, text = st.columns([1, 4])
+    picture.image(figures.to_display(probe.unsqueeze(0), 120)[0],
+                  caption=f"probe: test image #0 ({classes[probe_label]})")
+    text.caption(f"{len(snaps)} snapshots, one every {current.config.snapshot_every} steps (thinned to at most "
+                 f"{snapshots.MAX_SNAPSHOTS}). Slide from step 0 to watch random filters turn into edge and blob "
+                 "detectors and the probe's maps sharpen. One colour scale for all steps.")
+    st.plotly_chart(inspect_figures.time_lapse_frame(snap.filters, snap.feature_maps[layer], layer, snap.step,
+                                                     snap.epoch, zmax=zmax), key="inside_lapse_chart")
+
+
+with lapse_tab:
+    time_lapse(str(run.path), run.state)

@@ -1,0 +1,178 @@
+"""AppTest: Inside the network with no runs, a trained run (filters, feature maps, top images, time-lapse),
+a run still training, a CNN-less model, and a run without or with a broken checkpoint."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from tests.pages.apptest import open_page
+from vision_core import datasets, engine, inspection, models, runs
+from vision_core.config import RunConfig
+from vision_core.snapshots import load_snapshots
+
+PAGE = "app_pages/inside.py"
+FAST = {"limit_train_batches": 6, "limit_val_batches": 2, "limit_test_batches": 2}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One real, short LeNet-on-digits run with a snapshot every 2 steps, shared by this file's tests."""
+    root = tmp_path_factory.mktemp("trained")
+    engine.train(RunConfig(dataset="digits", model="lenet", epochs=1, snapshot_every=2, name="inside-page"),
+                 root=root, trainer_options=FAST)
+    (run,) = runs.list_runs(root)
+    return run
+
+
+@pytest.fixture
+def runs_dir(tmp_path, monkeypatch, trained):
+    shutil.copytree(trained.path, tmp_path / trained.run_id)
+    monkeypatch.setenv("VISION_CORE_RUNS", str(tmp_path))
+    return tmp_path
+
+
+def chart(at, key: str) -> dict:
+    """The Plotly spec of the chart with this widget key."""
+    element = next(c for c in at.get("plotly_chart") if c.proto.id.endswith(f"-{key}"))
+    return json.loads(element.proto.spec)
+
+
+def array(value) -> torch.Tensor:
+    """A Plotly JSON array: a plain list, or a typed array ``{"dtype", "bdata" (base64), "shape"}``."""
+    if isinstance(value, dict):
+        flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        shape = [int(s) for s in str(value.get("shape", len(flat))).split(",")]
+        return torch.from_numpy(flat.reshape(shape).astype(np.float32))
+    return torch.tensor(value, dtype=torch.float32)
+
+
+def chart_keys(at) -> set[str]:
+    return {c.proto.id.rsplit("-", 1)[-1] for c in at.get("plotly_chart")}
+
+
+def titles(spec: dict) -> list[str]:
+    return [a.get("text", "") for a in spec["layout"].get("annotations", [])]
+
+
+def test_no_runs_shows_a_hint(tmp_path, monkeypatch):
+    monkeypatch.setenv("VISION_CORE_RUNS", str(tmp_path))
+    at = open_page(PAGE)
+    assert not at.exception
+    assert any("No runs yet" in i.value for i in at.info)
+
+
+def test_the_run_recorded_a_time_lapse(trained):
+    snaps, probe = load_snapshots(trained.path)
+    assert [s.step for s in snaps] == [0, 2, 4, 6]
+    assert probe.shape == (1, 32, 32)
+
+
+def test_a_trained_run_shows_filters_maps_top_images_and_time_lapse(runs_dir, trained):
+    at = open_page(PAGE, query_params={"run": trained.run_id})
+    assert not at.exception, at.exception
+    assert not at.error
+    assert {"inside_filters_chart", "inside_maps_conv1", "inside_maps_pool1", "inside_maps_conv2",
+            "inside_maps_pool2", "inside_top_chart", "inside_lapse_chart"} <= chart_keys(at)
+    assert "inside_maps_relu1" not in chart_keys(at)
+    filters = [t for t in chart(at, "inside_filters_chart")["data"] if t["type"] == "image"]
+    assert len(filters) == 6  # LeNet's conv1: 6 filters of 1×5×5
+    assert len(chart(at, "inside_maps_conv2")["data"]) == 16
+    assert at.select_slider(key="inside_lapse_step").options == ["0", "2", "4", "6"]
+    assert "At step 6" in chart(at, "inside_lapse_chart")["layout"]["title"]["text"]
+
+
+def test_top_images_match_the_core_ranking(runs_dir, trained):
+    at = open_page(PAGE, query_params={"run": trained.run_id})
+    at.selectbox(key="inside_top_layer").set_value("conv2")
+    at.number_input(key="inside_top_channel").set_value(5).run()
+    assert not at.exception
+    model = runs.load_model(trained, "best")
+    dataset = datasets.load("digits")
+    images = dataset.normalize(dataset.test.images[:2000].float() / 255)
+    indices, _ = inspection.top_activating(model, "conv2", 5, images, k=9)
+    shown = [t.split(" · ")[0] for t in titles(chart(at, "inside_top_chart"))]
+    assert shown == [f"#{i}" for i in indices.tolist()]
+
+
+def test_choosing_an_image_and_all_layers(runs_dir, trained):
+    at = open_page(PAGE, query_params={"run": trained.run_id})
+    at.slider(key="inside_image").set_value(7)
+    at.toggle(key="inside_maps_all").set_value(True).run()
+    assert not at.exception
+    assert {"inside_maps_relu1", "inside_maps_relu2"} <= chart_keys(at)
+    dataset = datasets.load("digits")
+    assert any(f"#7: {dataset.classes[int(dataset.test.labels[7])]}" in c for i in at.get("image") for c in i.captions)
+    # The map the page draws is the core's feature map of test image 7.
+    model = runs.load_model(trained, "best")
+    expected = inspection.feature_maps(model, dataset.normalize(dataset.test[7][0]))["pool1"]
+    z = array(chart(at, "inside_maps_pool1")["data"][2]["z"])
+    torch.testing.assert_close(z, expected[2], atol=1e-5, rtol=1e-4)
+
+
+def test_time_lapse_slides_back_to_step_0(runs_dir, trained):
+    at = open_page(PAGE, query_params={"run": trained.run_id})
+    at.select_slider(key="inside_lapse_step").set_value(0)
+    at.selectbox(key="inside_lapse_layer").set_value("conv2").run()
+    assert not at.exception
+    spec = chart(at, "inside_lapse_chart")
+    assert "At step 0" in spec["layout"]["title"]["text"] and "conv2" in spec["layout"]["title"]["text"]
+    first = load_snapshots(trained.path)[0][0]
+    heatmaps = [t for t in spec["data"] if t["type"] == "heatmap"]
+    torch.testing.assert_close(array(heatmaps[0]["z"]), first.feature_maps["conv2"][0], atol=1e-3, rtol=1e-3)
+
+
+def test_a_run_still_training_shows_its_last_checkpoint(runs_dir, trained):
+    run = runs.load_run(trained.run_id, runs_dir)
+    runs.write_status(run, "running", epoch=1)  # this test process is alive, so the run counts as running
+    at = open_page(PAGE, query_params={"run": trained.run_id})
+    assert not at.exception, at.exception
+    assert any("Still running" in c.value for c in at.caption)
+    assert at.toggle(key="inside_lapse_follow").value
+    assert "inside_lapse_chart" in chart_keys(at)
+
+
+def test_a_model_without_convolutions_says_so(tmp_path, monkeypatch):
+    config = RunConfig(dataset="digits", model="linear", epochs=1)
+    run = runs.create_run(config, tmp_path)
+    runs.write_data_info(run, engine.data_info(datasets.load("digits")))
+    model = models.build("linear", in_channels=1, num_classes=10, image_size=32)
+    torch.save({"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()}, "epoch": 0},
+               run.path / "checkpoints" / "last.ckpt")
+    runs.write_status(run, "finished")
+    monkeypatch.setenv("VISION_CORE_RUNS", str(tmp_path))
+    at = open_page(PAGE, query_params={"run": run.run_id})
+    assert not at.exception, at.exception
+    infos = " ".join(i.value for i in at.info)
+    assert "no Conv2d" in infos and "no convolution or pooling layers" in infos
+
+
+def test_no_checkpoint_yet_and_a_broken_checkpoint(runs_dir, trained):
+    checkpoints = runs_dir / trained.run_id / "checkpoints"
+    for file in checkpoints.iterdir():
+        file.unlink()
+    at = open_page(PAGE, query_params={"run": trained.run_id})
+    assert not at.exception
+    assert any("no checkpoint yet" in i.value for i in at.info)
+
+    (checkpoints / "best.ckpt").write_bytes(b"not a checkpoint")
+    at = open_page(PAGE, query_params={"run": trained.run_id})
+    assert not at.exception
+    assert any("not a checkpoint we can read safely" in e.value for e in at.error)
+
+
+def test_a_missing_dataset_is_an_error_not_a_traceback(runs_dir, trained):
+    config_path = runs_dir / trained.run_id / "config.json"
+    config = json.loads(config_path.read_text())
+    config["dataset"] = "mnist"
+    config["dataset_options"] = {"root": os.fspath(runs_dir / "nowhere")}
+    config_path.write_text(json.dumps(config))
+    at = open_page(PAGE, query_params={"run": trained.run_id})
+    assert not at.exception, at.exception
+    assert any("Cannot open" in e.value for e in at.error)
