@@ -57,14 +57,15 @@ class SnapshotCallback(L.Callback):
         self.probe_image = dataset.normalize(image.unsqueeze(0))  # (1, C, H, W)
         self.probe_label = label
         self.snapshots: list[dict] = []
+        self.batch_epoch = 0  # epoch of the latest batch: at train end Lightning's current_epoch is one past it
 
-    def _take(self, trainer, pl_module) -> None:
+    def _take(self, trainer, pl_module, epoch: int) -> None:
         if not trainer.is_global_zero:
             return
         if self.snapshots and self.snapshots[-1]["step"] == trainer.global_step:
             return
         filters, maps = capture(pl_module.model, self.probe_image.to(pl_module.device))
-        self.snapshots.append({"step": int(trainer.global_step), "epoch": int(trainer.current_epoch),
+        self.snapshots.append({"step": int(trainer.global_step), "epoch": int(epoch),
                                "filters": filters, "feature_maps": maps})
         if len(self.snapshots) > MAX_SNAPSHOTS:
             self.snapshots = self.snapshots[::2]
@@ -78,17 +79,18 @@ class SnapshotCallback(L.Callback):
         os.replace(tmp, self.path)  # readers never see half a file
 
     def on_train_start(self, trainer, pl_module) -> None:
-        self._take(trainer, pl_module)
+        self._take(trainer, pl_module, trainer.current_epoch)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.batch_epoch = trainer.current_epoch
         if trainer.global_step % self.every == 0:
-            self._take(trainer, pl_module)
+            self._take(trainer, pl_module, self.batch_epoch)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         self._save(trainer)
 
     def on_train_end(self, trainer, pl_module) -> None:
-        self._take(trainer, pl_module)
+        self._take(trainer, pl_module, self.batch_epoch)
         self._save(trainer)
 
 

@@ -17,6 +17,7 @@ def test_a_run_records_a_time_lapse(tmp_path):
     run_path = next(tmp_path.iterdir())
     snaps, probe = load_snapshots(run_path)
     assert [s.step for s in snaps] == [0, 2, 4, 6, 8, 10, 12]
+    assert [s.epoch for s in snaps] == [0, 0, 0, 0, 1, 1, 1]  # 6 steps per epoch; the last one is epoch 1's
     assert snaps[0].filters.shape == (6, 1, 5, 5)
     assert not torch.equal(snaps[0].filters, snaps[-1].filters)  # the filters learned something
     assert set(snaps[0].feature_maps) == {"conv1", "pool1", "relu1", "conv2", "pool2", "relu2"}
@@ -41,3 +42,23 @@ def test_capture_restores_training_mode_and_matches_a_manual_forward():
     assert torch.equal(filters, model[0].weight.detach().half())
     model.eval()
     assert torch.allclose(maps["2"].float(), model(x)[0], atol=1e-2)
+
+
+def test_the_train_end_snapshot_belongs_to_the_last_epoch_trained(tmp_path):
+    from types import SimpleNamespace
+
+    from vision_core import datasets
+    from vision_core.snapshots import SnapshotCallback
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3))
+    module = SimpleNamespace(model=model, device=torch.device("cpu"))
+    callback = SnapshotCallback(tmp_path, 4, datasets.load("digits"))
+    trainer = SimpleNamespace(is_global_zero=True, global_step=0, current_epoch=0)
+    callback.on_train_start(trainer, module)
+    for step in range(1, 6):  # 5 steps in epoch 0: snapshots at 0 and 4
+        trainer.global_step = step
+        callback.on_train_batch_end(trainer, module, None, None, step - 1)
+    trainer.current_epoch = 1  # what Lightning reports once the last epoch is over
+    callback.on_train_end(trainer, module)
+    snaps, _ = load_snapshots(tmp_path)
+    assert [(s.step, s.epoch) for s in snaps] == [(0, 0), (4, 0), (5, 0)]
