@@ -105,7 +105,8 @@ with filters_tab:
         st.info(str(exc))
     else:
         o, c, kh, kw = weights.shape
-        colour = "in colour (one RGB picture per filter)" if c == 3 else "one grey tile per input channel"
+        colour = {1: "as grey pictures", 3: "in colour (one RGB picture per filter)"}.get(
+            c, "one grey tile per input channel")
         st.caption(f"The {o} filters of the first convolution, {c}×{kh}×{kw} weights each, drawn {colour}. "
                    "Each filter is scaled on its own: its most negative weight black, its most positive white. "
                    "A filter answers strongest where the image looks like its bright parts and unlike its dark ones.")
