@@ -63,6 +63,7 @@ def training_curves(snapshot: dict[str, Any], title: str = "") -> go.Figure:
     for col in (1, 2, 3):
         fig.update_xaxes(title_text="step", row=1, col=col)
     fig.update_yaxes(range=[0, 1.02], row=1, col=2)
+    fig.update_yaxes(tickformat=".1e", rangemode="tozero", row=1, col=3)  # learning rates are small numbers
     fig.update_layout(height=340, margin={"l": 40, "r": 10, "t": 40 if not title else 70, "b": 40},
                       title=title or None, legend={"orientation": "h", "y": -0.25},
                       uirevision="keep")  # keeps the user's zoom while the chart updates
