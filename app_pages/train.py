@@ -28,7 +28,7 @@ if st.session_state.pop("train_pending_preset", None) == "quickstart":
 run_id = st.query_params.get("run")
 if run_id:
     live_panel(run_id)
-    if st.button("＋ New run", key="train_new_run"):
+    if st.button("+ New run", key="train_new_run"):
         del st.query_params["run"]
         st.rerun()
     st.divider()
