@@ -183,10 +183,12 @@ def time_lapse(run_path: str, state: str) -> None:
     file = current.path / "snapshots.pt"
     snaps, _ = load_time_lapse(run_path, file.stat().st_mtime) if file.is_file() else ([], None)
     if not snaps:
-        if current.config.snapshot_every:
+        if not current.config.snapshot_every:
+            st.info("This run was trained without snapshots (snapshot every 0 steps), so it has no time-lapse.")
+        elif state in ("running", "paused"):
             st.info("No time-lapse yet: snapshots are saved at the end of each epoch.")
         else:
-            st.info("This run was trained without snapshots (snapshot every 0 steps), so it has no time-lapse.")
+            st.info("This run saved no time-lapse (there is no readable snapshots.pt in its folder).")
         return
     steps = [s.step for s in snaps]
     if st.session_state.get("inside_lapse_step") not in steps or (

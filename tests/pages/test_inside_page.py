@@ -138,19 +138,39 @@ def test_a_run_still_training_shows_its_last_checkpoint(runs_dir, trained):
     assert "inside_lapse_chart" in chart_keys(at)
 
 
-def test_a_model_without_convolutions_says_so(tmp_path, monkeypatch):
-    config = RunConfig(dataset="digits", model="linear", epochs=1)
-    run = runs.create_run(config, tmp_path)
-    runs.write_data_info(run, engine.data_info(datasets.load("digits")))
-    model = models.build("linear", in_channels=1, num_classes=10, image_size=32)
+def fake_run(root, model_name: str, dataset_name: str) -> runs.RunRecord:
+    """A finished run folder holding an untrained model's weights (no training needed to test the page)."""
+    run = runs.create_run(RunConfig(dataset=dataset_name, model=model_name, epochs=1), root)
+    dataset = datasets.load(dataset_name)
+    runs.write_data_info(run, engine.data_info(dataset))
+    model = models.build(model_name, in_channels=dataset.channels, num_classes=len(dataset.classes),
+                         image_size=dataset.image_size)
     torch.save({"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()}, "epoch": 0},
                run.path / "checkpoints" / "last.ckpt")
     runs.write_status(run, "finished")
+    return run
+
+
+def test_a_model_without_convolutions_says_so(tmp_path, monkeypatch):
+    run = fake_run(tmp_path, "linear", "digits")
     monkeypatch.setenv("VISION_CORE_RUNS", str(tmp_path))
     at = open_page(PAGE, query_params={"run": run.run_id})
     assert not at.exception, at.exception
     infos = " ".join(i.value for i in at.info)
     assert "no Conv2d" in infos and "no convolution or pooling layers" in infos
+
+
+def test_a_resnet_on_colour_images_shows_rgb_filters_and_its_blocks(tmp_path, monkeypatch):
+    run = fake_run(tmp_path, "resnet", "shapes")
+    monkeypatch.setenv("VISION_CORE_RUNS", str(tmp_path))
+    at = open_page(PAGE, query_params={"run": run.run_id})
+    assert not at.exception, at.exception
+    assert not at.error
+    filters = [t for t in chart(at, "inside_filters_chart")["data"] if t["type"] == "image"]
+    assert len(filters) == 16  # 16 RGB filters, one colour picture each
+    assert {"inside_maps_conv1", "inside_maps_block1_1", "inside_maps_block3_2", "inside_maps_avgpool"} <= chart_keys(at)
+    assert "inside_maps_bn1" not in chart_keys(at)
+    assert any("saved no time-lapse" in i.value for i in at.info)  # a folder without snapshots.pt
 
 
 def test_no_checkpoint_yet_and_a_broken_checkpoint(runs_dir, trained):
