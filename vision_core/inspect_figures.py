@@ -7,7 +7,7 @@ a channel that barely fires looks pale next to one that fires hard.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go

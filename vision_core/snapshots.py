@@ -101,9 +101,9 @@ def load_snapshots(run_path: str | os.PathLike) -> tuple[list[Snapshot], torch.T
         return [], None
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # being rewritten, or damaged: the page shows "no time-lapse yet"
+        snaps = [Snapshot(int(s["step"]), int(s["epoch"]), s["filters"].float(),
+                          {k: v.float() for k, v in s["feature_maps"].items()}, int(data.get("probe_label", -1)))
+                 for s in data["snapshots"]]
+    except Exception:  # noqa: BLE001 -- damaged or foreign file: the page shows "no time-lapse" instead
         return [], None
-    label = int(data.get("probe_label", -1))
-    return ([Snapshot(s["step"], s["epoch"], s["filters"].float(),
-                      {k: v.float() for k, v in s["feature_maps"].items()}, label) for s in data["snapshots"]],
-            data.get("probe_image"))
+    return snaps, data.get("probe_image")

@@ -62,3 +62,11 @@ def test_the_train_end_snapshot_belongs_to_the_last_epoch_trained(tmp_path):
     callback.on_train_end(trainer, module)
     snaps, _ = load_snapshots(tmp_path)
     assert [(s.step, s.epoch) for s in snaps] == [(0, 0), (4, 0), (5, 0)]
+
+
+def test_a_damaged_or_foreign_snapshots_file_reads_as_no_time_lapse(tmp_path):
+    (tmp_path / "snapshots.pt").write_bytes(b"garbage")
+    assert load_snapshots(tmp_path) == ([], None)
+    torch.save({"something": "else"}, tmp_path / "snapshots.pt")
+    assert load_snapshots(tmp_path) == ([], None)
+    assert load_snapshots(tmp_path / "missing") == ([], None)
