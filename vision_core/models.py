@@ -182,13 +182,46 @@ class LayerRow:
     params: int
     trainable: int
     description: str
+    receptive_field: int | None = None  # input pixels one output pixel sees (per side); None: the whole input
+    jump: int | None = None  # input pixels between two neighbouring output pixels
+
+
+def _window(layer: nn.Module) -> list[tuple[int, int, int]]:
+    """(kernel, stride, dilation) steps a layer applies along one spatial axis, in order."""
+    def first(v):
+        return v[0] if isinstance(v, tuple) else v
+
+    if isinstance(layer, nn.Conv2d):
+        return [(layer.kernel_size[0], layer.stride[0], layer.dilation[0])]
+    if isinstance(layer, nn.MaxPool2d):
+        return [(first(layer.kernel_size), first(layer.stride), first(layer.dilation))]
+    if isinstance(layer, nn.AvgPool2d):
+        return [(first(layer.kernel_size), first(layer.stride), 1)]
+    if isinstance(layer, BasicBlock):
+        return [(3, layer.conv1.stride[0], 1), (3, 1, 1)]
+    return []  # element-wise layers (ReLU, BatchNorm, Dropout) see exactly what came in
+
+
+def receptive_fields(layers) -> list[tuple[int | None, int | None]]:
+    """(receptive field, jump) after each layer: r ← r + (k − 1)·d·j, j ← j·s (1 × 1 before the first)."""
+    r, j, out = 1, 1, []
+    whole = False
+    for layer in layers:
+        if isinstance(layer, (nn.Flatten, nn.Linear, nn.AdaptiveAvgPool2d)):
+            whole = True
+        for k, s, d in _window(layer):
+            r, j = r + (k - 1) * d * j, j * s
+        out.append((None, None) if whole else (r, j))
+    return out
 
 
 def summary(model: nn.Module, input_shape: tuple[int, int, int]) -> list[LayerRow]:
-    """Per top-level layer: output shape and parameter count (what the Train page's table shows)."""
+    """Per top-level layer: output shape, parameters, receptive field (what the tables show)."""
+    rows = trace(model, tuple(input_shape))
+    fields = receptive_fields([layer for _, layer, _ in rows])
     return [LayerRow(name, type(layer).__name__, shape, sum(p.numel() for p in layer.parameters()),
-                     sum(p.numel() for p in layer.parameters() if p.requires_grad), describe(layer))
-            for name, layer, shape in trace(model, tuple(input_shape))]
+                     sum(p.numel() for p in layer.parameters() if p.requires_grad), describe(layer), rf, jump)
+            for (name, layer, shape), (rf, jump) in zip(rows, fields)]
 
 
 def total_params(model: nn.Module) -> int:

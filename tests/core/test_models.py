@@ -110,3 +110,11 @@ def test_unknown_names_and_options_list_the_known_ones():
         models.model_info("vgg16")
     with pytest.raises(TypeError, match="allowed"):
         build("lenet", (1, 32, 32), 10, hidden_units=3)
+
+
+def test_receptive_fields_of_lenet_by_hand():
+    rows = {r.name: r for r in models.summary(build("lenet", (1, 32, 32), 10), (1, 32, 32))}
+    # conv1: 1 + 4·1 = 5; pool1: 5 + 1·1 = 6, jump 2; conv2: 6 + 4·2 = 14; pool2: 14 + 1·2 = 16, jump 4
+    assert [(rows[n].receptive_field, rows[n].jump) for n in ("conv1", "pool1", "relu1", "conv2", "pool2")] == [
+        (5, 1), (6, 2), (6, 2), (14, 2), (16, 4)]
+    assert rows["fc1"].receptive_field is None  # a Linear layer sees the whole input

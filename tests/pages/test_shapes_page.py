@@ -76,3 +76,14 @@ def test_an_input_too_small_is_an_error_not_a_traceback(page):
     page.number_input(key="shape_w").set_value(6).run()
     assert not page.exception, page.exception
     assert page.error
+
+
+def test_receptive_fields_and_output_size_formulas_are_shown(monkeypatch, tmp_path):
+    from tests.pages.apptest import open_page
+
+    monkeypatch.setenv("VISION_CORE_RUNS", str(tmp_path))
+    at = open_page("app_pages/shapes.py")
+    assert not at.exception
+    table = next(d.value for d in at.dataframe if "receptive field" in d.value.columns)
+    assert "whole input" in list(table["receptive field"])
+    assert any("⌊(" in m.value and "⌋ + 1 =" in m.value for m in at.markdown)
