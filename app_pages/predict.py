@@ -3,9 +3,9 @@
 import copy
 
 import numpy as np
-import torch
 import pandas as pd
 import streamlit as st
+import torch
 from PIL import Image
 
 from ui.run_picker import pick_run

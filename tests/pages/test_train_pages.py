@@ -6,7 +6,6 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.pages.apptest import APP, open_page
-
 from vision_core import engine, jobs, runs
 from vision_core.config import RunConfig
 
