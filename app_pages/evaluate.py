@@ -16,10 +16,10 @@ def load_dataset(name: str, options_json: str):
     return datasets.load(name, **json.loads(options_json))
 
 
-
 @st.cache_data(max_entries=32, show_spinner=False)
 def checkpoint_epoch(path: str, mtime: float) -> int | None:
     return runs.checkpoint_epoch(path)
+
 
 @st.cache_resource(max_entries=8, show_spinner="Running the network over the test set…")
 def evaluate_run(run_path: str, which: str, checkpoint_mtime: float) -> evaluation.Evaluation:

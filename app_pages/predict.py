@@ -9,15 +9,15 @@ import torch
 from PIL import Image
 
 from ui.run_picker import pick_run
-from vision_core import eval_figures, evaluation, export, runs, saliency
+from vision_core import eval_figures, evaluation, export, images, runs, saliency
 
 st.title("🔮 Predict")
-
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def checkpoint_epoch(path: str, mtime: float) -> int | None:
     return runs.checkpoint_epoch(path)
+
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the network…")
 def load_model(run_path: str, which: str, checkpoint_mtime: float):
@@ -104,7 +104,7 @@ picture, invert = picture_input(info)
 image = None
 if isinstance(picture, bytes):
     try:
-        image = evaluation.decode_upload(picture)
+        image = images.decode_upload(picture)
     except ValueError as exc:
         st.error(str(exc))
 elif isinstance(picture, Image.Image):

@@ -8,8 +8,9 @@ the run comparison table, and the preprocessing of an uploaded image.
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -487,43 +488,3 @@ def to_display_array(image: torch.Tensor, min_size: int = 112) -> np.ndarray:
     if scale > 1:
         image = F.interpolate(image[None], scale_factor=scale, mode="nearest")[0]
     return (image.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-
-
-def decode_upload(data: bytes) -> Image.Image:
-    """The uploaded bytes as a PIL image, via ``vision_core.images.decode_upload`` (safe decoding).
-
-    Falls back to a local safe decoder while that module is not available.
-    """
-    try:
-        from vision_core.images import decode_upload as _decode
-    except ImportError:
-        _decode = _decode_upload
-    return _decode(data)
-
-
-MAX_UPLOAD_PIXELS = 40_000_000  # beyond this Pillow's own bomb check applies; we refuse earlier, politely
-MAX_SIDE = 2048  # huge photos are shrunk before any further work
-
-
-def _decode_upload(data: bytes) -> Image.Image:
-    # Fallback only; vision_core.images.decode_upload is the shared implementation.
-    if not isinstance(data, (bytes, bytearray)) or not data:
-        raise ValueError("The upload is empty: choose a PNG or JPEG picture.")
-    try:
-        with Image.open(io.BytesIO(data)) as probe:
-            width, height = probe.size
-            if width * height > MAX_UPLOAD_PIXELS:
-                raise ValueError(f"The picture claims to be {width}×{height} pixels, too large to open safely "
-                                 "(a 'decompression bomb'?). Use a smaller picture.")
-            probe.load()
-            image = probe.copy()
-    except ValueError:
-        raise
-    except Image.DecompressionBombError:
-        raise ValueError("The picture is far too large to open safely (a 'decompression bomb'?).") from None
-    except Exception as exc:  # UnidentifiedImageError, truncated data, broken chunks
-        raise ValueError(f"This file is not a picture we can read ({type(exc).__name__}): "
-                         "upload a PNG or JPEG image.") from None
-    if max(image.size) > MAX_SIDE:
-        image.thumbnail((MAX_SIDE, MAX_SIDE))
-    return image

@@ -11,8 +11,8 @@ import logging
 import os
 import tempfile
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 from torch import nn
@@ -54,7 +54,7 @@ def export_onnx(model: nn.Module, input_shape: Sequence[int], path: str | os.Pat
     try:
         try:
             _export_dynamo(model, example, path)
-        except Exception as first:  # exporter gaps differ between versions; the old exporter covers them
+        except Exception as first:  # noqa: BLE001 - exporter gaps differ between versions; the old one covers them
             try:
                 _export_torchscript(model, example, path)
             except Exception as second:

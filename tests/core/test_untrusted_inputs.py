@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from vision_core import evaluation, runs
+from vision_core import evaluation, images, runs
 from vision_core.config import RunConfig
 from vision_core.runs import RunError
 
@@ -44,33 +44,33 @@ def png_header_only(width: int, height: int) -> bytes:
 
 def test_a_file_that_is_not_an_image_is_refused():
     with pytest.raises(ValueError, match="(?i)not .*(picture|image)"):
-        evaluation.decode_upload(b"%PDF-1.4 this is a document, not a picture")
+        images.decode_upload(b"%PDF-1.4 this is a document, not a picture")
 
 
 def test_an_empty_upload_is_refused():
     with pytest.raises(ValueError):
-        evaluation.decode_upload(b"")
+        images.decode_upload(b"")
 
 
 def test_a_truncated_png_is_refused():
     data = png_bytes(Image.effect_noise((64, 64), 50).convert("L"))
     with pytest.raises(ValueError, match="(?i)(picture|image)"):
-        evaluation.decode_upload(data[: len(data) // 2])
+        images.decode_upload(data[: len(data) // 2])
 
 
 def test_a_decompression_bomb_is_refused_before_decoding():
     with pytest.raises(ValueError, match="(?i)(too large|bomb)"):
-        evaluation.decode_upload(png_header_only(100_000, 100_000))
+        images.decode_upload(png_header_only(100_000, 100_000))
 
 
 def test_a_huge_but_honest_image_is_shrunk_keeping_its_shape():
-    image = evaluation.decode_upload(png_bytes(Image.new("L", (6000, 4000), 128)))
+    image = images.decode_upload(png_bytes(Image.new("L", (6000, 4000), 128)))
     assert max(image.size) < 6000
     assert image.size[0] / image.size[1] == pytest.approx(1.5, rel=0.01)
 
 
 def test_a_grayscale_upload_for_a_colour_model_is_converted_with_a_note():
-    image = evaluation.decode_upload(png_bytes(Image.new("L", (32, 32), 90)))
+    image = images.decode_upload(png_bytes(Image.new("L", (32, 32), 90)))
     prep = evaluation.preprocess_image(image, RGB_INFO)
     assert prep.model_input.shape == (1, 3, 16, 16)
     assert any("3 RGB channels" in note for note in prep.notes)
@@ -79,7 +79,7 @@ def test_a_grayscale_upload_for_a_colour_model_is_converted_with_a_note():
 def test_a_colour_upload_for_a_grayscale_model_is_converted_with_a_note():
     buffer = io.BytesIO()
     Image.new("RGB", (20, 20), (200, 30, 30)).save(buffer, format="JPEG")
-    prep = evaluation.preprocess_image(evaluation.decode_upload(buffer.getvalue()), DIGITS_INFO)
+    prep = evaluation.preprocess_image(images.decode_upload(buffer.getvalue()), DIGITS_INFO)
     assert prep.model_input.shape == (1, 1, 8, 8)
     assert any("grayscale" in note for note in prep.notes)
 
