@@ -42,8 +42,13 @@ def cell_label(page) -> str:
 
 
 def click_radio(page, text: str) -> None:
-    page.locator("[data-testid='stRadio'] label").filter(has_text=text).first.click()
+    """Choose a radio option. The click is dispatched on the element itself, not at screen coordinates:
+    the page reflows while Streamlit reruns, and a coordinate click could land on a neighbouring widget."""
+    label = page.locator("[data-testid='stRadio'] label").filter(has_text=text).first
+    label.dispatch_event("click")
+    page.wait_for_function("(el) => el.querySelector('input').checked", arg=label.element_handle())
     wait_for_app(page)
+    page.wait_for_timeout(500)  # let the rerun that the choice started reach the page
 
 
 def test_convolution_on_a_photo_with_sobel_then_a_trained_kernel(app_url, page, shot, runs_dir):
