@@ -52,8 +52,10 @@ def drawn_digit(info: dict) -> Image.Image | None:
             f"Meanwhile tick cells of this {size}×{size} grid to paint a digit (bright strokes on black, "
             "like the training images).")
     blank = pd.DataFrame(False, index=range(size), columns=[str(c) for c in range(size)])
-    grid = st.data_editor(blank, key="pred_grid", hide_index=True, width="content",
-                          column_config={c: st.column_config.CheckboxColumn(c, width="small") for c in blank.columns})
+    row_height = 28
+    grid = st.data_editor(blank, key="pred_grid", hide_index=True, width="content", row_height=row_height,
+                          height=row_height * (size + 1) + 4,  # every row visible: no scrolling while painting
+                          column_config={c: st.column_config.CheckboxColumn(c, width=32) for c in blank.columns})
     cells = grid.to_numpy(dtype=bool)
     if not cells.any():
         return None
@@ -134,7 +136,10 @@ if image is not None:
     method = a.radio("Method", methods, horizontal=True, key="pred_explain",
                      help="Grad-CAM: which regions of the last convolution's maps raise the class score. "
                           "Saliency: which pixels would change the score most if nudged.")
-    target = b.selectbox("Explain the class", classes, index=best, key="pred_target")
+    # "the prediction" follows each new picture; a fixed class stays until the user changes it.
+    choice = b.selectbox("Explain the class", ["the prediction", *classes], key="pred_target",
+                         format_func=lambda c: f"the prediction ({classes[best]})" if c == "the prediction" else c)
+    target = classes[best] if choice == "the prediction" else choice
     # A private copy: hooks on the shared cached model could catch another user's forward pass.
     explain_model = copy.deepcopy(model)
     target_index = classes.index(target)

@@ -92,6 +92,8 @@ def test_an_uploaded_png_is_predicted_and_explained(page, trained):
     assert page.image  # what the model sees
     assert has_chart(page, "pred_probabilities") and has_chart(page, "pred_saliency")
     assert page.radio(key="pred_explain").value == "Grad-CAM"
+    assert page.selectbox(key="pred_target").value == "the prediction"  # explains what it predicted ...
+    assert f"Grad-CAM: {prediction.value}" in chart_spec(page, "pred_saliency")
     page.radio(key="pred_explain").set_value("Saliency (input gradient)").run()
     page.selectbox(key="pred_target").set_value("3").run()
     assert not page.exception
