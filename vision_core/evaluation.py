@@ -40,7 +40,7 @@ def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> t
 
 
 def probabilities_from_logits(logits: torch.Tensor) -> torch.Tensor:
-    """(B, K) probabilities: softmax, or [1 - p, p] for a one-logit (BCE) model, like ``predict_proba``."""
+    """(B, K) probabilities: softmax, or [1 - p, p] for a one-logit (BCE) model."""
     if logits.shape[1] == 1:
         p = torch.sigmoid(logits)
         return torch.cat([1 - p, p], dim=1)

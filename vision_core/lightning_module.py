@@ -21,15 +21,6 @@ def is_binary_logit(model: nn.Module) -> bool:
     return bool(last) and last[-1].out_features == 1
 
 
-def predict_proba(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Class probabilities (B, num_classes) for both kinds of output: softmax, or sigmoid on one logit."""
-    logits = model(x)
-    if logits.shape[1] == 1:
-        p = torch.sigmoid(logits)
-        return torch.cat([1 - p, p], dim=1)
-    return logits.softmax(dim=1)
-
-
 class ClassifierModule(L.LightningModule):
     """Wraps a zoo model: loss, optimiser, and accuracy per split (``train_acc``, ``val_acc``, ``test_acc``)."""
 

@@ -212,7 +212,7 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise RunError(f"Checkpoint {path} does not exist.") from None
-    except Exception as exc:  # pickle errors, truncation, zip errors, refused globals
+    except Exception as exc:  # noqa: BLE001 — untrusted files fail in many ways: pickle, zip, truncation, globals
         raise RunError(
             f"{Path(path).name} is not a checkpoint we can read safely ({type(exc).__name__}). "
             "It may be corrupt, truncated, or not made by this tool."
@@ -273,6 +273,6 @@ def checkpoint_epoch(path: str | os.PathLike) -> int | None:
     """The epoch a checkpoint was saved at (to say which epoch a page shows)."""
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
+    except Exception:  # noqa: BLE001 — an unreadable checkpoint simply has no known epoch
         return None
     return data.get("epoch") if isinstance(data, dict) else None
