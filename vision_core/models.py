@@ -3,9 +3,12 @@
 A registry in the style of torchvision.models: ``@register_model`` on small keyword-only builders,
 ``list_models()``, ``model_info(name)``, ``build(name, ...)``. Every model is an ``nn.Sequential``
 of named layers (``conv1``, ``relu1``, ``pool1``, ``flatten``, ``fc1``…), so the inspection pages can
-walk it in order. Linear layers are sized for the ``image_size`` the model is built for; with the
-recipe's own input each model has exactly the tutorial's layers and parameter count.
-``strict_input=True`` keeps the recipe's flatten size instead, to show the classic mismatch.
+walk it in order; the first ``nn.Conv2d`` is "the first-layer filters".
+
+Linear layers are sized for the ``image_size`` the model is built for (a dry run of the conv part
+measures the flatten size); with the recipe's own input each model has exactly the tutorial's layers
+and parameter count. ``strict_input=True`` keeps the recipe's flatten size instead, to show the classic
+mismatch (LeNet's ``Linear(400, 120)`` on 28×28 digits), which ``check_input`` then explains.
 
 Example: ``build("lenet", in_channels=1, num_classes=10, image_size=32)``.
 """
@@ -13,18 +16,36 @@ Example: ``build("lenet", in_channels=1, num_classes=10, image_size=32)``.
 from __future__ import annotations
 
 import inspect
+import operator
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
 
 Layers = list[tuple[str, nn.Module]]
+Traced = list[tuple[str, nn.Module, tuple[int, ...]]]  # (name, layer, output shape without the batch)
+_BUILD_ARGS = ("in_channels", "num_classes", "image_size")
 
 
 class ShapeMismatchError(ValueError):
-    """A model that cannot take the input shape; the message names the layer, the shape and the fix."""
+    """A model that cannot take the input shape; the message names the layer, the shape and the fix.
+
+    ``layer`` is the failing layer's name and ``traced`` the (name, layer, output shape) of the layers
+    before it, so a page can show how far the input got.
+    """
+
+    def __init__(self, message: str, *, layer: str | None = None, traced: Traced | None = None,
+                 problem: str | None = None, layers: Layers | None = None) -> None:
+        super().__init__(message)
+        self.layer = layer
+        self.traced = list(traced or [])
+        self.problem = problem or message  # the message without the fix
+        self.layers = list(layers or [])  # every top-level (name, layer) of the model that failed
+
+
+# --------------------------------------------------------------------------- registry
 
 
 @dataclass(frozen=True)
@@ -33,21 +54,24 @@ class ModelInfo:
     title: str
     description: str
     recipe_input: tuple[int, int, int]  # (C, H, W) the tutorial used
-    source: str
+    source: str  # the tutorial (SEEDS.md section) the architecture comes from
     builder: Callable[..., nn.Module]
 
     @property
     def options(self) -> dict[str, Any]:
         """The builder's keyword options and their defaults."""
         return {p.name: p.default for p in inspect.signature(self.builder).parameters.values()
-                if p.kind is p.KEYWORD_ONLY and p.name not in ("in_channels", "num_classes", "image_size")}
+                if p.kind is p.KEYWORD_ONLY and p.name not in _BUILD_ARGS}
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
 
 
 def register_model(name: str, *, title: str, description: str, recipe_input: tuple[int, int, int], source: str):
+    """Decorator adding a keyword-only builder ``f(*, in_channels, num_classes, image_size, **options)``."""
     def decorator(builder):
+        if name in _REGISTRY:
+            raise ValueError(f"A model named {name!r} is already registered")
         _REGISTRY[name] = ModelInfo(name, title, description, recipe_input, source, builder)
         return builder
 
@@ -55,41 +79,70 @@ def register_model(name: str, *, title: str, description: str, recipe_input: tup
 
 
 def list_models() -> list[str]:
+    """Registered names, in the order the tutorials introduce them. Example: ``list_models()[0] == "linear"``."""
     return list(_REGISTRY)
 
 
 def model_info(name: str) -> ModelInfo:
+    """Title, description, recipe input (C, H, W), source and options of a model. Example: ``model_info("lenet")``."""
     if name not in _REGISTRY:
         raise ValueError(f"Unknown model {name!r}; known models: {', '.join(_REGISTRY)}")
     return _REGISTRY[name]
 
 
-def _size(image_size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
-    if isinstance(image_size, int):
-        return image_size, image_size
-    h, w = image_size
-    return int(h), int(w)
+def _positive_int(name: str, value: Any, low: int = 1, high: int | None = None) -> int:
+    """``value`` as an int in [low, high], or a TypeError/ValueError naming the option."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    try:
+        number = operator.index(value)
+    except TypeError:
+        if isinstance(value, float) and value.is_integer():  # number widgets hand back 3.0
+            number = int(value)
+        else:
+            raise TypeError(f"{name} must be an integer, got {value!r}") from None
+    if number < low or (high is not None and number > high):
+        allowed = f"{low}..{high}" if high is not None else f"≥ {low}"
+        raise ValueError(f"{name} must be {allowed}, got {number}")
+    return number
 
 
-def build(name: str, *, in_channels: int, num_classes: int, image_size, **options: Any) -> nn.Sequential:
-    """Build a zoo model for inputs of ``in_channels``×``image_size`` and ``num_classes`` outputs.
+def _size(image_size: Any) -> tuple[int, int]:
+    if isinstance(image_size, (list, tuple)):
+        if len(image_size) != 2:
+            raise ValueError(f"image_size is an int or (height, width), got {image_size!r}")
+        return _positive_int("image height", image_size[0]), _positive_int("image width", image_size[1])
+    side = _positive_int("image_size", image_size)
+    return side, side
 
-    Raises ShapeMismatchError when the input is too small for the layers, TypeError for an
-    unknown option (listing the allowed ones).
+
+def build(name: str, *, in_channels: int, num_classes: int, image_size: int | tuple[int, int],
+          **options: Any) -> nn.Sequential:
+    """Build a zoo model for ``in_channels``×``image_size`` inputs and ``num_classes`` outputs.
+
+    Raises ShapeMismatchError (naming the layer and the fix) when the input is too small for the
+    layers, TypeError for an unknown option (listing the allowed ones), ValueError for a bad value.
+    Example: ``build("tinyvgg", in_channels=1, num_classes=10, image_size=28, hidden_units=10)``.
     """
     info = model_info(name)
     allowed = info.options
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise TypeError(f"{name} does not take option(s) {unknown}; allowed: {sorted(allowed) or 'none'}")
-    if in_channels < 1 or num_classes < 1:
-        raise ValueError(f"in_channels and num_classes must be ≥ 1, got {in_channels} and {num_classes}")
-    model = info.builder(in_channels=in_channels, num_classes=num_classes, image_size=_size(image_size), **options)
+    in_channels = _positive_int("in_channels", in_channels)
+    num_classes = _positive_int("num_classes", num_classes)
+    size = _size(image_size)
+    try:
+        model = info.builder(in_channels=in_channels, num_classes=num_classes, image_size=size, **options)
+    except ShapeMismatchError as exc:  # the builder's dry run does not know the recipe: add it to the fix
+        fix = _fix_hint(dict(exc.layers).get(exc.layer), (in_channels, *size), info.recipe_input, exc.layers)
+        raise ShapeMismatchError(f"{exc.problem} {fix}", layer=exc.layer, traced=exc.traced,
+                                 problem=exc.problem, layers=exc.layers) from None
     model.recipe_input = info.recipe_input  # so error messages can say what it was designed for
     return model
 
 
-# --------------------------------------------------------------------------- shape tracing and messages
+# --------------------------------------------------------------------------- describing layers
 
 
 def describe(layer: nn.Module) -> str:
@@ -108,70 +161,160 @@ def describe(layer: nn.Module) -> str:
         return f"BatchNorm2d({layer.num_features})"
     if isinstance(layer, nn.Dropout):
         return f"Dropout(p={layer.p})"
+    if isinstance(layer, nn.AdaptiveAvgPool2d):
+        return f"AdaptiveAvgPool2d({layer.output_size})"
     if isinstance(layer, BasicBlock):
         return f"BasicBlock({layer.conv1.in_channels}→{layer.conv2.out_channels}, s={layer.conv1.stride[0]})"
     return type(layer).__name__
 
 
-def _shape_text(shape) -> str:
+def _shape_text(shape: Sequence[int]) -> str:
     return "×".join(str(s) for s in shape)
 
 
-def _fix_hint(model: nn.Module, input_shape: tuple[int, int, int]) -> str:
-    recipe = getattr(model, "recipe_input", None)
+def _axis(value: int | Sequence[int], axis: int) -> int:
+    return value[axis] if isinstance(value, (tuple, list)) else value
+
+
+def windows(layer: nn.Module, axis: int = 0) -> list[tuple[int, int, int, int]]:
+    """(kernel, stride, padding, dilation) steps a layer slides along one spatial axis (0: height), in order.
+
+    Element-wise layers (ReLU, BatchNorm, Dropout) slide nothing: ``[]``.
+    Example: ``windows(nn.MaxPool2d(2)) == [(2, 2, 0, 1)]``.
+    """
+    if isinstance(layer, nn.Conv2d):
+        return [(layer.kernel_size[axis], layer.stride[axis], _axis(layer.padding, axis), layer.dilation[axis])]
+    if isinstance(layer, nn.MaxPool2d):
+        return [(_axis(layer.kernel_size, axis), _axis(layer.stride, axis), _axis(layer.padding, axis),
+                 _axis(layer.dilation, axis))]
+    if isinstance(layer, nn.AvgPool2d):
+        return [(_axis(layer.kernel_size, axis), _axis(layer.stride, axis), _axis(layer.padding, axis), 1)]
+    if isinstance(layer, BasicBlock):  # the shortcut (1×1, same stride) never sees more than the main path
+        return [(3, layer.conv1.stride[axis], 1, 1), (3, 1, 1, 1)]
+    return []
+
+
+def smallest_input(layers: Sequence[nn.Module]) -> tuple[int, int]:
+    """The smallest H×W every sliding layer still fits: walk back from a 1×1 output.
+
+    An output of n needs an input of (n − 1)·s + d·(k − 1) + 1 − 2p (at least 1).
+    Example: LeNet's layers give ``(16, 16)``.
+    """
+    needed = []
+    for axis in (0, 1):
+        n = 1
+        for layer in reversed(list(layers)):
+            for k, s, p, d in reversed(windows(layer, axis)):
+                n = max(1, (n - 1) * s + d * (k - 1) + 1 - 2 * p)
+        needed.append(n)
+    return needed[0], needed[1]
+
+
+def receptive_fields(layers: Sequence[nn.Module]) -> list[tuple[int | None, int | None]]:
+    """(receptive field, jump) after each layer along the height: r ← r + (k − 1)·d·j, j ← j·s (1, 1 at the input).
+
+    ``(None, None)`` once a layer mixes the whole input (Flatten, Linear, global average pooling).
+    """
+    r, j, out = 1, 1, []
+    whole = False
+    for layer in layers:
+        if isinstance(layer, (nn.Flatten, nn.Linear, nn.AdaptiveAvgPool2d)):
+            whole = True
+        for k, s, _, d in windows(layer):
+            r, j = r + (k - 1) * d * j, j * s
+        out.append((None, None) if whole else (r, j))
+    return out
+
+
+# --------------------------------------------------------------------------- shape tracing and messages
+
+
+def _fix_hint(failing: nn.Module | None, input_shape: tuple[int, int, int], recipe: tuple[int, int, int] | None,
+              layers: Layers) -> str:
+    """How to make ``input_shape`` fit: resize, pad the first conv, build for this size, fewer poolings."""
     c, h, w = input_shape
+    if failing is None or not isinstance(failing, nn.Linear):  # the conv/pool stack leaves nothing
+        need_h, need_w = smallest_input([m for _, m in layers])
+        text = f"These layers need inputs of at least {need_h}×{need_w}"
+        if recipe:
+            text += f" (the recipe uses {recipe[1]}×{recipe[2]})"
+        return text + ": resize the images, add padding to the convolutions, or use fewer pooling blocks."
     if recipe and recipe[1:] != (h, w):
         hint = f"This model was designed for {_shape_text(recipe)} inputs: resize the images to {recipe[1]}×{recipe[2]}"
         pad = (recipe[1] - h) / 2
-        if pad > 0 and pad == int(pad) and recipe[1] - h == recipe[2] - w:
-            hint += f", or give the first convolution padding {int(pad)} ({h} + 2·{int(pad)} = {recipe[1]})"
-        return hint + ", or build it for this image size (without strict_input) so its Linear layers fit."
-    return "Use larger images, add padding to the convolutions, or use fewer pooling blocks."
+        first_slider = next((m for _, m in layers if windows(m)), None)
+        if (isinstance(first_slider, nn.Conv2d) and pad > 0 and pad == int(pad)
+                and recipe[1] - h == recipe[2] - w):
+            hint += f", or give the first convolution padding={int(pad)} ({h} + 2·{int(pad)} = {recipe[1]})"
+        return hint + ", or build it for this input size (without strict_input) so its Linear layers fit."
+    if recipe and recipe[0] != c:
+        return (f"This model was designed for {recipe[0]}-channel inputs: convert the images, or build it for "
+                f"this input (without strict_input) so its Linear layers fit.")
+    return "Build the model for this input size (without strict_input) so its Linear layers fit."
 
 
-def trace(model: nn.Module, input_shape: tuple[int, int, int]) -> list[tuple[str, nn.Module, tuple[int, ...]]]:
+def _explain(name: str, layer: nn.Module, shape: tuple[int, ...], last_map: tuple[int, ...] | None,
+             input_shape: tuple[int, int, int], error: Exception | None) -> tuple[str, bool]:
+    """(one sentence: which layer, what it expected, what it got; whether the input's channels are the problem)."""
+    if error is None:
+        return f"{name}: {describe(layer)} leaves nothing of a {_shape_text(shape)} input.", False
+    if isinstance(layer, nn.Linear):
+        got = shape[-1] if shape else 0
+        origin = (f"{_shape_text(last_map)} flattened, from a {_shape_text(input_shape)} input"
+                  if last_map and last_map != input_shape else f"a {_shape_text(input_shape)} input flattened")
+        return (f"{name}: {describe(layer)} expects {layer.in_features} input features but got {got} "
+                f"({origin})."), False
+    if len(shape) == 3 and isinstance(layer, nn.Conv2d) and shape[0] != layer.in_channels:
+        return f"{name}: {describe(layer)} expects {layer.in_channels} channel(s) but the input has {shape[0]}.", True
+    return f"{name}: {describe(layer)} cannot take a {_shape_text(shape)} input ({str(error).splitlines()[0]}).", False
+
+
+def trace(model: nn.Module, input_shape: tuple[int, int, int]) -> Traced:
     """Run a zeros input through the top-level layers: (name, layer, output shape without batch) per layer.
 
-    Raises ShapeMismatchError at the first layer that cannot take what it gets.
+    Raises ShapeMismatchError at the first layer that cannot take what it gets (or leaves an empty map).
+    The model runs in eval mode (BatchNorm refuses a batch of one in training) and is restored after.
     """
+    input_shape = tuple(int(s) for s in input_shape)
+    if len(input_shape) != 3:
+        raise ValueError(f"input_shape is (C, H, W), got {input_shape}")
     children = list(model.named_children()) if isinstance(model, nn.Sequential) else [("model", model)]
     was_training = model.training
-    model.eval()  # BatchNorm would refuse a batch of one in training mode
-    rows = []
+    model.eval()
+    rows: Traced = []
+    last_map = None  # the last C×H×W shape, to say what a Linear received once flattened
     try:
         x = torch.zeros(1, *input_shape, device=next(model.parameters(), torch.zeros(0)).device)
         with torch.no_grad():
             for name, layer in children:
                 shape = tuple(x.shape[1:])
+                if len(shape) == 3:
+                    last_map = shape
                 try:
                     x = layer(x)
                 except RuntimeError as exc:
-                    raise ShapeMismatchError(_mismatch_message(model, name, layer, shape, input_shape, exc)) from None
-                if x.dim() == 4 and min(x.shape[2:]) < 1:
-                    raise ShapeMismatchError(
-                        f"{name}: {describe(layer)} leaves nothing of a {_shape_text(shape)} input. "
-                        + _fix_hint(model, input_shape))
-                rows.append((name, layer, tuple(x.shape[1:])))
+                    error: Exception | None = exc
+                else:
+                    if x.dim() != 4 or min(x.shape[2:]) >= 1:
+                        rows.append((name, layer, tuple(x.shape[1:])))
+                        continue
+                    error = None  # an empty map: nothing failed yet, but nothing is left either
+                problem, channels = _explain(name, layer, shape, last_map, input_shape, error)
+                fix = ("Build the model for the dataset's number of channels." if channels else
+                       _fix_hint(layer, input_shape, getattr(model, "recipe_input", None), children))
+                raise ShapeMismatchError(f"{problem} {fix}", layer=name, traced=rows, problem=problem,
+                                         layers=children)
     finally:
         model.train(was_training)
     return rows
 
 
-def _mismatch_message(model, name, layer, shape, input_shape, exc) -> str:
-    if isinstance(layer, nn.Linear):
-        got = shape[-1] if shape else 0
-        return (f"{name}: {describe(layer)} expects {layer.in_features} input features but got {got} "
-                f"(the flattened output for a {_shape_text(input_shape)} input). " + _fix_hint(model, input_shape))
-    if len(shape) == 3 and isinstance(layer, nn.Conv2d) and shape[0] != layer.in_channels:
-        return (f"{name}: {describe(layer)} expects {layer.in_channels} channel(s) but the input has {shape[0]}. "
-                "Build the model for the dataset's number of channels.")
-    return (f"{name}: {describe(layer)} cannot take a {_shape_text(shape)} input "
-            f"({str(exc).splitlines()[0]}). " + _fix_hint(model, input_shape))
-
-
 def check_input(model: nn.Module, input_shape: tuple[int, int, int]) -> None:
-    """Raise ShapeMismatchError (layer, shape it got, fix) unless ``model`` can take ``input_shape``."""
-    trace(model, tuple(input_shape))
+    """Raise ShapeMismatchError (layer, shape it got, fix) unless ``model`` can take ``input_shape``.
+
+    Example: ``check_input(build("lenet", in_channels=1, num_classes=10, image_size=32), (1, 32, 32))``.
+    """
+    trace(model, input_shape)
 
 
 @dataclass
@@ -186,51 +329,35 @@ class LayerRow:
     jump: int | None = None  # input pixels between two neighbouring output pixels
 
 
-def _window(layer: nn.Module) -> list[tuple[int, int, int]]:
-    """(kernel, stride, dilation) steps a layer applies along one spatial axis, in order."""
-    def first(v):
-        return v[0] if isinstance(v, tuple) else v
-
-    if isinstance(layer, nn.Conv2d):
-        return [(layer.kernel_size[0], layer.stride[0], layer.dilation[0])]
-    if isinstance(layer, nn.MaxPool2d):
-        return [(first(layer.kernel_size), first(layer.stride), first(layer.dilation))]
-    if isinstance(layer, nn.AvgPool2d):
-        return [(first(layer.kernel_size), first(layer.stride), 1)]
-    if isinstance(layer, BasicBlock):
-        return [(3, layer.conv1.stride[0], 1), (3, 1, 1)]
-    return []  # element-wise layers (ReLU, BatchNorm, Dropout) see exactly what came in
-
-
-def receptive_fields(layers) -> list[tuple[int | None, int | None]]:
-    """(receptive field, jump) after each layer: r ← r + (k − 1)·d·j, j ← j·s (1 × 1 before the first)."""
-    r, j, out = 1, 1, []
-    whole = False
-    for layer in layers:
-        if isinstance(layer, (nn.Flatten, nn.Linear, nn.AdaptiveAvgPool2d)):
-            whole = True
-        for k, s, d in _window(layer):
-            r, j = r + (k - 1) * d * j, j * s
-        out.append((None, None) if whole else (r, j))
-    return out
+def rows_of(traced: Traced) -> list[LayerRow]:
+    """LayerRows (parameters, receptive fields) for what ``trace`` returned or a ShapeMismatchError holds."""
+    fields = receptive_fields([layer for _, layer, _ in traced])
+    return [LayerRow(name, type(layer).__name__, shape, sum(p.numel() for p in layer.parameters()),
+                     sum(p.numel() for p in layer.parameters() if p.requires_grad), describe(layer), rf, jump)
+            for (name, layer, shape), (rf, jump) in zip(traced, fields)]
 
 
 def summary(model: nn.Module, input_shape: tuple[int, int, int]) -> list[LayerRow]:
-    """Per top-level layer: output shape, parameters, receptive field (what the tables show)."""
-    rows = trace(model, tuple(input_shape))
-    fields = receptive_fields([layer for _, layer, _ in rows])
-    return [LayerRow(name, type(layer).__name__, shape, sum(p.numel() for p in layer.parameters()),
-                     sum(p.numel() for p in layer.parameters() if p.requires_grad), describe(layer), rf, jump)
-            for (name, layer, shape), (rf, jump) in zip(rows, fields)]
+    """Per top-level layer: output shape, parameters, receptive field (a residual block is one row).
+
+    Raises ShapeMismatchError like ``check_input``.
+    Example: ``summary(build("lenet", in_channels=1, num_classes=10, image_size=32), (1, 32, 32))[0].output_shape
+    == (6, 28, 28)``.
+    """
+    return rows_of(trace(model, input_shape))
 
 
 def total_params(model: nn.Module) -> int:
+    """All parameters, trainable or not. Example: LeNet on 1×32×32 has 61,706."""
     return sum(p.numel() for p in model.parameters())
 
 
 def num_outputs(model: nn.Module) -> int:
-    """Size of the last Linear layer: 1 means one logit trained with BCE-with-logits."""
-    return [m for m in model.modules() if isinstance(m, nn.Linear)][-1].out_features
+    """Size of the last Linear layer: 1 means one logit, trained with BCE-with-logits (sigmoid when predicting)."""
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ValueError(f"{type(model).__name__} has no Linear layer, so its number of outputs is unknown")
+    return linears[-1].out_features
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -238,21 +365,24 @@ def num_outputs(model: nn.Module) -> int:
 
 def _with_head(features: Layers, head: Callable[[int], Layers], in_channels: int, image_size: tuple[int, int],
                recipe_flat: int | None = None, strict_input: bool = False) -> nn.Sequential:
-    """features → flatten → head(flat features). The flat size comes from a dry run of the features."""
-    body = nn.Sequential(OrderedDict(features))
+    """features → flatten → head(flat features). The flat size comes from a dry run of the features.
+
+    Non-strict models are checked end to end: a too-small input raises ShapeMismatchError here.
+    A strict model keeps ``recipe_flat`` and may fail later: that is the lesson it teaches.
+    """
     if strict_input and recipe_flat is not None:
         flat = recipe_flat
     else:
-        rows = trace(body, (in_channels, *image_size)) if features else []
-        out = rows[-1][2] if rows else (in_channels, *image_size)
+        traced = trace(nn.Sequential(OrderedDict(features)), (in_channels, *image_size)) if features else []
+        out = traced[-1][2] if traced else (in_channels, *image_size)
         flat = int(torch.tensor(out).prod())
     return nn.Sequential(OrderedDict([*features, ("flatten", nn.Flatten()), *head(flat)]))
 
 
-def _checked(model: nn.Sequential, in_channels: int, image_size: tuple[int, int], strict_input: bool) -> nn.Sequential:
-    if not strict_input:  # a strict model is allowed to fail later: that is the lesson it teaches
-        trace(model, (in_channels, *image_size))
-    return model
+def _classifier_120_84(num_classes: int) -> Callable[[int], Layers]:
+    """LeNet's and the CIFAR Net's head: flat → 120 → ReLU → 84 → ReLU → classes."""
+    return lambda flat: [("fc1", nn.Linear(flat, 120)), ("relu3", nn.ReLU()), ("fc2", nn.Linear(120, 84)),
+                         ("relu4", nn.ReLU()), ("fc3", nn.Linear(84, num_classes))]
 
 
 # --------------------------------------------------------------------------- the zoo
@@ -262,10 +392,9 @@ def _checked(model: nn.Sequential, in_channels: int, image_size: tuple[int, int]
                 source="Computer vision with CNNs (model_0)",
                 description="Flatten → Linear → Linear. No non-linearity: a linear classifier in disguise.")
 def linear(*, in_channels, num_classes, image_size, hidden_units: int = 10, strict_input: bool = False):
-    model = _with_head([], lambda flat: [("fc1", nn.Linear(flat, hidden_units)),
-                                         ("fc2", nn.Linear(hidden_units, num_classes))],
-                       in_channels, image_size, 784, strict_input)
-    return _checked(model, in_channels, image_size, strict_input)
+    hidden = _positive_int("hidden_units", hidden_units)
+    return _with_head([], lambda flat: [("fc1", nn.Linear(flat, hidden)), ("fc2", nn.Linear(hidden, num_classes))],
+                      in_channels, image_size, 784, strict_input)
 
 
 @register_model("mlp", title="V1: MLP (ReLU on the logits)", recipe_input=(1, 28, 28),
@@ -274,42 +403,38 @@ def linear(*, in_channels, num_classes, image_size, hidden_units: int = 10, stri
                             "why V1 does worse than V0.")
 def mlp(*, in_channels, num_classes, image_size, hidden_units: int = 10, relu_on_logits: bool = True,
         strict_input: bool = False):
+    hidden = _positive_int("hidden_units", hidden_units)
+
     def head(flat):
-        layers = [("fc1", nn.Linear(flat, hidden_units)), ("relu1", nn.ReLU()),
-                  ("fc2", nn.Linear(hidden_units, num_classes))]
+        layers = [("fc1", nn.Linear(flat, hidden)), ("relu1", nn.ReLU()), ("fc2", nn.Linear(hidden, num_classes))]
         return layers + ([("relu2", nn.ReLU())] if relu_on_logits else [])
 
-    return _checked(_with_head([], head, in_channels, image_size, 784, strict_input), in_channels, image_size,
-                    strict_input)
+    return _with_head([], head, in_channels, image_size, 784, strict_input)
 
 
 @register_model("tinyvgg", title="TinyVGG (CNN Explainer's network)", recipe_input=(1, 28, 28),
                 source="Computer vision with CNNs (model_2)",
                 description="Two VGG blocks of [Conv → ReLU → Conv → ReLU → MaxPool], then one Linear.")
 def tinyvgg(*, in_channels, num_classes, image_size, hidden_units: int = 10, strict_input: bool = False):
-    h = hidden_units
+    h = _positive_int("hidden_units", hidden_units)
     features = [
         ("conv1", nn.Conv2d(in_channels, h, 3, padding=1)), ("relu1", nn.ReLU()),
         ("conv2", nn.Conv2d(h, h, 3, padding=1)), ("relu2", nn.ReLU()), ("pool1", nn.MaxPool2d(2)),
         ("conv3", nn.Conv2d(h, h, 3, padding=1)), ("relu3", nn.ReLU()),
         ("conv4", nn.Conv2d(h, h, 3, padding=1)), ("relu4", nn.ReLU()), ("pool2", nn.MaxPool2d(2)),
     ]
-    model = _with_head(features, lambda flat: [("fc1", nn.Linear(flat, num_classes))],
-                       in_channels, image_size, h * 7 * 7, strict_input)
-    return _checked(model, in_channels, image_size, strict_input)
+    return _with_head(features, lambda flat: [("fc1", nn.Linear(flat, num_classes))],
+                      in_channels, image_size, h * 7 * 7, strict_input)
 
 
 @register_model("lenet", title="LeNet-5", recipe_input=(1, 32, 32), source="LeNet with PyTorch Lightning",
                 description="Conv(5) → MaxPool → ReLU twice, then 120 → 84 → classes. Made for 32×32 digits.")
 def lenet(*, in_channels, num_classes, image_size, strict_input: bool = False):
-    features = [
+    features = [  # MaxPool before ReLU, as the tutorial wrote it (the two commute for max pooling)
         ("conv1", nn.Conv2d(in_channels, 6, 5)), ("pool1", nn.MaxPool2d(2)), ("relu1", nn.ReLU()),
         ("conv2", nn.Conv2d(6, 16, 5)), ("pool2", nn.MaxPool2d(2)), ("relu2", nn.ReLU()),
     ]
-    model = _with_head(features, lambda flat: [
-        ("fc1", nn.Linear(flat, 120)), ("relu3", nn.ReLU()), ("fc2", nn.Linear(120, 84)), ("relu4", nn.ReLU()),
-        ("fc3", nn.Linear(84, num_classes))], in_channels, image_size, 16 * 5 * 5, strict_input)
-    return _checked(model, in_channels, image_size, strict_input)
+    return _with_head(features, _classifier_120_84(num_classes), in_channels, image_size, 16 * 5 * 5, strict_input)
 
 
 @register_model("cifar_net", title="CIFAR-10 Net", recipe_input=(3, 32, 32), source="Training a classifier",
@@ -320,10 +445,7 @@ def cifar_net(*, in_channels, num_classes, image_size, strict_input: bool = Fals
         ("conv1", nn.Conv2d(in_channels, 6, 5)), ("relu1", nn.ReLU()), ("pool1", nn.MaxPool2d(2)),
         ("conv2", nn.Conv2d(6, 16, 5)), ("relu2", nn.ReLU()), ("pool2", nn.MaxPool2d(2)),
     ]
-    model = _with_head(features, lambda flat: [
-        ("fc1", nn.Linear(flat, 120)), ("relu3", nn.ReLU()), ("fc2", nn.Linear(120, 84)), ("relu4", nn.ReLU()),
-        ("fc3", nn.Linear(84, num_classes))], in_channels, image_size, 16 * 5 * 5, strict_input)
-    return _checked(model, in_channels, image_size, strict_input)
+    return _with_head(features, _classifier_120_84(num_classes), in_channels, image_size, 16 * 5 * 5, strict_input)
 
 
 @register_model("mnist_cnn", title="Textbook MNIST CNN", recipe_input=(1, 28, 28),
@@ -335,21 +457,19 @@ def mnist_cnn(*, in_channels, num_classes, image_size, strict_input: bool = Fals
         ("conv1", nn.Conv2d(in_channels, 32, 5, padding=2)), ("relu1", nn.ReLU()), ("pool1", nn.MaxPool2d(2)),
         ("conv2", nn.Conv2d(32, 64, 5, padding=2)), ("relu2", nn.ReLU()), ("pool2", nn.MaxPool2d(2)),
     ]
-    model = _with_head(features, lambda flat: [
+    return _with_head(features, lambda flat: [
         ("fc1", nn.Linear(flat, 1024)), ("relu3", nn.ReLU()), ("dropout1", nn.Dropout(0.5)),
-        ("fc2", nn.Linear(1024, num_classes))], in_channels, image_size, 3136, strict_input)
-    return _checked(model, in_channels, image_size, strict_input)
+        ("fc2", nn.Linear(1024, num_classes))], in_channels, image_size, 64 * 7 * 7, strict_input)
 
 
 @register_model("smile_cnn", title="Smile classifier CNN", recipe_input=(3, 64, 64),
                 source="Classifying images with deep CNNs",
                 description="Four conv blocks with dropout, global average pooling, one logit for two classes "
-                            "(BCE-with-logits; the Sigmoid is applied when predicting).")
+                            "(trained with BCE-with-logits; the tutorial's Sigmoid is applied when predicting).")
 def smile_cnn(*, in_channels, num_classes, image_size, strict_input: bool = False):
+    # The final AvgPool covers what three MaxPool(2) leave (⌊n/8⌋): AvgPool(8) at 64×64, global pooling
+    # at any size. On inputs under 8 px the max(1, …) keeps the layer buildable and the dry run names pool3.
     h, w = image_size
-    if h // 8 < 1 or w // 8 < 1:
-        raise ShapeMismatchError(f"pool3: three MaxPool(2) leave nothing of a {h}×{w} input; "
-                                 "smile_cnn needs images of at least 8×8 (the recipe uses 64×64).")
     features = [
         ("conv1", nn.Conv2d(in_channels, 32, 3, padding=1)), ("relu1", nn.ReLU()), ("pool1", nn.MaxPool2d(2)),
         ("dropout1", nn.Dropout(0.5)),
@@ -357,13 +477,12 @@ def smile_cnn(*, in_channels, num_classes, image_size, strict_input: bool = Fals
         ("dropout2", nn.Dropout(0.5)),
         ("conv3", nn.Conv2d(64, 128, 3, padding=1)), ("relu3", nn.ReLU()), ("pool3", nn.MaxPool2d(2)),
         ("conv4", nn.Conv2d(128, 256, 3, padding=1)), ("relu4", nn.ReLU()),
-        # Global average pooling: AvgPool(8) at 64×64, the whole remaining map at any size.
-        ("avgpool", nn.AvgPool2d((h // 8, w // 8))),
+        ("avgpool", nn.AvgPool2d((max(1, h // 8), max(1, w // 8)))),
     ]
+    # Two classes → one logit (the tutorial's Linear(256, 1)); the Sigmoid lives in BCEWithLogitsLoss.
     out = 1 if num_classes == 2 else num_classes
-    model = _with_head(features, lambda flat: [("fc1", nn.Linear(flat, out))], in_channels, image_size,
-                       256, strict_input)
-    return _checked(model, in_channels, image_size, strict_input)
+    return _with_head(features, lambda flat: [("fc1", nn.Linear(flat, out))], in_channels, image_size,
+                      256, strict_input)
 
 
 @register_model("cats_dogs_cnn", title="Cats-vs-dogs ImageClassifier", recipe_input=(3, 64, 64),
@@ -375,10 +494,9 @@ def cats_dogs_cnn(*, in_channels, num_classes, image_size, strict_input: bool = 
         ("conv1", nn.Conv2d(in_channels, 3, 3, padding=1)), ("relu1", nn.ReLU()), ("pool1", nn.MaxPool2d(2)),
         ("conv2", nn.Conv2d(3, 6, 3, padding=1)), ("relu2", nn.ReLU()),
     ]
-    model = _with_head(features, lambda flat: [
+    return _with_head(features, lambda flat: [  # no activation between the Linears, as in the tutorial
         ("fc1", nn.Linear(flat, 1000)), ("fc2", nn.Linear(1000, 250)), ("fc3", nn.Linear(250, 60)),
         ("fc4", nn.Linear(60, num_classes))], in_channels, image_size, 6 * 32 * 32, strict_input)
-    return _checked(model, in_channels, image_size, strict_input)
 
 
 class BasicBlock(nn.Module):
@@ -396,7 +514,7 @@ class BasicBlock(nn.Module):
                                           nn.BatchNorm2d(out_channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = torch.relu(self.bn1(self.conv1(x)))
+        out = torch.relu(self.bn1(self.conv1(x)))  # (B, out, H/s, W/s)
         out = self.bn2(self.conv2(out))
         return torch.relu(out + self.shortcut(x))
 
@@ -404,21 +522,22 @@ class BasicBlock(nn.Module):
 @register_model("resnet", title="Small ResNet (modern)", recipe_input=(3, 32, 32), source="He et al., 2016",
                 description="3×3 stem, three stages of residual blocks (16/32/64 channels), BatchNorm, "
                             "global average pooling. About 0.17M parameters.")
-def resnet(*, in_channels, num_classes, image_size, width: int = 16, blocks_per_stage: int = 2):
-    if not 1 <= blocks_per_stage <= 4 or not 4 <= width <= 128:
-        raise ValueError(f"resnet takes width 4..128 and blocks_per_stage 1..4, got {width} and {blocks_per_stage}")
+def resnet(*, in_channels, num_classes, image_size, width: int = 16, blocks_per_stage: int = 2,
+           strict_input: bool = False):
+    # strict_input is accepted for uniformity and changes nothing: global average pooling makes the
+    # head independent of the image size.
+    width = _positive_int("width", width, 4, 128)
+    blocks_per_stage = _positive_int("blocks_per_stage", blocks_per_stage, 1, 4)
     layers: Layers = [("conv1", nn.Conv2d(in_channels, width, 3, padding=1, bias=False)),
                       ("bn1", nn.BatchNorm2d(width)), ("relu1", nn.ReLU())]
     channels = width
     for stage, out in enumerate((width, 2 * width, 4 * width), start=1):
         for b in range(1, blocks_per_stage + 1):
-            stride = 2 if stage > 1 and b == 1 else 1
+            stride = 2 if stage > 1 and b == 1 else 1  # halve the map where the channels double
             layers.append((f"block{stage}_{b}", BasicBlock(channels, out, stride)))
             channels = out
-    layers += [("avgpool", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()), ("fc1", nn.Linear(channels, num_classes))]
-    model = nn.Sequential(OrderedDict(layers))
-    trace(model, (in_channels, *image_size))
-    return model
+    layers.append(("avgpool", nn.AdaptiveAvgPool2d(1)))
+    return _with_head(layers, lambda flat: [("fc1", nn.Linear(flat, num_classes))], in_channels, image_size)
 
 
 @register_model("custom", title="Custom (template)", recipe_input=(1, 28, 28), source="LeNet tutorial's template",
@@ -427,17 +546,29 @@ def resnet(*, in_channels, num_classes, image_size, width: int = 16, blocks_per_
 def custom(*, in_channels, num_classes, image_size, blocks: int = 2, convs_per_block: int = 1,
            channels: int | list[int] = 16, kernel_size: int = 3, padding: int = 1, stride: int = 1,
            pool: str | None = "max", pool_size: int = 2, batchnorm: bool = False, dropout: float = 0.0,
-           linear_layers: int = 1, hidden_units: int = 64):
-    if blocks < 0 or not 0 <= convs_per_block <= 3 or not 0 <= linear_layers < 3:
-        raise ValueError(f"custom needs blocks ≥ 0, 0 ≤ convs_per_block ≤ 3 and 0 ≤ linear_layers < 3; got "
-                         f"{blocks}, {convs_per_block}, {linear_layers}")
+           linear_layers: int = 1, hidden_units: int = 64, strict_input: bool = False):
+    # strict_input sizes the head for the template's reference input (1×28×28 spatially) whatever image_size is.
+    blocks = _positive_int("blocks", blocks, 0, 12)
+    convs_per_block = _positive_int("convs_per_block", convs_per_block, 0, 3)
+    linear_layers = _positive_int("linear_layers", linear_layers, 0, 2)
+    kernel_size = _positive_int("kernel_size", kernel_size)
+    padding = _positive_int("padding", padding, 0)
+    stride = _positive_int("stride", stride)
+    pool_size = _positive_int("pool_size", pool_size)
+    hidden_units = _positive_int("hidden_units", hidden_units)
     if pool not in ("max", "avg", None):
         raise ValueError(f"pool must be 'max', 'avg' or None, got {pool!r}")
-    if not 0 <= dropout < 1:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-    widths = list(channels) if isinstance(channels, (list, tuple)) else [channels] * blocks
-    if len(widths) != blocks:
-        raise ValueError(f"channels lists one width per block: {blocks} block(s), got {widths}")
+    if not isinstance(batchnorm, bool):
+        raise TypeError(f"batchnorm must be True or False, got {batchnorm!r}")
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be a probability in [0, 1), got {dropout!r}")
+    if isinstance(channels, (list, tuple)):
+        widths = [_positive_int("channels", c) for c in channels]
+        if len(widths) != blocks:
+            raise ValueError(f"channels lists one width per block: {blocks} block(s), got {list(channels)}")
+    else:
+        widths = [_positive_int("channels", channels)] * blocks
+
     layers: Layers = []
     n_conv = n_pool = 0
     c = in_channels
@@ -463,6 +594,5 @@ def custom(*, in_channels, num_classes, image_size, blocks: int = 2, convs_per_b
             width = hidden_units
         return out + [(f"fc{linear_layers + 1}", nn.Linear(width, num_classes))]
 
-    model = _with_head(layers, head, in_channels, image_size)
-    trace(model, (in_channels, *image_size))
-    return model
+    reference = (28, 28) if strict_input else image_size
+    return _with_head(layers, head, in_channels, reference)
