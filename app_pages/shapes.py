@@ -2,10 +2,8 @@
 
 import pandas as pd
 import streamlit as st
-import torch
 
-from vision_core import figures, models
-from vision_core.convolution import output_size_formula
+from vision_core import figures, models, shapes
 
 PRESETS = {  # label → (C, H, W)
     "digits 1×32×32": (1, 32, 32),
@@ -34,13 +32,9 @@ def on_preset_change() -> None:
 
 
 def explore(name: str, input_shape: tuple[int, int, int], num_classes: int, options: dict):
-    """(per-layer rows of models.summary, None) or ([], the shape-mismatch explanation)."""
-    c, h, w = input_shape
-    try:
-        model = models.build(name, in_channels=c, num_classes=num_classes, image_size=(h, w), **options)
-        return models.summary(model, input_shape), None
-    except models.ShapeMismatchError as exc:
-        return [], str(exc)
+    """(per-layer rows, the shape-mismatch explanation or None); on a mismatch, the rows traced before it."""
+    report = shapes.explore(name, input_shape, num_classes=num_classes, **options)
+    return report.rows, report.error
 
 
 def flatten_size(rows) -> int:
@@ -126,6 +120,8 @@ except (ValueError, TypeError) as exc:  # settings the template refuses (e.g. a 
 
 if error:
     st.error(error)
+    if rows:
+        st.caption(f"How far the {'×'.join(map(str, input_shape))} input got before that layer:")
 
 total = sum(r.params for r in rows)
 if rows:
@@ -135,8 +131,7 @@ if rows:
         "output shape": ["×".join(map(str, r.output_shape)) for r in rows],
         "parameters": [r.params for r in rows],
         "% of parameters": [100 * r.params / (total or 1) for r in rows],
-        "receptive field": [f"{r.receptive_field}×{r.receptive_field} px (step {r.jump})"
-                            if r.receptive_field else "whole input" for r in rows],
+        "receptive field": [r.receptive_text for r in rows],
     })
     st.dataframe(table, hide_index=True, height="content", column_config={
         "% of parameters": st.column_config.ProgressColumn(format="%.1f%%", min_value=0, max_value=100),
@@ -147,19 +142,11 @@ if rows:
     with st.expander("Output size of every convolution and pooling, with the numbers"):
         st.caption("o = ⌊(n + 2p − d·(k − 1) − 1)/s⌋ + 1, along the height — try it step by step on the "
                    "Convolution page.")
-        c, h, w = input_shape
-        layers = dict(models.build(name, in_channels=c, num_classes=int(classes), image_size=(h, w),
-                                   **options).named_children())
-        size = h
         for r in rows:
-            layer = layers[r.name]
-            if isinstance(layer, (torch.nn.Conv2d, torch.nn.MaxPool2d, torch.nn.AvgPool2d)):
-                k, s, p, d = (v[0] if isinstance(v, tuple) else v for v in (
-                    layer.kernel_size, layer.stride, layer.padding, getattr(layer, "dilation", 1)))
-                st.markdown(f"**{r.name}** {r.description}: `{output_size_formula(size, k, s, p, d)}`")
-            if len(r.output_shape) == 3:
-                size = r.output_shape[1]
+            if r.formula:
+                st.markdown(f"**{r.name}** {r.description}: `{r.formula}`")
 
+if rows and not error:
     largest = max(rows, key=lambda r: r.params)
     share = 100 * largest.params / (total or 1)
     st.subheader("Where the parameters live")
