@@ -18,8 +18,9 @@ from __future__ import annotations
 import inspect
 import operator
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -183,7 +184,12 @@ def windows(layer: nn.Module, axis: int = 0) -> list[tuple[int, int, int, int]]:
     Example: ``windows(nn.MaxPool2d(2)) == [(2, 2, 0, 1)]``.
     """
     if isinstance(layer, nn.Conv2d):
-        return [(layer.kernel_size[axis], layer.stride[axis], _axis(layer.padding, axis), layer.dilation[axis])]
+        k, d = layer.kernel_size[axis], layer.dilation[axis]
+        if isinstance(layer.padding, str):  # "valid": none; "same": d·(k − 1) in total (the odd cell after)
+            padding = 0 if layer.padding == "valid" else d * (k - 1) // 2
+        else:
+            padding = layer.padding[axis]
+        return [(k, layer.stride[axis], padding, d)]
     if isinstance(layer, nn.MaxPool2d):
         return [(_axis(layer.kernel_size, axis), _axis(layer.stride, axis), _axis(layer.padding, axis),
                  _axis(layer.dilation, axis))]
@@ -191,6 +197,8 @@ def windows(layer: nn.Module, axis: int = 0) -> list[tuple[int, int, int, int]]:
         return [(_axis(layer.kernel_size, axis), _axis(layer.stride, axis), _axis(layer.padding, axis), 1)]
     if isinstance(layer, BasicBlock):  # the shortcut (1×1, same stride) never sees more than the main path
         return [(3, layer.conv1.stride[axis], 1, 1), (3, 1, 1, 1)]
+    if isinstance(layer, nn.Sequential):  # a nested block runs its children in order
+        return [step for child in layer for step in windows(child, axis)]
     return []
 
 
@@ -218,7 +226,7 @@ def receptive_fields(layers: Sequence[nn.Module]) -> list[tuple[int | None, int 
     r, j, out = 1, 1, []
     whole = False
     for layer in layers:
-        if isinstance(layer, (nn.Flatten, nn.Linear, nn.AdaptiveAvgPool2d)):
+        if isinstance(layer, (nn.Flatten, nn.Linear, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
             whole = True
         for k, s, _, d in windows(layer):
             r, j = r + (k - 1) * d * j, j * s

@@ -156,8 +156,10 @@ def test_strict_input_keeps_the_recipes_first_linear(name):
     c, h, w = models.model_info(name).recipe_input
     recipe = build(name, (c, h, w), 10)
     strict = build(name, (c, h + 4, w + 4), 10, strict_input=True)
-    first = [m for m in recipe.modules() if isinstance(m, nn.Linear)][0]
-    assert [m for m in strict.modules() if isinstance(m, nn.Linear)][0].in_features == first.in_features
+    def first_linear(model):
+        return next(m for m in model.modules() if isinstance(m, nn.Linear))
+
+    assert first_linear(strict).in_features == first_linear(recipe).in_features
 
 
 def test_lenet_adapts_to_28_by_28_unless_strict():
