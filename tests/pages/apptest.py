@@ -16,3 +16,12 @@ def open_page(path: str, timeout: float = 120, query_params: dict | None = None)
         at.query_params[key] = value
     at.switch_page(path)
     return at.run()
+
+
+def use_runs(tmp_path, monkeypatch, *records) -> None:
+    """Point the app at a fresh runs folder holding copies of ``records`` (so tests cannot alter each other's)."""
+    import shutil
+
+    for record in records:
+        shutil.copytree(record.path, tmp_path / record.run_id)
+    monkeypatch.setenv("VISION_CORE_RUNS", str(tmp_path))

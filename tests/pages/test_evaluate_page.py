@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.pages.apptest import use_runs
 from vision_core import engine, runs
 from vision_core.config import RunConfig
 
@@ -30,8 +31,7 @@ def trained(tmp_path_factory):
 @pytest.fixture
 def runs_dir(tmp_path, monkeypatch, trained):
     """A fresh runs folder holding a copy of the trained run."""
-    shutil.copytree(trained.path, tmp_path / trained.run_id)
-    monkeypatch.setenv("VISION_CORE_RUNS", str(tmp_path))
+    use_runs(tmp_path, monkeypatch, trained)
     return tmp_path
 
 

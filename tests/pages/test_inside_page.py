@@ -6,13 +6,12 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 
 import numpy as np
 import pytest
 import torch
 
-from tests.pages.apptest import open_page
+from tests.pages.apptest import open_page, use_runs
 from vision_core import datasets, engine, inspection, models, runs
 from vision_core.config import RunConfig
 from vision_core.snapshots import load_snapshots
@@ -33,8 +32,7 @@ def trained(tmp_path_factory):
 
 @pytest.fixture
 def runs_dir(tmp_path, monkeypatch, trained):
-    shutil.copytree(trained.path, tmp_path / trained.run_id)
-    monkeypatch.setenv("VISION_CORE_RUNS", str(tmp_path))
+    use_runs(tmp_path, monkeypatch, trained)
     return tmp_path
 
 

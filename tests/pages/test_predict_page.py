@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from tests.pages.apptest import use_runs
 from vision_core import engine, runs
 from vision_core.config import RunConfig
 
@@ -40,8 +40,7 @@ def trained(tmp_path_factory):
 @pytest.fixture
 def page(tmp_path, monkeypatch, trained):
     """The page opened on a fresh copy of the trained run."""
-    shutil.copytree(trained.path, tmp_path / trained.run_id)
-    monkeypatch.setenv("VISION_CORE_RUNS", str(tmp_path))
+    use_runs(tmp_path, monkeypatch, trained)
     return open_page(trained.run_id)
 
 
