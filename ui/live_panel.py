@@ -12,7 +12,7 @@ REFRESH_SECONDS = 1.0  # curves reach the browser within about a second
 def _seconds(value: float | None) -> str:
     if value is None:
         return "–"
-    minutes, seconds = divmod(int(round(value)), 60)
+    minutes, seconds = divmod(round(value), 60)
     return f"{minutes}:{seconds:02d}" if minutes else f"{value:.1f} s"
 
 

@@ -135,7 +135,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     run_id = os.environ.get(RUN_ID_ENV) or runs.new_run_id(config)
     os.environ[RUN_ID_ENV] = run_id  # inherited by the processes DDP launches
     run = runs.create_run(config, args.runs_dir, run_id=run_id)
-    rank = int(os.environ.get("LOCAL_RANK", 0)) + int(os.environ.get("NODE_RANK", 0))
+    rank = int(os.environ.get("LOCAL_RANK", "0")) + int(os.environ.get("NODE_RANK", "0"))
     if rank == 0:
         print(f"run {run.run_id}: {config.model} on {config.dataset}, {config.epochs} epochs → {run.path}")
     try:

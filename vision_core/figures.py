@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -70,7 +71,7 @@ def training_curves(snapshot: dict[str, Any], title: str = "") -> go.Figure:
     return fig
 
 
-def overlay_curves(runs: dict[str, "Any"], metric: str = "val_acc") -> go.Figure:
+def overlay_curves(runs: dict[str, Any], metric: str = "val_acc") -> go.Figure:
     """One line per run of ``metric`` against epoch; ``runs`` maps a label to a metrics DataFrame."""
     fig = go.Figure()
     for label, df in runs.items():
@@ -111,7 +112,7 @@ def to_display(images: torch.Tensor, size: int = 84) -> list[np.ndarray]:
     """
     if images.dtype != torch.uint8:
         images = (images.clamp(0, 1) * 255).round().to(torch.uint8)
-    n, c, h, w = images.shape
+    _, c, h, w = images.shape
     factor = max(1, size // max(h, w))
     big = images.repeat_interleave(factor, dim=2).repeat_interleave(factor, dim=3)
     arrays = big.permute(0, 2, 3, 1).cpu().numpy()  # (N, H, W, C)

@@ -28,8 +28,8 @@ def default_limits() -> dict[str, int]:
     """Concurrent jobs per device kind; override with VISION_CORE_MAX_JOBS_CPU / _GPU."""
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     return {
-        "cpu": int(os.environ.get("VISION_CORE_MAX_JOBS_CPU", 1)),
-        "gpu": int(os.environ.get("VISION_CORE_MAX_JOBS_GPU", max(gpus, 1))),
+        "cpu": int(os.environ.get("VISION_CORE_MAX_JOBS_CPU", "1")),
+        "gpu": int(os.environ.get("VISION_CORE_MAX_JOBS_GPU", str(max(gpus, 1)))),
     }
 
 
@@ -99,7 +99,7 @@ class JobManager:
                                 trainer_options=trainer_options)
         except TrainingError as exc:
             job.error = str(exc)
-        except Exception as exc:  # a bug must not take the server down; the run says what happened
+        except Exception as exc:  # noqa: BLE001 — a bug must not take the server down; the run says what happened
             job.error = f"Training stopped with an unexpected error: {type(exc).__name__}: {exc}"
             job.state.update(status="failed", message=job.error)
             runs.write_status(job.run, "failed", job.error)

@@ -31,7 +31,7 @@ def trained(tmp_path_factory):
 
 
 def test_lenet_learns_the_digits(trained):
-    run, summary = trained
+    _, summary = trained
     assert summary["status"] == "finished"
     assert summary["test_acc"] >= 0.95
     assert summary["epochs_completed"] == 8

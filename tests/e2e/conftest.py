@@ -35,12 +35,12 @@ def app_url(runs_dir):
     """The dashboard, started exactly as the README says, on a free local port."""
     port = _free_port()
     env = {**os.environ, "VISION_CORE_RUNS": str(runs_dir), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    log = open(runs_dir / "streamlit.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
+    with open(runs_dir / "streamlit.log", "w") as log:  # the server keeps its own copy of the descriptor
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+             "--server.port", str(port), "--server.address", "127.0.0.1"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 90
     while time.time() < deadline:
@@ -60,7 +60,6 @@ def app_url(runs_dir):
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
-    log.close()
 
 
 @pytest.fixture(scope="session")

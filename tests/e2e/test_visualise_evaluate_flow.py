@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 from PIL import Image
+from playwright.sync_api import Error as PlaywrightError
 
 from tests.e2e.browser import wait_for_app
 from vision_core import datasets
@@ -31,8 +32,8 @@ def wait_metric(page, label_start: str, predicate, timeout: float = 30) -> float
             value = metric_value(page, label_start)
             if predicate(value):
                 return value
-        except Exception:  # mid-rerun: the element is being replaced
-            pass
+        except (PlaywrightError, ValueError):  # mid-rerun: the element is being replaced
+            value = None
         time.sleep(0.2)
     raise AssertionError(f"metric {label_start!r} stayed at {value}")
 
