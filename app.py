@@ -1,4 +1,10 @@
-"""Entry point: `streamlit run app.py`. A router and a frame: page config, navigation, status strip."""
+"""Entry point: `streamlit run app.py`. A router and a frame: page config, navigation, status strip.
+
+Streamlit's own sidebar navigation is off (``client.showSidebarNavigation = false`` in
+.streamlit/config.toml and ``position="hidden"`` here): it would show the raw file names of
+``pages/`` on a cold server's first load. The sidebar links are drawn below with ``st.page_link``,
+so every URL still routes through this file.
+"""
 
 import streamlit as st
 
@@ -8,26 +14,31 @@ st.set_page_config(page_title="CNN Lab: see how convolutional networks learn", p
 
 PAGES = {
     "Start": [
-        st.Page("app_pages/home.py", title="Home", icon="🏠", default=True),
+        st.Page("pages/home.py", title="Home", icon="🏠", default=True),
     ],
     "Train": [
-        st.Page("app_pages/train.py", title="Train", icon="🏋️", url_path="train"),
-        st.Page("app_pages/runs.py", title="Runs", icon="📊", url_path="runs"),
+        st.Page("pages/train.py", title="Train", icon="🏋️", url_path="train"),
+        st.Page("pages/runs.py", title="Runs", icon="📊", url_path="runs"),
     ],
     "How a CNN computes": [
-        st.Page("app_pages/convolution.py", title="Convolution", icon="🔲", url_path="convolution"),
-        st.Page("app_pages/pooling.py", title="Pooling", icon="🔳", url_path="pooling"),
-        st.Page("app_pages/shapes.py", title="Shape explorer", icon="📐", url_path="shapes"),
+        st.Page("pages/convolution.py", title="Convolution", icon="🔲", url_path="convolution"),
+        st.Page("pages/pooling.py", title="Pooling", icon="🔳", url_path="pooling"),
+        st.Page("pages/shapes.py", title="Shape explorer", icon="📐", url_path="shapes"),
     ],
     "Your trained network": [
-        st.Page("app_pages/inside.py", title="Inside the network", icon="🔬", url_path="inside"),
-        st.Page("app_pages/evaluate.py", title="Evaluate", icon="✅", url_path="evaluate"),
-        st.Page("app_pages/predict.py", title="Predict", icon="🔮", url_path="predict"),
+        st.Page("pages/inside.py", title="Inside the network", icon="🔬", url_path="inside"),
+        st.Page("pages/evaluate.py", title="Evaluate", icon="✅", url_path="evaluate"),
+        st.Page("pages/predict.py", title="Predict", icon="🔮", url_path="predict"),
     ],
 }
 
-page = st.navigation(PAGES)
+page = st.navigation(PAGES, position="hidden")
 with st.sidebar:
+    for section, entries in PAGES.items():
+        st.caption(section)
+        for entry in entries:
+            st.page_link(entry, label=entry.title, icon=entry.icon)
+    st.divider()
     st.markdown("#### Training now")
     status_strip()
 page.run()

@@ -61,9 +61,9 @@ def _finished(run: runs.RunRecord, status: str, message: str) -> None:
         c[3].metric("Device", summary.get("device", "?"))
     if run.checkpoint("last"):
         c = st.columns(3)
-        c[0].page_link("app_pages/evaluate.py", label="Evaluate this run", icon="✅", query_params={"run": run.run_id})
-        c[1].page_link("app_pages/inside.py", label="Look inside", icon="🔬", query_params={"run": run.run_id})
-        c[2].page_link("app_pages/predict.py", label="Predict your own image", icon="🔮",
+        c[0].page_link("pages/evaluate.py", label="Evaluate this run", icon="✅", query_params={"run": run.run_id})
+        c[1].page_link("pages/inside.py", label="Look inside", icon="🔬", query_params={"run": run.run_id})
+        c[2].page_link("pages/predict.py", label="Predict your own image", icon="🔮",
                        query_params={"run": run.run_id})
 
 

@@ -16,7 +16,7 @@ def pick_run(key: str, label: str = "Run") -> runs.RunRecord:
     records = runs.list_runs()
     if not records:
         st.info("No runs yet: train one on the Train page.")
-        st.page_link("app_pages/train.py", label="Go to Train", icon="🏋️")
+        st.page_link("pages/train.py", label="Go to Train", icon="🏋️")
         st.stop()
     ids = [r.run_id for r in records]
     wanted = st.query_params.get("run")

@@ -29,4 +29,4 @@ def status_strip() -> None:
         return
     for job in active:
         st.markdown(job_line(job))
-        st.page_link("app_pages/train.py", label="Open this run", icon="📈", query_params={"run": job.run_id})
+        st.page_link("pages/train.py", label="Open this run", icon="📈", query_params={"run": job.run_id})

@@ -10,7 +10,7 @@ APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 
 def open_page(path: str, timeout: float = 120, query_params: dict | None = None) -> AppTest:
-    """``open_page("app_pages/train.py")`` → an AppTest that has run that page inside the app shell."""
+    """``open_page("pages/train.py")`` → an AppTest that has run that page inside the app shell."""
     at = AppTest.from_file(APP, default_timeout=timeout)
     for key, value in (query_params or {}).items():
         at.query_params[key] = value

@@ -14,7 +14,7 @@ from vision_core.conv_figures import format_number
 from vision_core.convolution import convolve
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
-PAGE = "app_pages/convolution.py"
+PAGE = "pages/convolution.py"
 EXAMPLE = kernels.WORKED_EXAMPLES["2-D"]
 
 

@@ -15,7 +15,7 @@ from vision_core import engine, runs
 from vision_core.config import RunConfig
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
-PAGE = "app_pages/evaluate.py"
+PAGE = "pages/evaluate.py"
 
 
 @pytest.fixture(scope="module")

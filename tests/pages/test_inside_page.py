@@ -16,7 +16,7 @@ from vision_core import datasets, engine, inspection, models, runs
 from vision_core.config import RunConfig
 from vision_core.snapshots import load_snapshots
 
-PAGE = "app_pages/inside.py"
+PAGE = "pages/inside.py"
 FAST = {"limit_train_batches": 6, "limit_val_batches": 2, "limit_test_batches": 2}
 
 

@@ -7,7 +7,7 @@ from tests.pages.apptest import open_page
 
 def test_strict_lenet_on_28_shows_the_error_and_the_layers_before_it(tmp_path, monkeypatch):
     monkeypatch.setenv("VISION_CORE_RUNS", str(tmp_path))
-    at = open_page("app_pages/shapes.py")
+    at = open_page("pages/shapes.py")
     assert not at.exception, at.exception
     at.selectbox(key="shape_preset").set_value("MNIST 1×28×28").run()
     at.toggle(key="shape_strict").set_value(True).run()
@@ -21,6 +21,6 @@ def test_strict_lenet_on_28_shows_the_error_and_the_layers_before_it(tmp_path, m
 
 def test_formulas_come_with_the_numbers(tmp_path, monkeypatch):
     monkeypatch.setenv("VISION_CORE_RUNS", str(tmp_path))
-    at = open_page("app_pages/shapes.py")
+    at = open_page("pages/shapes.py")
     formulas = [m.value for m in at.markdown if "⌋ + 1 =" in m.value]
     assert any("conv1" in f and "⌊(32 + 2·0 − 1·(5−1) − 1)/1⌋ + 1 = 28" in f for f in formulas), formulas

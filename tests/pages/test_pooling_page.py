@@ -13,7 +13,7 @@ from vision_core.conv_figures import format_number
 from vision_core.pooling import EXAMPLE_INPUT, global_average_pool, pool
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
-PAGE = "app_pages/pooling.py"
+PAGE = "pages/pooling.py"
 
 
 def page_example() -> np.ndarray:

@@ -15,7 +15,7 @@ from vision_core import engine, runs
 from vision_core.config import RunConfig
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
-PAGE = "app_pages/predict.py"
+PAGE = "pages/predict.py"
 
 
 def open_page(run_id: str | None = None) -> AppTest:

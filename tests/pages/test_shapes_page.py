@@ -8,7 +8,7 @@ import pytest
 from tests.pages.apptest import open_page
 from vision_core import models
 
-PAGE = "app_pages/shapes.py"
+PAGE = "pages/shapes.py"
 
 
 @pytest.fixture
@@ -82,7 +82,7 @@ def test_receptive_fields_and_output_size_formulas_are_shown(monkeypatch, tmp_pa
     from tests.pages.apptest import open_page
 
     monkeypatch.setenv("VISION_CORE_RUNS", str(tmp_path))
-    at = open_page("app_pages/shapes.py")
+    at = open_page("pages/shapes.py")
     assert not at.exception
     table = next(d.value for d in at.dataframe if "receptive field" in d.value.columns)
     assert "whole input" in list(table["receptive field"])

@@ -28,7 +28,7 @@ def test_app_shell_and_home_render(runs_dir):
 
 
 def test_train_page_has_its_widgets(runs_dir):
-    at = open_page("app_pages/train.py")
+    at = open_page("pages/train.py")
     assert not at.exception
     assert at.selectbox(key="train_dataset").value == "digits"
     assert at.selectbox(key="train_model").value == "lenet"
@@ -38,7 +38,7 @@ def test_train_page_has_its_widgets(runs_dir):
 
 
 def test_a_model_that_does_not_fit_disables_start(runs_dir):
-    at = open_page("app_pages/train.py")
+    at = open_page("pages/train.py")
     at.selectbox(key="train_image_size").set_value("28 × 28").run()
     assert not at.exception
     # LeNet adapts its flatten size to 28×28 ...
@@ -53,7 +53,7 @@ def test_a_model_that_does_not_fit_disables_start(runs_dir):
 
 def test_a_preset_whose_data_is_missing_falls_back_to_embedded_data(runs_dir, monkeypatch):
     monkeypatch.setenv("VISION_CORE_DATA", str(runs_dir / "no-data"))
-    at = open_page("app_pages/train.py")
+    at = open_page("pages/train.py")
     at.selectbox(key="train_preset").set_value("tinyvgg_fashion")
     at.button(key="train_load_preset").click().run()
     assert not at.exception
@@ -64,7 +64,7 @@ def test_a_preset_whose_data_is_missing_falls_back_to_embedded_data(runs_dir, mo
 
 
 def test_short_training_started_from_the_page_completes(runs_dir):
-    at = open_page("app_pages/train.py")
+    at = open_page("pages/train.py")
     at.number_input(key="train_epochs").set_value(2).run()
     at.button(key="train_start").click().run()
     assert not at.exception
@@ -79,13 +79,13 @@ def test_short_training_started_from_the_page_completes(runs_dir):
 
 
 def test_runs_page_lists_runs_and_overlays_them(runs_dir):
-    at = open_page("app_pages/runs.py")
+    at = open_page("pages/runs.py")
     assert not at.exception
     assert at.info and "No runs yet" in at.info[0].value
     for seed in (1, 2):
         engine.train(RunConfig(dataset="digits", model="linear", epochs=1, seed=seed, snapshot_every=0),
                      trainer_options={"limit_train_batches": 3})
-    at = open_page("app_pages/runs.py")
+    at = open_page("pages/runs.py")
     assert not at.exception
     assert len(at.dataframe[0].value) == 2
     assert at.selectbox(key="runs_manage")

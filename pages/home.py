@@ -18,16 +18,16 @@ st.markdown(
 )
 if st.button("▶ Train LeNet on the digits", type="primary", key="home_quickstart"):
     st.session_state["train_pending_preset"] = "quickstart"
-    st.switch_page("app_pages/train.py")
+    st.switch_page("pages/train.py")
 
 st.subheader("Then explore")
 cols = st.columns(3)
-cols[0].page_link("app_pages/convolution.py", label="Step through a convolution", icon="🔲")
-cols[0].page_link("app_pages/pooling.py", label="Max and average pooling", icon="🔳")
-cols[1].page_link("app_pages/shapes.py", label="Why shapes must fit (shape explorer)", icon="📐")
-cols[1].page_link("app_pages/inside.py", label="Filters and feature maps of your run", icon="🔬")
-cols[2].page_link("app_pages/evaluate.py", label="Confusion matrix and mistakes", icon="✅")
-cols[2].page_link("app_pages/predict.py", label="Try it on your own image", icon="🔮")
+cols[0].page_link("pages/convolution.py", label="Step through a convolution", icon="🔲")
+cols[0].page_link("pages/pooling.py", label="Max and average pooling", icon="🔳")
+cols[1].page_link("pages/shapes.py", label="Why shapes must fit (shape explorer)", icon="📐")
+cols[1].page_link("pages/inside.py", label="Filters and feature maps of your run", icon="🔬")
+cols[2].page_link("pages/evaluate.py", label="Confusion matrix and mistakes", icon="✅")
+cols[2].page_link("pages/predict.py", label="Try it on your own image", icon="🔮")
 
 with st.expander("The tutorial recipes you can reproduce"):
     for preset in presets.PRESETS.values():

@@ -10,7 +10,7 @@ st.title("📊 Runs")
 records = runs.list_runs()
 if not records:
     st.info("No runs yet: train one on the Train page.")
-    st.page_link("app_pages/train.py", label="Go to Train", icon="🏋️")
+    st.page_link("pages/train.py", label="Go to Train", icon="🏋️")
     st.stop()
 
 
@@ -58,8 +58,8 @@ st.plotly_chart(figures.overlay_curves({f"{r.config.model} · {r.run_id[-4:]}": 
 st.subheader("Manage a run")
 run = st.selectbox("Run", chosen, format_func=lambda r: f"{r.run_id} ({r.state})", key="runs_manage")
 c = st.columns(4)
-c[0].page_link("app_pages/train.py", label="Open live view", icon="📈", query_params={"run": run.run_id})
-c[1].page_link("app_pages/evaluate.py", label="Evaluate", icon="✅", query_params={"run": run.run_id})
+c[0].page_link("pages/train.py", label="Open live view", icon="📈", query_params={"run": run.run_id})
+c[1].page_link("pages/evaluate.py", label="Evaluate", icon="✅", query_params={"run": run.run_id})
 checkpoint = run.checkpoint("best")
 if checkpoint is not None:
     c[2].download_button("Download checkpoint", checkpoint.read_bytes(), file_name=f"{run.run_id}.ckpt",
