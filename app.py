@@ -8,6 +8,7 @@ so every URL still routes through this file.
 
 import streamlit as st
 
+from ui import identity
 from ui.status_strip import status_strip
 
 st.set_page_config(page_title="CNN Lab: see how convolutional networks learn", page_icon="🧠", layout="wide")
@@ -41,4 +42,7 @@ with st.sidebar:
     st.divider()
     st.markdown("#### Training now")
     status_strip()
+    identity.current_person()  # gives a first-time browser its cookie
+    identity.teacher_box()
+    identity.write_cookies()
 page.run()

@@ -1,0 +1,137 @@
+"""Who is using this browser: a person (their own runs) and, with the teacher's password, the teacher.
+
+A classroom server has no accounts. Each browser gets a random, unguessable token in a cookie the
+first time it opens the app; it survives refreshes and new tabs (a new Streamlit session reads it
+from ``st.context.cookies``). Run folders store only a hash of it (``owner``), so nothing on disk or
+on a page reveals a token. The teacher enters a password (``VISION_CORE_TEACHER_PASSWORD`` or
+``teacher_password`` in ``.streamlit/secrets.toml``) once; a second cookie, an HMAC of the person's
+token under that password, keeps teacher mode across refreshes and stops working when the password
+changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import secrets
+
+import streamlit as st
+
+PERSON_COOKIE = "cnnlab_person"
+TEACHER_COOKIE = "cnnlab_teacher"
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
+_COOKIE_DAYS = 180
+MAX_PASSWORD_TRIES = 5  # per session: a curious student cannot script guesses through the box
+
+
+def _token() -> str:
+    """This browser's secret token (made and stored in a cookie on the first visit)."""
+    state = st.session_state
+    if "_person_token" not in state:
+        token = st.context.cookies.get(PERSON_COOKIE, "")
+        if not _TOKEN.match(token or ""):
+            token = secrets.token_urlsafe(24)
+            state["_set_cookies"] = {**state.get("_set_cookies", {}), PERSON_COOKIE: token}
+        state["_person_token"] = token
+    return state["_person_token"]
+
+
+def owner_id(token: str) -> str:
+    """What a run folder stores: a short one-way hash of the token."""
+    return hashlib.sha256(f"cnnlab-person:{token}".encode()).hexdigest()[:20]
+
+
+def current_person() -> str:
+    """The owner id of whoever uses this browser (stable across refreshes and tabs)."""
+    return owner_id(_token())
+
+
+def teacher_password() -> str | None:
+    """The configured teacher password, or None when teacher mode is not set up."""
+    password = os.environ.get("VISION_CORE_TEACHER_PASSWORD")
+    if not password:
+        try:
+            password = st.secrets.get("teacher_password")
+        except Exception:  # noqa: BLE001 — no secrets.toml (or a broken one) simply means no password
+            password = None
+    return str(password) if password else None
+
+
+def _teacher_proof(token: str, password: str) -> str:
+    return hmac.new(password.encode(), f"cnnlab-teacher:{token}".encode(), hashlib.sha256).hexdigest()
+
+
+def is_teacher() -> bool:
+    state = st.session_state
+    password = teacher_password()
+    if not password:
+        return False
+    if state.get("_teacher"):
+        return True
+    proof = st.context.cookies.get(TEACHER_COOKIE, "")
+    if proof and hmac.compare_digest(proof, _teacher_proof(_token(), password)):
+        state["_teacher"] = True
+    return bool(state.get("_teacher"))
+
+
+def may_manage(owner: str | None) -> bool:
+    """Pause, step, stop, delete, rename, download: the run's owner and the teacher only.
+
+    A run without an owner (started from the command line) is the teacher's to manage.
+    """
+    return is_teacher() or (owner is not None and owner == current_person())
+
+
+def _try_password(entered: str) -> bool:
+    state = st.session_state
+    password = teacher_password()
+    tries = state.get("_teacher_tries", 0)
+    if not password or tries >= MAX_PASSWORD_TRIES:
+        return False
+    if hmac.compare_digest(entered.encode(), password.encode()):
+        state["_teacher"] = True
+        state["_set_cookies"] = {**state.get("_set_cookies", {}),
+                                 TEACHER_COOKIE: _teacher_proof(_token(), password)}
+        return True
+    state["_teacher_tries"] = tries + 1
+    return False
+
+
+def teacher_box() -> None:
+    """The sidebar's teacher login / logout."""
+    if not teacher_password():
+        return
+    state = st.session_state
+    if is_teacher():
+        st.caption("🎓 Teacher mode: you manage every run.")
+        if st.button("Leave teacher mode", key="identity_leave_teacher"):
+            state["_teacher"] = False
+            state["_set_cookies"] = {**state.get("_set_cookies", {}), TEACHER_COOKIE: ""}
+            st.rerun()
+        return
+    with st.expander("Teacher"):
+        tries_left = MAX_PASSWORD_TRIES - state.get("_teacher_tries", 0)
+        if tries_left <= 0:
+            st.caption("Too many wrong passwords in this session.")
+            return
+        entered = st.text_input("Teacher password", type="password", key="identity_password")
+        if st.button("Enter teacher mode", key="identity_enter_teacher") and entered:
+            if _try_password(entered):
+                st.rerun()
+            st.error("Wrong password.")
+
+
+def write_cookies() -> None:
+    """Send the cookies made during this run to the browser (call once per script run, in the frame)."""
+    pending = st.session_state.pop("_set_cookies", None)
+    if not pending:
+        return
+    max_age = _COOKIE_DAYS * 24 * 3600
+    parts = []
+    for name, value in pending.items():
+        # Values are our own tokens / hex digests ([A-Za-z0-9_-]): nothing to escape.
+        age = max_age if value else 0
+        parts.append(f'document.cookie = "{name}={value}; max-age={age}; path=/; SameSite=Strict";')
+    st.html(f"<script>{' '.join(parts)}</script>", unsafe_allow_javascript=True, width=1)
