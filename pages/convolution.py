@@ -53,7 +53,7 @@ def first_conv_layer(run_path: str, checkpoint_mtime: float):
     """(weight (O, C, kh, kw), bias (O,), layer stride, padding, dilation) of the run's first Conv2d, or None."""
     from vision_core import runs
 
-    model = runs.load_model(runs.load_run(run_path), which="last")
+    model = runs.load_model(runs.reload(run_path), which="last")
     conv = next((m for m in model.modules() if isinstance(m, torch.nn.Conv2d)), None)
     if conv is None:
         return None

@@ -24,7 +24,7 @@ def checkpoint_epoch(path: str, mtime: float) -> int | None:
 @st.cache_resource(max_entries=8, show_spinner="Running the network over the test set…")
 def evaluate_run(run_path: str, which: str, checkpoint_mtime: float) -> evaluation.Evaluation:
     """Keyed by the run folder and the checkpoint's mtime, so a checkpoint saved by a running job is picked up."""
-    run = runs.load_run(run_path)
+    run = runs.reload(run_path)
     model = runs.load_model(run, which)
     dataset = load_dataset(run.config.dataset, json.dumps(run.config.dataset_options, sort_keys=True))
     return evaluation.evaluate(model, dataset, run.data_info)

@@ -22,7 +22,7 @@ def load_dataset(name: str, options_json: str):
 @st.cache_resource(max_entries=8, show_spinner="Loading the network…")
 def load_model(run_path: str, which: str, checkpoint_mtime: float):
     """Shared by every session and never modified: inspection walks it layer by layer in eval mode."""
-    return runs.load_model(runs.load_run(run_path), which)
+    return runs.load_model(runs.reload(run_path), which)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -177,7 +177,7 @@ with top_tab:
 @st.fragment(run_every=2 if running else None)
 def time_lapse(run_path: str, state: str) -> None:
     """Re-reads snapshots.pt every 2 s while the run trains (it is rewritten at each epoch end)."""
-    current = runs.load_run(run_path)
+    current = runs.reload(run_path)
     if current.state != state:
         st.rerun()  # it finished (or stopped): redraw the page once, without the timer
     file = current.path / "snapshots.pt"

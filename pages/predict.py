@@ -22,7 +22,7 @@ def checkpoint_epoch(path: str, mtime: float) -> int | None:
 @st.cache_resource(max_entries=8, show_spinner="Loading the network…")
 def load_model(run_path: str, which: str, checkpoint_mtime: float):
     """Shared by every session; never modified (explanations work on a copy)."""
-    return runs.load_model(runs.load_run(run_path), which)
+    return runs.load_model(runs.reload(run_path), which)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)

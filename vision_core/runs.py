@@ -5,13 +5,15 @@ The folder is the source of truth after a server restart (see docs/ARCHITECTURE.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
 import re
 import secrets
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +21,25 @@ import torch
 
 from vision_core.config import RunConfig
 
-ACTIVE_STATUSES = ("queued", "running", "paused")
+ACTIVE_STATUSES = ("queued", "starting", "running", "paused")
+# Every word status.json may hold; anything else makes the folder damaged.
+KNOWN_STATUSES = ACTIVE_STATUSES + ("testing", "finished", "stopped", "failed", "interrupted")
 CHECKPOINTS = ("best", "last")
+
+# A run id is a folder name we made (see new_run_id) or the CLI was given: no dots, no slashes, no spaces,
+# so it can never name ``..``, a hidden file or a path. Checked everywhere an id comes in (URL, API, CLI).
+RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
+_OWNER_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_NAME_CHARS = 80
+
+# Liveness: a training process touches <run>/heartbeat every HEARTBEAT_SECONDS; a run whose heartbeat is
+# older than HEARTBEAT_TIMEOUT_S is not running any more, whatever its status.json says. (A pid alone is
+# not enough: pids are reused, and a worker may run on after the server that started it restarted.)
+HEARTBEAT_SECONDS = 1.0
+HEARTBEAT_TIMEOUT_S = 20
+STARTING_GRACE_S = 90  # a "starting" worker imports torch and loads data before its first heartbeat
+_NEW_FOLDER_GRACE_S = 60  # a folder without config.json younger than this is still being created
+INTERRUPTED_MESSAGE = "The training process stopped without finishing; what it saved is kept."
 
 
 class RunError(ValueError):
@@ -32,9 +51,34 @@ def runs_root(root: str | os.PathLike | None = None) -> Path:
     return Path(root or os.environ.get("VISION_CORE_RUNS", "runs")).resolve()
 
 
+def validate_run_id(run_id: Any) -> str:
+    """``run_id`` itself when it is a valid run id, else RunError saying what an id may hold.
+
+    Example: ``validate_run_id("20261122-112233-lenet-digits-3fa1")``; ``validate_run_id("../x")`` raises.
+    """
+    if isinstance(run_id, str) and RUN_ID_RE.match(run_id):
+        return run_id
+    shown = repr(run_id if not isinstance(run_id, str) else run_id[:60] + ("…" if len(run_id) > 60 else ""))
+    raise RunError(f"{shown} is not a valid run id: up to 100 letters, digits, '-' or '_', "
+                   "starting with a letter or a digit.")
+
+
+def run_dir(run_id: str, root: str | os.PathLike | None = None) -> Path:
+    """The folder of ``run_id`` inside the runs folder (it may not exist yet); RunError for anything else.
+
+    The id is validated and the path resolved: a symlink, or anything that lands outside the runs
+    folder, is refused.
+    """
+    base = runs_root(root)
+    path = base / validate_run_id(run_id)
+    if path.is_symlink() or path.resolve().parent != base:
+        raise RunError(f"Run {run_id} is a link, not a run folder; it is not opened.")
+    return path
+
+
 @dataclass
 class RunRecord:
-    """What the Runs page and the evaluation pages know about one run folder."""
+    """What the Runs page and the evaluation pages know about one run folder (every field validated)."""
 
     run_id: str
     path: Path
@@ -42,11 +86,19 @@ class RunRecord:
     status: dict[str, Any]
     summary: dict[str, Any] | None
     data_info: dict[str, Any] | None  # classes, channels, image_size, mean, std of the data it trained on
+    owner: str | None = None  # identity.owner_id of whoever started it; None: the CLI (teacher only)
+    name: str = ""  # the display name its owner chose (meta.json), "" when none
+    problems: list[str] = field(default_factory=list)  # bad values that were dropped while reading
 
     @property
     def state(self) -> str:
-        """queued / running / paused / finished / stopped / failed / interrupted."""
+        """queued / starting / running / paused / testing / finished / stopped / failed / interrupted."""
         return self.status.get("status", "unknown")
+
+    @property
+    def label(self) -> str:
+        """The chosen name, else the config's name, else the run id."""
+        return self.name or self.config.name or self.run_id
 
     def checkpoint(self, which: str = "best") -> Path | None:
         """Path of the best or last checkpoint, falling back to the other one; None when there is none."""
@@ -55,9 +107,18 @@ class RunRecord:
         other = "last" if which == "best" else "best"
         for name in (which, other):
             path = self.path / "checkpoints" / f"{name}.ckpt"
-            if path.is_file():
+            if path.is_file() and not path.is_symlink():  # a link could point at any file on the server
                 return path
         return None
+
+
+@dataclass
+class DamagedRun:
+    """A run folder that cannot be read as a run: listed with the reason so its owner can delete it."""
+
+    run_id: str
+    reason: str
+    owner: str | None = None
 
 
 def _slug(text: str) -> str:
@@ -72,34 +133,96 @@ def new_run_id(config: RunConfig) -> str:
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     # Write then rename, so a reader (another tab, the Runs page) never sees half a file.
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp = path.with_suffix(path.suffix + f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
     os.replace(tmp, path)
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+_MAX_JSON_BYTES = 1_000_000  # run files are small; a huge one is not ours and is not read into memory
+
+
+def _read_json(path: Path) -> Any:
+    """The parsed file; None when it is missing; RunError when it is unreadable, a link or not JSON."""
+    if path.is_symlink():
+        raise RunError(f"{path.name} is a link")
+    if not path.exists():
+        return None
     try:
+        if path.stat().st_size > _MAX_JSON_BYTES:
+            raise RunError(f"{path.name} is too large")
         return json.loads(path.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{path.name} is not readable JSON") from exc
+
+
+def clean_name(name: Any) -> str:
+    """A display name as stored: a string without control characters, at most MAX_NAME_CHARS long."""
+    if not isinstance(name, str):
+        return ""
+    return "".join(ch for ch in name if ch.isprintable()).strip()[:MAX_NAME_CHARS]
+
+
+def _write_meta(path: Path, owner: str | None, name: str) -> None:
+    _write_json(path / "meta.json", {"owner": owner, "name": name})
+
+
+def create_run(config: RunConfig, root: str | os.PathLike | None = None, run_id: str | None = None,
+               owner: str | None = None) -> RunRecord:
+    """Make the run folder and write its config; status starts as ``queued``.
+
+    ``owner`` (identity.owner_id of the person who started it, None from the command line) goes in
+    ``meta.json`` with the display name.
+    """
+    run_id = validate_run_id(run_id) if run_id is not None else new_run_id(config)
+    if owner is not None and not (isinstance(owner, str) and _OWNER_RE.match(owner)):
+        raise RunError(f"owner must be up to 64 letters, digits, '-' or '_', got {owner!r}")
+    path = run_dir(run_id, root)
+    (path / "checkpoints").mkdir(parents=True, exist_ok=True)
+    _write_meta(path, owner, clean_name(config.name))
+    status = {"status": "queued", "message": "", "pid": os.getpid(), "updated": time.time()}
+    _write_json(path / "status.json", status)
+    _write_json(path / "config.json", config.to_dict())  # last: config.json marks a complete folder
+    return RunRecord(run_id, path, config, status, None, None, owner=owner, name=clean_name(config.name))
+
+
+def rename_run(run: RunRecord | str, name: str, root: str | os.PathLike | None = None) -> RunRecord:
+    """Give a run a display name (its id, and so its folder, never change). An empty name clears it."""
+    record = run if isinstance(run, RunRecord) else load_run(run, root)
+    record.name = clean_name(name)
+    _write_meta(record.path, record.owner, record.name)
+    return record
+
+
+def _heartbeat_file(run_or_path: RunRecord | str | os.PathLike) -> Path:
+    base = run_or_path.path if isinstance(run_or_path, RunRecord) else Path(run_or_path)
+    return base / "heartbeat"
+
+
+def touch_heartbeat(run_or_path: RunRecord | str | os.PathLike) -> None:
+    """Say "this run's process is alive": update the mtime of ``<run>/heartbeat`` (made if missing)."""
+    path = _heartbeat_file(run_or_path)
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        path.touch()
+
+
+def heartbeat_age(run_or_path: RunRecord | str | os.PathLike) -> float | None:
+    """Seconds since the run's process last touched its heartbeat; None when it never did."""
+    try:
+        return max(0.0, time.time() - _heartbeat_file(run_or_path).stat().st_mtime)
+    except OSError:
         return None
 
 
-def create_run(config: RunConfig, root: str | os.PathLike | None = None, run_id: str | None = None) -> RunRecord:
-    """Make the run folder and write its config; status starts as ``queued``."""
-    run_id = run_id or new_run_id(config)
-    path = runs_root(root) / run_id
-    (path / "checkpoints").mkdir(parents=True, exist_ok=True)
-    _write_json(path / "config.json", config.to_dict())
-    status = {"status": "queued", "message": "", "pid": os.getpid(), "updated": time.time()}
-    _write_json(path / "status.json", status)
-    return RunRecord(run_id, path, config, status, None, None)
-
-
 def write_status(run: RunRecord, status: str, message: str = "", **fields: Any) -> None:
-    """Record the run's state on disk (and on the record)."""
+    """Record the run's state on disk (and on the record). Writing a status is also a sign of life."""
+    if status not in KNOWN_STATUSES:
+        raise ValueError(f"status must be one of {KNOWN_STATUSES}, got {status!r}")
     run.status = {**run.status, **fields, "status": status, "message": message,
                   "pid": os.getpid(), "updated": time.time()}
     _write_json(run.path / "status.json", run.status)
+    touch_heartbeat(run)
 
 
 def write_summary(run: RunRecord, summary: dict[str, Any]) -> None:
@@ -112,77 +235,275 @@ def write_data_info(run: RunRecord, data_info: dict[str, Any]) -> None:
     _write_json(run.path / "dataset.json", data_info)
 
 
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
+# --- Reading a run folder: every value is checked, a bad one is dropped or makes the run damaged ---------
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _config(data: Any) -> RunConfig:
+    """RunConfig from config.json, refusing values of the wrong type (RunConfig checks the ranges)."""
+    if not isinstance(data, dict):
+        raise RunError("config.json is not an object")
+    defaults = RunConfig()
+    for f in dataclasses.fields(RunConfig):
+        if f.name not in data:
+            continue
+        value, default = data[f.name], getattr(defaults, f.name)
+        if isinstance(default, dict):
+            ok = isinstance(value, dict) and all(isinstance(k, str) for k in value)
+        elif isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, int):
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif isinstance(default, float):
+            ok = _is_number(value) and math.isfinite(value)
+        else:
+            ok = isinstance(value, str)
+        if not ok:
+            raise RunError(f"config.json: {f.name} has a value of the wrong type ({type(value).__name__})")
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
+        return RunConfig.from_dict(data)
+    except (ValueError, TypeError) as exc:
+        raise RunError(f"config.json: {exc}") from None
+
+
+_STATUS_NUMBERS = ("pid", "updated", "epoch", "step")
+
+
+def _status(data: Any, problems: list[str]) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise RunError("status.json is missing or not an object")
+    if data.get("status") not in KNOWN_STATUSES:
+        raise RunError(f"status.json: unknown status {str(data.get('status'))[:40]!r}")
+    status: dict[str, Any] = {"status": data["status"]}
+    message = data.get("message", "")
+    status["message"] = message if isinstance(message, str) else ""
+    if not isinstance(message, str):
+        problems.append("status.json: message is not text (ignored)")
+    for key, value in data.items():
+        if key in ("status", "message"):
+            continue
+        if key in _STATUS_NUMBERS and not (_is_number(value) and math.isfinite(value)):
+            problems.append(f"status.json: {key} is not a number (ignored)")
+        elif not (isinstance(value, str) or (_is_number(value) and math.isfinite(value)) or value is None):
+            problems.append(f"status.json: {key} is not text or a number (ignored)")
+        else:
+            status[key] = value
+    return status
+
+
+_SUMMARY_TEXT = ("status", "device", "accelerator", "tested_checkpoint")
+
+
+def _summary(data: Any, problems: list[str]) -> dict[str, Any] | None:
+    """Numbers (or None) only, except the few text fields the engine writes."""
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        problems.append("summary.json is not an object (ignored)")
+        return None
+    summary = {}
+    for key, value in data.items():
+        if value is None or _is_number(value) or (key in _SUMMARY_TEXT and isinstance(value, str)):
+            summary[key] = value
+        else:
+            problems.append(f"summary.json: {str(key)[:40]} is not a number (ignored)")
+    return summary
+
+
+def _data_info(data: Any, problems: list[str]) -> dict[str, Any] | None:
+    """classes (text), channels, image_size [H, W], mean / std (numbers, one per channel)."""
+    if data is None:
+        return None
+    try:
+        classes, channels, size = data["classes"], data["channels"], data["image_size"]
+        assert isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes)
+        assert isinstance(channels, int) and not isinstance(channels, bool) and 1 <= channels <= 64
+        assert isinstance(size, list) and len(size) == 2
+        assert all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= 4096 for s in size)
+        for key in ("mean", "std"):
+            values = data.get(key, [0.0])
+            assert isinstance(values, list) and all(_is_number(v) and math.isfinite(v) for v in values)
+    except (AssertionError, KeyError, TypeError):
+        problems.append("dataset.json is damaged (the run cannot be evaluated)")
+        return None
+    return data
+
+
+def _meta(path: Path, problems: list[str]) -> tuple[str | None, str]:
+    try:
+        data = _read_json(path / "meta.json")
+    except RunError:
+        data = None
+        problems.append("meta.json is not readable (no owner: the teacher manages this run)")
+    if not isinstance(data, dict):
+        return None, ""
+    owner = data.get("owner")
+    if owner is not None and not (isinstance(owner, str) and _OWNER_RE.match(owner)):
+        problems.append("meta.json: owner is not valid (the teacher manages this run)")
+        owner = None
+    return owner, clean_name(data.get("name"))
+
+
+def _alive(status: dict[str, Any], path: Path) -> bool:
+    """Whether a run that says it is active really is (see HEARTBEAT_TIMEOUT_S)."""
+    if status["status"] == "queued":
+        return True  # waiting in a server's queue: no process yet
+    if status["status"] == "starting" and time.time() - status.get("updated", 0) < STARTING_GRACE_S:
         return True
-    return True
+    age = heartbeat_age(path)
+    return age is not None and age < HEARTBEAT_TIMEOUT_S
 
 
-def load_run(run_id: str | os.PathLike, root: str | os.PathLike | None = None) -> RunRecord:
-    """Read one run folder. A run that says it is active but whose process is gone is ``interrupted``."""
-    path = Path(run_id) if Path(run_id).is_absolute() else runs_root(root) / str(run_id)
+def _read(path: Path) -> RunRecord:
+    """The run in ``path`` (a folder inside the runs folder); RunError with the reason when it is damaged."""
+    problems: list[str] = []
     config_data = _read_json(path / "config.json")
     if config_data is None:
-        raise RunError(f"No run named {Path(run_id).name!r} in {path.parent} (missing or unreadable config.json)")
-    status = _read_json(path / "status.json") or {"status": "unknown"}
-    if status.get("status") in ACTIVE_STATUSES and not _pid_alive(status.get("pid")):
-        status = {**status, "status": "interrupted",
-                  "message": "The process that ran it stopped (server restart?); what it saved is kept."}
-    return RunRecord(
-        run_id=path.name,
-        path=path,
-        config=RunConfig.from_dict(config_data),
-        status=status,
-        summary=_read_json(path / "summary.json"),
-        data_info=_read_json(path / "dataset.json"),
-    )
+        raise RunError("config.json is missing")
+    config = _config(config_data)
+    status = _status(_read_json(path / "status.json"), problems)
+    if status["status"] in ACTIVE_STATUSES and not _alive(status, path):
+        status = {**status, "status": "interrupted", "message": INTERRUPTED_MESSAGE}
+    owner, name = _meta(path, problems)
+
+    def optional(filename: str) -> Any:
+        try:
+            return _read_json(path / filename)
+        except RunError as exc:
+            problems.append(f"{exc} (ignored)")
+            return None
+
+    return RunRecord(run_id=path.name, path=path, config=config, status=status,
+                     summary=_summary(optional("summary.json"), problems),
+                     data_info=_data_info(optional("dataset.json"), problems),
+                     owner=owner, name=name, problems=problems)
+
+
+def load_run(run_id: str, root: str | os.PathLike | None = None) -> RunRecord:
+    """Read one run folder by id. A run that says it is active but whose heartbeat stopped is ``interrupted``.
+
+    RunError (with a plain reason) for an invalid id, a missing run or a damaged folder.
+    """
+    path = run_dir(run_id, root)
+    if not path.is_dir():
+        raise RunError(f"No run named {run_id!r}: it may have been deleted.")
+    try:
+        return _read(path)
+    except RunError as exc:
+        raise RunError(f"Run {run_id} is damaged: {exc}.") from None
+
+
+def reload(run_path: str | os.PathLike) -> RunRecord:
+    """Read again the run at ``RunRecord.path`` (pages cache by path, so runs of two roots never mix).
+
+    Only for paths that came from a RunRecord; anything a user typed goes through load_run(run_id).
+    """
+    path = Path(run_path)
+    return load_run(path.name, path.parent)
+
+
+def _entries(root: str | os.PathLike | None) -> list[Path]:
+    """Folders (and links) in the runs folder whose names are valid run ids, newest first."""
+    base = runs_root(root)
+    try:
+        entries = [p for p in base.iterdir() if RUN_ID_RE.match(p.name)]
+    except OSError:
+        return []
+    return sorted(entries, key=lambda p: p.name, reverse=True)
+
+
+def _scan(root: str | os.PathLike | None) -> tuple[list[RunRecord], list[DamagedRun]]:
+    good, damaged = [], []
+    for path in _entries(root):
+        if path.is_symlink():
+            damaged.append(DamagedRun(path.name, "it is a link, not a run folder"))
+            continue
+        if not path.is_dir():
+            continue
+        try:
+            good.append(_read(path))
+        except RunError as exc:
+            if str(exc) == "config.json is missing" and _younger_than(path, _NEW_FOLDER_GRACE_S):
+                continue  # create_run is writing it right now
+            problems: list[str] = []
+            damaged.append(DamagedRun(path.name, str(exc), _meta(path, problems)[0]))
+        except Exception as exc:  # noqa: BLE001 — a folder on disk must never break the listing of the others
+            damaged.append(DamagedRun(path.name, f"unreadable ({type(exc).__name__})"))
+    return good, damaged
+
+
+def _younger_than(path: Path, seconds: float) -> bool:
+    try:
+        return time.time() - path.stat().st_mtime < seconds
+    except OSError:
+        return False
 
 
 def list_runs(root: str | os.PathLike | None = None) -> list[RunRecord]:
-    """Every readable run folder, newest first. Unreadable folders are skipped, never fatal."""
+    """Every readable run folder, newest first. Damaged folders are left out (see list_damaged); never raises."""
+    return _scan(root)[0]
+
+
+def list_damaged(root: str | os.PathLike | None = None) -> list[DamagedRun]:
+    """The run folders that cannot be read, each with the reason (and its owner when meta.json says)."""
+    return _scan(root)[1]
+
+
+def delete_run(run_id: str, root: str | os.PathLike | None = None, *, force: bool = False) -> None:
+    """Delete the run folder (damaged ones too). Refuses a run that is alive unless ``force``.
+
+    Only the entry named ``run_id`` inside the runs folder is removed: a link is unlinked, never followed.
+    """
     base = runs_root(root)
-    if not base.is_dir():
-        return []
-    records = []
-    for path in sorted(base.iterdir(), reverse=True):
-        if (path / "config.json").is_file():
-            try:
-                records.append(load_run(path))
-            except RunError:
-                continue
-    return records
-
-
-def delete_run(run_id: str, root: str | os.PathLike | None = None) -> None:
-    run = load_run(run_id, root)
-    if run.state in ACTIVE_STATUSES:
-        raise RunError(f"Run {run_id} is still {run.state}; stop it before deleting it.")
-    shutil.rmtree(run.path)
+    path = base / validate_run_id(run_id)
+    if path.is_symlink():
+        path.unlink()
+        return
+    if not path.is_dir() or path.resolve().parent != base:
+        raise RunError(f"No run named {run_id!r}: it may have been deleted already.")
+    if not force:
+        try:
+            state = _read(path).state
+        except RunError:
+            # Damaged: still refuse while its process beats (it may be about to finish writing).
+            age = heartbeat_age(path)
+            state = "running" if age is not None and age < HEARTBEAT_TIMEOUT_S else "damaged"
+        if state in ACTIVE_STATUSES:
+            raise RunError(f"Run {run_id} is still {state}; stop it before deleting it.")
+    shutil.rmtree(path)  # rmtree removes links inside the folder without following them
 
 
 def read_metrics(run: RunRecord):
-    """The Lightning CSV log as a pandas DataFrame (empty when nothing was written yet)."""
+    """The Lightning CSV log as a pandas DataFrame of numbers (empty when nothing was written yet).
+
+    Every cell that is not a number (a damaged or hand-edited file) reads as NaN; rows without a step go.
+    """
     import pandas as pd
 
     path = run.path / "metrics.csv"
-    if not path.is_file():
+    if not path.is_file() or path.is_symlink():
         return pd.DataFrame()
     try:
-        return pd.read_csv(path)
-    except (OSError, ValueError, pd.errors.EmptyDataError):
+        df = pd.read_csv(path, dtype=str)
+    except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
         return pd.DataFrame()
+    df = df.apply(pd.to_numeric, errors="coerce")
+    if "step" in df.columns:
+        df = df[df["step"].between(0, 1e12)].reset_index(drop=True)  # NaN and inf are outside too
+    return df
 
 
 def metrics_history(run: RunRecord) -> dict[str, Any]:
     """A finished run's curves from metrics.csv, in the same shape as ``LiveState.snapshot()``."""
     df = read_metrics(run)
     steps, epochs = [], []
+    if "step" not in df.columns:
+        df = df.iloc[0:0, 0:0]  # no step column: nothing to draw
+    if "epoch" in df.columns:
+        df = df[df["epoch"].isna() | df["epoch"].between(0, 1e9)]
     if "train_loss_step" in df.columns:
         rows = df.dropna(subset=["train_loss_step"])
         steps = [(int(s), float(v), float("nan")) for s, v in zip(rows["step"], rows["train_loss_step"])]
@@ -233,14 +554,17 @@ def build_model(run: RunRecord) -> torch.nn.Module:
 
     info = run.data_info
     if info is None:
-        raise RunError(f"Run {run.run_id} has no dataset.json yet (it has not started training).")
-    return models.build(
-        run.config.model,
-        in_channels=info["channels"],
-        num_classes=len(info["classes"]),
-        image_size=tuple(info["image_size"]),
-        **run.config.model_options,
-    )
+        raise RunError(f"Run {run.run_id} has no readable dataset.json (it has not started training, or it is damaged).")
+    try:
+        return models.build(
+            run.config.model,
+            in_channels=info["channels"],
+            num_classes=len(info["classes"]),
+            image_size=tuple(info["image_size"]),
+            **run.config.model_options,
+        )
+    except (ValueError, TypeError) as exc:  # a config edited by hand: unknown model or bad options
+        raise RunError(f"Run {run.run_id} cannot rebuild its model: {exc}") from None
 
 
 def load_weights_into(model: torch.nn.Module, state_dict: dict[str, torch.Tensor], source: str) -> None:
