@@ -87,7 +87,7 @@ class RunRecord:
     summary: dict[str, Any] | None
     data_info: dict[str, Any] | None  # classes, channels, image_size, mean, std of the data it trained on
     owner: str | None = None  # identity.owner_id of whoever started it; None: the CLI (teacher only)
-    name: str = ""  # the display name its owner chose (meta.json), "" when none
+    name: str = ""  # the display name its owner chose (name.json), "" when none
     problems: list[str] = field(default_factory=list)  # bad values that were dropped while reading
 
     @property
@@ -162,8 +162,14 @@ def clean_name(name: Any) -> str:
     return "".join(ch for ch in name if ch.isprintable()).strip()[:MAX_NAME_CHARS]
 
 
-def _write_meta(path: Path, owner: str | None, name: str) -> None:
-    _write_json(path / "meta.json", {"owner": owner, "name": name})
+# Two small files, so a rename never rewrites (or races with) who owns the run:
+# owner.json {"owner": identity.owner_id or null} written once by create_run; name.json {"name": ...}.
+def _write_owner(path: Path, owner: str | None) -> None:
+    _write_json(path / "owner.json", {"owner": owner})
+
+
+def _write_name(path: Path, name: str) -> None:
+    _write_json(path / "name.json", {"name": name})
 
 
 def create_run(config: RunConfig, root: str | os.PathLike | None = None, run_id: str | None = None,
@@ -171,14 +177,15 @@ def create_run(config: RunConfig, root: str | os.PathLike | None = None, run_id:
     """Make the run folder and write its config; status starts as ``queued``.
 
     ``owner`` (identity.owner_id of the person who started it, None from the command line) goes in
-    ``meta.json`` with the display name.
+    ``owner.json``, the display name (``config.name`` at first) in ``name.json``.
     """
     run_id = validate_run_id(run_id) if run_id is not None else new_run_id(config)
     if owner is not None and not (isinstance(owner, str) and _OWNER_RE.match(owner)):
         raise RunError(f"owner must be up to 64 letters, digits, '-' or '_', got {owner!r}")
     path = run_dir(run_id, root)
     (path / "checkpoints").mkdir(parents=True, exist_ok=True)
-    _write_meta(path, owner, clean_name(config.name))
+    _write_owner(path, owner)
+    _write_name(path, clean_name(config.name))
     status = {"status": "queued", "message": "", "pid": os.getpid(), "updated": time.time()}
     _write_json(path / "status.json", status)
     _write_json(path / "config.json", config.to_dict())  # last: config.json marks a complete folder
@@ -189,7 +196,7 @@ def rename_run(run: RunRecord | str, name: str, root: str | os.PathLike | None =
     """Give a run a display name (its id, and so its folder, never change). An empty name clears it."""
     record = run if isinstance(run, RunRecord) else load_run(run, root)
     record.name = clean_name(name)
-    _write_meta(record.path, record.owner, record.name)
+    _write_name(record.path, record.name)
     return record
 
 
@@ -332,19 +339,24 @@ def _data_info(data: Any, problems: list[str]) -> dict[str, Any] | None:
     return data
 
 
-def _meta(path: Path, problems: list[str]) -> tuple[str | None, str]:
+def _small_file(path: Path, key: str, problems: list[str]) -> Any:
+    """``data[key]`` of a small JSON object file; None when missing or unreadable (noted in problems)."""
     try:
-        data = _read_json(path / "meta.json")
+        data = _read_json(path)
     except RunError:
-        data = None
-        problems.append("meta.json is not readable (no owner: the teacher manages this run)")
-    if not isinstance(data, dict):
-        return None, ""
-    owner = data.get("owner")
+        problems.append(f"{path.name} is not readable (ignored)")
+        return None
+    return data.get(key) if isinstance(data, dict) else None
+
+
+def read_owner(path: Path, problems: list[str] | None = None) -> str | None:
+    """The owner id in ``<run>/owner.json``; None (the teacher's run) when missing or not a valid id."""
+    problems = [] if problems is None else problems
+    owner = _small_file(path / "owner.json", "owner", problems)
     if owner is not None and not (isinstance(owner, str) and _OWNER_RE.match(owner)):
-        problems.append("meta.json: owner is not valid (the teacher manages this run)")
-        owner = None
-    return owner, clean_name(data.get("name"))
+        problems.append("owner.json: owner is not valid (the teacher manages this run)")
+        return None
+    return owner
 
 
 def _alive(status: dict[str, Any], path: Path) -> bool:
@@ -367,7 +379,8 @@ def _read(path: Path) -> RunRecord:
     status = _status(_read_json(path / "status.json"), problems)
     if status["status"] in ACTIVE_STATUSES and not _alive(status, path):
         status = {**status, "status": "interrupted", "message": INTERRUPTED_MESSAGE}
-    owner, name = _meta(path, problems)
+    owner = read_owner(path, problems)
+    name = clean_name(_small_file(path / "name.json", "name", problems))
 
     def optional(filename: str) -> Any:
         try:
@@ -428,8 +441,7 @@ def _scan(root: str | os.PathLike | None) -> tuple[list[RunRecord], list[Damaged
         except RunError as exc:
             if str(exc) == "config.json is missing" and _younger_than(path, _NEW_FOLDER_GRACE_S):
                 continue  # create_run is writing it right now
-            problems: list[str] = []
-            damaged.append(DamagedRun(path.name, str(exc), _meta(path, problems)[0]))
+            damaged.append(DamagedRun(path.name, str(exc), read_owner(path)))
         except Exception as exc:  # noqa: BLE001 — a folder on disk must never break the listing of the others
             damaged.append(DamagedRun(path.name, f"unreadable ({type(exc).__name__})"))
     return good, damaged
@@ -448,7 +460,7 @@ def list_runs(root: str | os.PathLike | None = None) -> list[RunRecord]:
 
 
 def list_damaged(root: str | os.PathLike | None = None) -> list[DamagedRun]:
-    """The run folders that cannot be read, each with the reason (and its owner when meta.json says)."""
+    """The run folders that cannot be read, each with the reason (and its owner when owner.json says)."""
     return _scan(root)[1]
 
 
