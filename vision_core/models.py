@@ -16,6 +16,7 @@ Example: ``build("lenet", in_channels=1, num_classes=10, image_size=32)``.
 from __future__ import annotations
 
 import inspect
+import math
 import operator
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -383,7 +384,7 @@ def _with_head(features: Layers, head: Callable[[int], Layers], in_channels: int
     else:
         traced = trace(nn.Sequential(OrderedDict(features)), (in_channels, *image_size)) if features else []
         out = traced[-1][2] if traced else (in_channels, *image_size)
-        flat = int(torch.tensor(out).prod())
+        flat = math.prod(out)  # plain ints: also works while building on the meta device
     return nn.Sequential(OrderedDict([*features, ("flatten", nn.Flatten()), *head(flat)]))
 
 

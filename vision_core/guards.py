@@ -1,0 +1,239 @@
+"""Guards before anything is allocated: a job's memory, estimated on the meta device, against the teacher's limits.
+
+The model is built under ``torch.device("meta")``: every parameter has a shape and a dtype but no storage, so
+a 2-billion-parameter model costs nothing to "build". One forward pass on a meta batch, with a hook on every
+layer, measures the activations autograd keeps for the backward pass.
+
+Example::
+
+    estimate = check(RunConfig(model="lenet", batch_size=64), (1, 32, 32), num_classes=10)
+    estimate.describe()  # '≈ 1.4 MB (weights 241 KB, gradients 241 KB, optimiser state 482 KB, ...)'
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from vision_core import models
+from vision_core.classroom import Limits, load_limits
+from vision_core.config import RunConfig
+
+
+class GuardError(ValueError):
+    """A job over a classroom limit. ``limit`` is the ``Limits`` field, ``value`` what the job asked for,
+    ``allowed`` the limit, ``estimate`` the memory estimate (None when refused before building the model),
+    ``hint`` how to get under the limit."""
+
+    def __init__(self, message: str, *, limit: str, value: float, allowed: float,
+                 estimate: MemoryEstimate | None = None, hint: str = "") -> None:
+        super().__init__(f"{message} {hint}".strip())
+        self.limit = limit
+        self.value = value
+        self.allowed = allowed
+        self.estimate = estimate
+        self.hint = hint
+
+
+def human_bytes(n: float) -> str:
+    """1024-based, three significant figures at most: ``human_bytes(9.6 * 2**30)`` → '9.6 GB'."""
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1024 or unit == "TB":
+            break
+        n /= 1024
+    if unit == "bytes":
+        return f"{int(n)} bytes"
+    return f"{n:.1f} {unit}" if n < 100 else f"{n:.0f} {unit}"
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """What one training job needs for one batch, in bytes (float32 unless the model says otherwise).
+
+    Optimiser state: Adam/AdamW keep two running averages per parameter, SGD with momentum one, plain SGD none.
+    Activations: every layer's output for one batch (what autograd keeps for the backward pass) plus the batch.
+    """
+
+    parameters: int
+    weight_bytes: int
+    gradient_bytes: int
+    optimizer_bytes: int
+    activation_bytes: int
+    batch_size: int
+
+    @property
+    def total_bytes(self) -> int:
+        return self.weight_bytes + self.gradient_bytes + self.optimizer_bytes + self.activation_bytes
+
+    @property
+    def fixed_bytes(self) -> int:
+        """What the model costs whatever the batch size: weights, gradients, optimiser state."""
+        return self.weight_bytes + self.gradient_bytes + self.optimizer_bytes
+
+    def describe(self) -> str:
+        """'≈ 9.6 GB (weights 8.0 GB, gradients 8.0 GB, optimiser state 16.0 GB, activations of a batch of 64 …)'."""
+        return (f"≈ {human_bytes(self.total_bytes)} (weights {human_bytes(self.weight_bytes)}, "
+                f"gradients {human_bytes(self.gradient_bytes)}, optimiser state {human_bytes(self.optimizer_bytes)}, "
+                f"activations of a batch of {self.batch_size:,} {human_bytes(self.activation_bytes)})")
+
+
+# --------------------------------------------------------------------------- estimating
+
+
+def meta_model(model: str, model_options: dict, input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
+    """The model as ``models.build`` makes it, on the meta device: shapes and parameter counts, no storage.
+
+    Raises what ``models.build`` raises (ShapeMismatchError / ValueError / TypeError) for a model that cannot be
+    built for this input. Example: ``models.total_params(meta_model("lenet", {}, (1, 32, 32), 10))`` → 61706.
+    """
+    channels, height, width = (int(s) for s in input_shape)
+    with torch.device("meta"):
+        return models.build(model, in_channels=channels, num_classes=num_classes, image_size=(height, width),
+                            **model_options)
+
+
+def _optimizer_slots(config: RunConfig) -> int:
+    """Tensors of parameter size the optimiser keeps per parameter."""
+    if config.optimizer in ("adam", "adamw"):
+        return 2  # exp_avg and exp_avg_sq
+    return 1 if config.momentum > 0 else 0  # SGD's momentum buffer
+
+
+def activation_bytes(model: nn.Module, input_shape: tuple[int, int, int], batch_size: int) -> int:
+    """Bytes of every layer's output for one batch of ``batch_size`` (plus the batch), on the model's device.
+
+    On the meta device this allocates nothing. Sequential containers are skipped: their output is their last
+    layer's, already counted. Example: a Flatten → Linear(4, 2) on a batch of 8 1×2×2 inputs → (32 + 32 + 16) × 4.
+    """
+    total = 0
+
+    def count(module, inputs, output):
+        nonlocal total
+        for tensor in output if isinstance(output, (tuple, list)) else (output,):
+            if isinstance(tensor, torch.Tensor):
+                total += tensor.numel() * tensor.element_size()
+
+    handles = [m.register_forward_hook(count) for m in model.modules() if not isinstance(m, nn.Sequential)]
+    device = next(model.parameters(), torch.empty(0)).device
+    dtype = next(model.parameters(), torch.empty(0)).dtype
+    was_training = model.training
+    try:
+        model.train()  # the training-time graph (dropout masks, BatchNorm batch statistics)
+        batch = torch.empty(batch_size, *input_shape, device=device, dtype=dtype)
+        with torch.no_grad():
+            model(batch)
+        total += batch.numel() * batch.element_size()
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)
+    return total
+
+
+def estimate_model(model: nn.Module, config: RunConfig, input_shape: tuple[int, int, int]) -> MemoryEstimate:
+    """The estimate for an already built (meta or real) model; see ``estimate``."""
+    params = list(model.parameters())
+    weights = sum(p.numel() * p.element_size() for p in params)
+    trainable = sum(p.numel() * p.element_size() for p in params if p.requires_grad)
+    return MemoryEstimate(
+        parameters=sum(p.numel() for p in params),
+        weight_bytes=weights,
+        gradient_bytes=trainable,
+        optimizer_bytes=trainable * _optimizer_slots(config),
+        activation_bytes=activation_bytes(model, tuple(input_shape), config.batch_size),
+        batch_size=config.batch_size,
+    )
+
+
+def estimate(config: RunConfig, input_shape: tuple[int, int, int], num_classes: int) -> MemoryEstimate:
+    """Memory one training job of ``config`` needs, without allocating its weights (meta device).
+
+    Example: ``estimate(RunConfig(model="lenet"), (1, 32, 32), 10).parameters`` → 61706.
+    """
+    model = meta_model(config.model, dict(config.model_options), input_shape, num_classes)
+    return estimate_model(model, config, input_shape)
+
+
+# --------------------------------------------------------------------------- checking against the limits
+
+
+def memory_limit_bytes(limits: Limits, config: RunConfig | None = None) -> int:
+    """One job's memory limit: ``max_memory_mb``, and never more than the GPU share when it trains on a GPU."""
+    limit = limits.max_memory_bytes
+    if torch.cuda.is_available() and (config is None or config.accelerator in ("auto", "gpu")):
+        gpu_total = torch.cuda.get_device_properties(0).total_memory
+        limit = min(limit, int(limits.gpu_memory_share * gpu_total))
+    return limit
+
+
+def _largest_layer(model: nn.Module) -> tuple[str, nn.Module, int]:
+    """(name, layer, parameters) of the leaf layer holding the most parameters."""
+    layers = [(name, m, sum(p.numel() for p in m.parameters(recurse=False))) for name, m in model.named_modules()]
+    return max(layers, key=lambda row: row[2])
+
+
+def _parameter_hint(model: nn.Module, total: int) -> str:
+    name, layer, count = _largest_layer(model)
+    share = 100 * count / max(total, 1)
+    if isinstance(layer, nn.Linear):
+        fix = "add pooling (or more blocks) before it, or use fewer channels or hidden units"
+    else:
+        fix = "use fewer channels or a smaller kernel"
+    return f"{name} ({models.describe(layer)}) holds {share:.0f} % of them: {fix}."
+
+
+def _memory_hint(est: MemoryEstimate, limit: int) -> str:
+    per_sample = max(est.activation_bytes / est.batch_size, 1)
+    fitting = math.floor((limit - est.fixed_bytes) / per_sample)
+    if fitting >= 1 and fitting < est.batch_size:
+        batch = 2 ** int(math.log2(fitting))  # a round number students recognise
+        return f"Try batch size {batch} or fewer, or fewer channels."
+    return (f"The model alone (weights, gradients, optimiser state) needs {human_bytes(est.fixed_bytes)}: "
+            f"use fewer channels or hidden units, or add pooling before the Linear layers.")
+
+
+def check_numbers(config: RunConfig, input_shape: tuple[int, int, int], limits: Limits | None = None) -> None:
+    """The limits that need no model: batch size, epochs, image size. Raises GuardError."""
+    limits = limits or load_limits()
+    if config.batch_size > limits.max_batch_size:
+        raise GuardError(f"Batch size {config.batch_size:,} is above this classroom's limit of "
+                         f"{limits.max_batch_size:,}.", limit="max_batch_size", value=config.batch_size,
+                         allowed=limits.max_batch_size, hint=f"Use a batch size of {limits.max_batch_size:,} or less.")
+    if config.epochs > limits.max_epochs:
+        raise GuardError(f"{config.epochs:,} epochs is above this classroom's limit of {limits.max_epochs:,}.",
+                         limit="max_epochs", value=config.epochs, allowed=limits.max_epochs,
+                         hint="Early stopping or fewer epochs get there too.")
+    side = max(int(s) for s in input_shape[1:])
+    if side > limits.max_image_size:
+        raise GuardError(f"Images of {'×'.join(map(str, input_shape[1:]))} pixels are above this classroom's limit "
+                         f"of {limits.max_image_size} pixels per side.", limit="max_image_size", value=side,
+                         allowed=limits.max_image_size, hint="Resize the images to a smaller size.")
+
+
+def check(config: RunConfig, input_shape: tuple[int, int, int], num_classes: int,
+          limits: Limits | None = None) -> MemoryEstimate:
+    """Refuse a job over a classroom limit before anything is allocated; return its memory estimate.
+
+    Checks batch size, epochs, image size, then (on a meta model) parameters and the memory estimate against
+    ``limits`` (default: ``load_limits()``). Raises GuardError (a ValueError) with the estimate, the limit and a
+    hint, and ShapeMismatchError / ValueError when the model cannot be built for this input.
+    Example: ``check(RunConfig(model="lenet"), (1, 32, 32), 10).total_bytes``.
+    """
+    limits = limits or load_limits()
+    check_numbers(config, input_shape, limits)
+    model = meta_model(config.model, dict(config.model_options), input_shape, num_classes)
+    est = estimate_model(model, config, input_shape)  # a meta forward: milliseconds, nothing allocated
+    if est.parameters > limits.max_parameters:
+        raise GuardError(f"This model has {est.parameters:,} parameters; this classroom's limit is "
+                         f"{limits.max_parameters:,}. Training it would need {est.describe()}.", limit="max_parameters",
+                         value=est.parameters, allowed=limits.max_parameters, estimate=est,
+                         hint=_parameter_hint(model, est.parameters))
+    limit = memory_limit_bytes(limits, config)
+    if est.total_bytes > limit:
+        raise GuardError(f"Training this needs {est.describe()}; the limit per job is {human_bytes(limit)}.",
+                         limit="max_memory_mb", value=est.total_bytes, allowed=limit, estimate=est,
+                         hint=_memory_hint(est, limit))
+    return est
