@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import sys
 from typing import Any
@@ -17,6 +18,63 @@ from typing import Any
 from vision_core.config import ACCELERATORS, OPTIMIZERS, SCHEDULERS, RunConfig
 
 RUN_ID_ENV = "VISION_CORE_RUN_ID"  # DDP re-launches this command per process: they must share one run folder
+# Lightning strategies that need nothing beyond what this project installs (deepspeed / xla would).
+STRATEGIES = ("auto", "ddp", "ddp_spawn", "ddp_find_unused_parameters_true", "fsdp")
+_LOAD_OPTIONS = ("root", "image_size", "val_size", "seed", "download")  # what datasets.load takes for every dataset
+
+
+class UsageError(ValueError):
+    """A bad command-line value: one line saying what is allowed, exit status 2, nothing written."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a mistake ends in one line (the value, what is allowed) and exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _devices(text: str):
+    """``auto``, a count ≥ 1, or device indices ``0,1`` (what Lightning's ``devices`` takes)."""
+    text = text.strip()
+    if text == "auto":
+        return "auto"
+    parts = text.split(",")
+    if all(p.strip().isdigit() for p in parts):
+        if len(parts) == 1 and not text.endswith(","):
+            if int(text) >= 1:
+                return int(text)
+        else:
+            return [int(p) for p in parts]
+    raise argparse.ArgumentTypeError(f"must be 'auto', a number of devices ≥ 1 or device indices like 0,1; "
+                                     f"got {text!r}")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number ≥ 1, got {text!r}")
+    return value
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}")
+    return value
+
+
+def _batches(text: str) -> float:
+    value = _finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a fraction in (0, 1] or a number of batches ≥ 1, got {text!r}")
+    return value
 
 
 def _parse_value(text: str) -> Any:
@@ -37,13 +95,13 @@ def _key_values(pairs: list[str], flag: str) -> dict[str, Any]:
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise SystemExit(f"{flag} expects KEY=VALUE, got {pair!r}")
+            raise UsageError(f"{flag} expects KEY=VALUE, got {pair!r}")
         result[key.replace("-", "_")] = _parse_value(value)
     return result
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vision-core", description=__doc__.split("\n\n")[0])
+    parser = _Parser(prog="vision-core", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a model and write a run folder")
@@ -52,9 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--dataset", help=f"dataset name (default {defaults.dataset})")
     t.add_argument("--model", help=f"model name (default {defaults.model})")
     t.add_argument("--optimizer", choices=OPTIMIZERS)
-    t.add_argument("--lr", type=float)
-    t.add_argument("--momentum", type=float)
-    t.add_argument("--weight-decay", type=float)
+    t.add_argument("--lr", type=_finite_float)
+    t.add_argument("--momentum", type=_finite_float)
+    t.add_argument("--weight-decay", type=_finite_float)
     t.add_argument("--scheduler", choices=SCHEDULERS)
     t.add_argument("--batch-size", type=int)
     t.add_argument("--epochs", type=int)
@@ -69,12 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--augment", action="append", metavar="KEY=VALUE", help="e.g. hflip=true (repeatable)")
     t.add_argument("--runs-dir", help="where run folders go (default $VISION_CORE_RUNS or ./runs)")
     # Lightning pass-through.
-    t.add_argument("--accelerator", choices=ACCELERATORS + ("mps", "tpu"), help="auto / cpu / gpu")
-    t.add_argument("--devices", default="auto", help="number of devices (or 'auto')")
-    t.add_argument("--strategy", default="auto", help="e.g. ddp")
-    t.add_argument("--num-nodes", type=int, default=1)
-    t.add_argument("--limit-train-batches", type=float, help="a fraction or a count of batches per epoch")
-    t.add_argument("--limit-val-batches", type=float)
+    t.add_argument("--accelerator", choices=ACCELERATORS + ("mps",), help="auto / cpu / gpu / mps")
+    t.add_argument("--devices", type=_devices, default="auto", help="number of devices, indices like 0,1, or auto")
+    t.add_argument("--strategy", choices=STRATEGIES, default="auto", help="e.g. ddp")
+    t.add_argument("--num-nodes", type=_positive_int, default=1)
+    t.add_argument("--limit-train-batches", type=_batches, help="a fraction or a count of batches per epoch")
+    t.add_argument("--limit-val-batches", type=_batches)
     t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     sub.add_parser("list", help="datasets, models and presets")
@@ -103,10 +161,65 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     return base.replace(**changes)
 
 
-def _as_number(text: str | None):
-    if text is None or text == "auto":
-        return "auto"
-    return int(text)
+def check_config(config: RunConfig) -> None:
+    """UsageError unless the dataset, model, their options and the augmentations are all known and valid.
+
+    The model is built on the meta device: its options and its fit to the images are checked without
+    allocating a single weight.
+    """
+    import torch
+
+    from vision_core import augment, datasets, models
+
+    try:
+        info = datasets.dataset_info(config.dataset)
+        unknown = sorted(set(config.dataset_options) - set(info.options) - set(_LOAD_OPTIONS))
+        if unknown:
+            raise ValueError(f"--dataset-option: {info.name} does not take {unknown}; it takes "
+                             f"{sorted(set(info.options) | set(_LOAD_OPTIONS))}")
+        models.model_info(config.model)
+        augment.validate_augment(config.augment)
+        with torch.device("meta"):
+            models.build(config.model, in_channels=info.channels, num_classes=max(info.num_classes, 2),
+                         image_size=config.dataset_options.get("image_size") or info.image_size,
+                         **config.model_options)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(str(exc).splitlines()[0]) from None
+
+
+def check_devices(accelerator: str | None, devices) -> None:
+    """UsageError when the machine lacks the asked accelerator or that many GPUs."""
+    import torch
+
+    if accelerator == "gpu" and not torch.cuda.is_available():
+        raise UsageError("--accelerator gpu: this machine has no GPU PyTorch can use; allowed here: auto, cpu")
+    if accelerator == "mps" and not torch.backends.mps.is_available():
+        raise UsageError("--accelerator mps: this machine has no Apple GPU; allowed here: auto, cpu")
+    uses_gpu = accelerator == "gpu" or (accelerator in (None, "auto") and torch.cuda.is_available())
+    if uses_gpu and devices != "auto":
+        count = torch.cuda.device_count()
+        wanted = devices if isinstance(devices, int) else max(devices, default=-1) + 1
+        if wanted > count:
+            raise UsageError(f"--devices {devices}: this machine has {count} GPU(s); "
+                             f"allowed: auto, 1..{count} or indices 0..{count - 1}")
+
+
+def check_runs_dir(runs_dir: str | None):
+    """The runs folder, made if needed; UsageError when run folders cannot be written there."""
+    import tempfile
+
+    from vision_core import runs
+
+    root = runs.runs_root(runs_dir)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=root, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise UsageError(f"--runs-dir: cannot write run folders in {root} ({reason}); "
+                         "give a folder you can write to") from None
+    return root
 
 
 def _limit(value: float | None):
@@ -116,15 +229,27 @@ def _limit(value: float | None):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from vision_core import runs
+    from vision_core import datasets, runs
     from vision_core.engine import TrainingError, train
 
+    # Every argument is checked before anything is written: a mistake leaves no run folder behind.
     try:
         config = config_from_args(args)
-    except (ValueError, TypeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        check_config(config)
+        check_devices(args.accelerator, args.devices)
+        check_runs_dir(args.runs_dir)
+        run_id = runs.validate_run_id(os.environ[RUN_ID_ENV]) if os.environ.get(RUN_ID_ENV) else None
+    except (ValueError, TypeError) as exc:  # UsageError, RunConfig's checks, RunError for the run id
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"vision-core train: error: {message}", file=sys.stderr)
         return 2
-    trainer_options: dict[str, Any] = {"devices": _as_number(args.devices), "strategy": args.strategy,
+    if not datasets.is_available(config.dataset, config.dataset_options.get("root")):
+        try:  # load() says which files to put where (or downloads them when allowed)
+            datasets.load(config.dataset, **config.dataset_options)
+        except (FileNotFoundError, ValueError, TypeError, OSError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    trainer_options: dict[str, Any] = {"devices": args.devices, "strategy": args.strategy,
                                        "num_nodes": args.num_nodes}
     if args.accelerator:
         trainer_options["accelerator"] = args.accelerator
@@ -132,10 +257,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         if getattr(args, key) is not None:
             trainer_options[key] = _limit(getattr(args, key))
 
-    run_id = os.environ.get(RUN_ID_ENV) or runs.new_run_id(config)
+    run_id = run_id or runs.new_run_id(config)
     os.environ[RUN_ID_ENV] = run_id  # inherited by the processes DDP launches
-    run = runs.create_run(config, args.runs_dir, run_id=run_id)
     rank = int(os.environ.get("LOCAL_RANK", "0")) + int(os.environ.get("NODE_RANK", "0"))
+    if rank and (runs.run_dir(run_id, args.runs_dir) / "config.json").is_file():
+        run = runs.load_run(run_id, args.runs_dir)  # a DDP process: rank 0 made the folder, do not reset it
+    else:
+        run = runs.create_run(config, args.runs_dir, run_id=run_id)
     if rank == 0:
         print(f"run {run.run_id}: {config.model} on {config.dataset}, {config.epochs} epochs → {run.path}")
     try:
@@ -174,6 +302,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
     for run in runs.list_runs(args.runs_dir):
         acc = (run.summary or {}).get("test_acc")
         print(f"{run.run_id:<48} {run.state:<12} {'' if acc is None else f'test acc {acc:.4f}'}")
+    for damaged in runs.list_damaged(args.runs_dir):
+        print(f"{damaged.run_id:<48} {'damaged':<12} {damaged.reason}")
     return 0
 
 
