@@ -32,7 +32,20 @@ TEST_SPLIT_SEED = 1234
 
 
 class DatasetNotFoundError(FileNotFoundError):
-    """A real dataset whose files are not on disk; the message says where to put which files."""
+    """A real dataset whose files are not on disk; the message says where to put which files.
+
+    For pages that fold the details away: ``title`` (the dataset's menu name), ``folder`` (where the files go,
+    relative to the data folder when inside it), ``files`` (their names) and ``command`` (``vision-core download``'s
+    dataset argument, "" when there is nothing to download).
+    """
+
+    def __init__(self, message: str, *, title: str = "", folder: str = "", files: tuple[str, ...] = (),
+                 command: str = "") -> None:
+        super().__init__(message)
+        self.title = title
+        self.folder = folder
+        self.files = tuple(files)
+        self.command = command
 
 
 # --------------------------------------------------------------------------- containers
@@ -178,12 +191,17 @@ def dataset_info(name: str) -> DatasetInfo:
     return _entry(name).info
 
 
-def is_available(name: str, root: str | Path | None = None) -> bool:
+def is_available(name: str, root: str | Path | None = None, folder: str | None = None) -> bool:
     """True when ``load(name, root)`` needs no download: embedded, or its files are on disk.
 
-    Example: ``is_available("mnist")`` → False on a fresh machine.
+    ``folder``: the image folder's sub-folder name (imagefolder only). Raises ValueError for an image folder
+    outside the data folder. Example: ``is_available("mnist")`` → False on a fresh machine.
     """
     entry = _entry(name)
+    if entry.info.name == "imagefolder":
+        return entry.available(image_folder_path(folder, root))
+    if folder is not None:
+        raise ValueError(f"only imagefolder takes a folder name, not {entry.info.name}")
     return entry.info.embedded or entry.available(_root(entry, root))
 
 
@@ -211,9 +229,12 @@ def load(name: str, root: str | Path | None = None, *, image_size: int | tuple[i
         raise TypeError(f"val_size must be a fraction or a count, got {val!r}")
     if download is None:
         download = os.environ.get("VISION_CORE_DOWNLOAD", "") == "1"
-    folder = _root(entry, root)
-    # The folder's modification times are part of the key, so a changed image folder is re-read.
-    stamp = _folder_stamp(folder) if entry.info.name == "imagefolder" else None
+    if entry.info.name == "imagefolder":  # confined to <data folder>/imagefolder before anything is listed
+        folder = image_folder_path(options.get("folder"), root)
+        # The folder's modification times are part of the key, so a changed image folder is re-read.
+        stamp = _folder_stamp(folder)
+    else:
+        folder, stamp = _root(entry, root), None
     try:
         key_options = tuple(sorted(options.items()))
         hash(key_options)
@@ -252,10 +273,8 @@ def _image_size(image_size: int | tuple[int, int] | list[int] | None) -> tuple[i
 
 def _folder_stamp(folder: Path) -> tuple:
     # Adding or removing a file changes its folder's mtime; image folders are root/[split/]class/file.
-    if not folder.is_dir():
-        return ()
-    levels = [folder, *folder.iterdir()]
-    levels += [sub for d in levels[1:] if d.is_dir() for sub in d.iterdir() if sub.is_dir()]
+    children = _scan_dirs(folder)
+    levels = [folder, *children, *(sub for d in children for sub in _scan_dirs(d))]
     return tuple(sorted((str(p), p.stat().st_mtime_ns) for p in levels if p.is_dir()))
 
 
@@ -323,13 +342,27 @@ def resize_images(images: torch.Tensor, size: tuple[int, int], chunk: int = 4096
     return out
 
 
+def shown_path(path: Path) -> str:
+    """A path as a page may show it: ``<data folder>/MNIST/raw`` inside the data folder (no absolute server
+    path), the path itself when a caller chose a folder elsewhere (the command line's ``--root``)."""
+    try:
+        relative = Path(path).relative_to(data_root())
+    except ValueError:
+        return str(path)
+    return "<data folder>" + ("/" + relative.as_posix() if relative.parts else "")
+
+
 def _not_found(title: str, folder: Path, files: list[str], command: str, reason: str = "") -> DatasetNotFoundError:
-    listed = "\n".join(f"  {folder / f}" for f in files)
+    shown = shown_path(folder)
+    listed = "\n".join(f"  {shown}/{f}" for f in files)
+    root = shown_path(_folder_root(folder))
+    where = "" if root == "<data folder>" else f" --root {root}"
     return DatasetNotFoundError(
-        f"{title} is not on disk{f' ({reason})' if reason else ''}. Put these files in {folder}:\n{listed}\n"
-        f"On a machine with internet access, run `vision-core download {command} --root {_folder_root(folder)}` "
-        f"or load it with download=True (or set VISION_CORE_DOWNLOAD=1), then copy the folder here."
-    )
+        f"{title} is not on disk{f' ({reason})' if reason else ''}. Put these files in {shown}:\n{listed}\n"
+        f"On a machine with internet access, run `vision-core download {command}{where}` "
+        f"or load it with download=True (or set VISION_CORE_DOWNLOAD=1), then copy the folder here. "
+        f"The data folder is $VISION_CORE_DATA, default ./data.",
+        title=title, folder=shown, files=tuple(files), command=command)
 
 
 def _folder_root(folder: Path) -> Path:
@@ -466,7 +499,7 @@ def _read_cifar10(root: Path, size: tuple[int, int] | None, download: bool, seed
     elif not download:
         missing = [f for f in files if not (folder / f).is_file()]
         raise _not_found("CIFAR-10", folder, files, "cifar10",
-                         f"missing {', '.join(missing)}; the archive {root / _CIFAR_ARCHIVE} also works")
+                         f"missing {', '.join(missing)}; the archive {shown_path(root / _CIFAR_ARCHIVE)} also works")
     splits = []
     for train in (True, False):
         try:
@@ -484,67 +517,158 @@ def _read_cifar10(root: Path, size: tuple[int, int] | None, download: bool, seed
 
 
 # --------------------------------------------------------------------------- image folders
+#
+# A student's choice never names a path: it names one sub-folder of <data folder>/imagefolder/ (the ``folder``
+# option), and any ``root`` given instead must lie inside that folder, with no symbolic link on the way.
+# Scans never follow symbolic links and look only at <class>/<image> one level down (or train/ and test/ above
+# that), so nothing a student picks makes the server read or list anything else.
 
-_IMAGEFOLDER_LAYOUT = ("<folder>/train/<class>/*.jpg and <folder>/test/<class>/*.jpg, "
-                       "or <folder>/<class>/*.jpg (20% of each class is then kept for testing)")
+_IMAGEFOLDER_LAYOUT = ("train/<class>/*.jpg and test/<class>/*.jpg, "
+                       "or <class>/*.jpg (20% of each class is then kept for testing)")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+# A photo bigger than this (pixels) is refused before decoding: a tiny PNG can hold a huge blank image.
+MAX_IMAGE_PIXELS = 50_000_000
+_OUTSIDE = ("The image folder must be one of the sub-folders of the data folder's imagefolder/ folder: "
+            "choose one in the list, or upload a zip of class folders.")
 
 
-def _imagefolder_root() -> Path:
+def image_folders_root() -> Path:
+    """Where image-folder datasets live, one per sub-folder: ``<data folder>/imagefolder``."""
     return data_root() / "imagefolder"
 
 
+def image_folders() -> list[str]:
+    """The sub-folders of ``<data folder>/imagefolder`` a student may pick (hidden ones and links left out).
+
+    Example: ``image_folders()`` → ``["cats_dogs", "smiles"]``.
+    """
+    base = image_folders_root()
+    if not base.is_dir() or base.is_symlink():
+        return []
+    with os.scandir(base) as entries:
+        return sorted(e.name for e in entries if e.is_dir(follow_symlinks=False) and not e.name.startswith("."))
+
+
+def image_folder_path(folder: str | None = None, root: str | Path | None = None) -> Path:
+    """The image-folder dataset ``folder`` (a sub-folder name) or ``root`` (a path inside it) refers to.
+
+    No folder and no root: ``<data folder>/imagefolder`` itself. Raises ValueError, naming no path and listing
+    nothing, for a name with a separator, a path outside ``<data folder>/imagefolder``, or a symbolic link.
+    Example: ``image_folder_path("cats_dogs")`` → ``<data folder>/imagefolder/cats_dogs``.
+    """
+    base = image_folders_root()
+    if folder not in (None, ""):
+        if root not in (None, ""):
+            raise ValueError("imagefolder takes a folder name or a root, not both")
+        if (not isinstance(folder, str) or folder in (".", "..") or folder.startswith(".")
+                or any(c in folder for c in "/\\\0:")):
+            raise ValueError(_OUTSIDE)
+        candidate = base / folder
+    elif root in (None, ""):
+        candidate = base
+    else:
+        candidate = Path(os.path.abspath(os.fspath(root)))
+    lexical = Path(os.path.normpath(candidate))
+    resolved = lexical.resolve()
+    # resolve() follows every link: a path that changes under it went through one (maybe out of the folder).
+    if resolved != lexical or not (resolved == base or base in resolved.parents):
+        raise ValueError(_OUTSIDE)
+    return resolved
+
+
+def _scan_dirs(folder: Path) -> list[Path]:
+    """Sub-folders (no links, no hidden ones), sorted; none when ``folder`` is not a real folder."""
+    if folder.is_symlink() or not folder.is_dir():
+        return []
+    with os.scandir(folder) as entries:
+        return sorted(Path(e.path) for e in entries if e.is_dir(follow_symlinks=False) and not e.name.startswith("."))
+
+
+def _scan_images(folder: Path) -> list[Path]:
+    """Image files directly in ``folder`` (no links, no hidden ones), sorted."""
+    with os.scandir(folder) as entries:
+        return sorted(Path(e.path) for e in entries if e.is_file(follow_symlinks=False)
+                      and not e.name.startswith(".") and e.name.lower().endswith(IMAGE_EXTENSIONS))
+
+
 def _class_dirs(folder: Path) -> list[Path]:
-    return [d for d in sorted(folder.iterdir()) if d.is_dir() and not d.name.startswith(".")] if folder.is_dir() \
-        else []
+    """Class folders of ``folder``: sub-folders that hold at least one image."""
+    return [d for d in _scan_dirs(folder) if _scan_images(d)]
 
 
-def _imagefolder_available(folder: Path) -> bool:
+def _is_image_dataset(folder: Path) -> bool:
     return bool(_class_dirs(folder / "train") or _class_dirs(folder))
 
 
+def _imagefolder_available(folder: Path) -> bool:
+    if folder == image_folders_root() and not _is_image_dataset(folder):  # no choice yet: is there one to choose?
+        return any(_is_image_dataset(folder / name) for name in image_folders())
+    return _is_image_dataset(folder)
+
+
+def _open_image(path: Path):
+    from PIL import Image
+
+    shown = shown_path(path)
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise ValueError(f"image {shown} is {width}×{height} pixels, more than the "
+                                 f"{MAX_IMAGE_PIXELS:,} allowed: resize it first")
+            return image.convert("RGB")
+    except ValueError:
+        raise
+    except Exception as exc:  # a broken or foreign file: say which one, not just "cannot identify image"
+        raise ValueError(f"cannot read image {shown}: {exc.__class__.__name__}") from exc
+
+
 def _decode_folder(folder: Path, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """Every image under ``folder/<class>/`` decoded once, resized and centre-cropped → uint8 tensors."""
-    from torchvision import datasets as tv_datasets
+    """Every image in ``folder/<class>/`` decoded once, resized and centre-cropped → uint8 tensors."""
     from torchvision import transforms
 
+    classes = _class_dirs(folder)
+    if not classes:
+        raise DatasetNotFoundError(f"No images found in {shown_path(folder)}. Expected {_IMAGEFOLDER_LAYOUT}.",
+                                   title="Image folder", folder=shown_path(folder))
+    samples = [(path, label) for label, d in enumerate(classes) for path in _scan_images(d)]
+    _check_memory(len(samples), 3, size)
     # The cats-vs-dogs recipe: Resize (the shorter side, keeping the aspect ratio) then CenterCrop.
     transform = transforms.Compose([transforms.Resize(max(size)), transforms.CenterCrop(size),
                                     transforms.PILToTensor()])
-    try:
-        found = tv_datasets.ImageFolder(str(folder), transform=transform)
-    except FileNotFoundError as exc:  # no class folders, or no image files in them
-        raise DatasetNotFoundError(f"No images found in {folder}: {exc}. Expected {_IMAGEFOLDER_LAYOUT}.") from exc
-    _check_memory(len(found), 3, size)
 
-    def decode(index: int) -> torch.Tensor:
-        try:
-            return found[index][0]
-        except Exception as exc:  # a broken file: say which one, not just "cannot identify image"
-            raise ValueError(f"cannot read image {found.samples[index][0]}: {exc}") from exc
+    def decode(sample: tuple[Path, int]) -> torch.Tensor:
+        return transform(_open_image(sample[0]))
 
     # Decoding is I/O and C code that releases the GIL: a few threads help with thousands of JPEGs.
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        images = list(pool.map(decode, range(len(found))))
-    return torch.stack(images), torch.tensor(found.targets, dtype=torch.long), list(found.classes)
+        images = list(pool.map(decode, samples))
+    labels = torch.tensor([label for _, label in samples], dtype=torch.long)
+    return torch.stack(images), labels, [d.name for d in classes]
 
 
 @_register(DatasetInfo(
     name="imagefolder", title="Image folder (your own photos)", embedded=False, channels=3, image_size=(64, 64),
-    num_classes=0, val_size=0.1, options=("test_size",),
+    num_classes=0, val_size=0.1, options=("test_size", "folder"),
     description="Your own images, one sub-folder per class (e.g. cats vs dogs): "
                 "train/<class>/*.jpg and test/<class>/*.jpg, resized and centre-cropped."),
-    available=_imagefolder_available, default_root=_imagefolder_root)
+    available=_imagefolder_available, default_root=image_folders_root)
 def _read_imagefolder(root: Path, size: tuple[int, int] | None, download: bool, seed: int, *,
-                      test_size: float = 0.2):
+                      test_size: float = 0.2, folder: str | None = None):
     size = size or (64, 64)
-    if not _imagefolder_available(root):
-        raise DatasetNotFoundError(f"No image folder at {root}. Expected {_IMAGEFOLDER_LAYOUT}.")
+    if not _is_image_dataset(root):
+        choices = image_folders() if root == image_folders_root() else []
+        if choices:
+            raise DatasetNotFoundError(f"Choose one of the image folders with folder=NAME: {', '.join(choices)}.",
+                                       title="Image folder", folder=shown_path(root))
+        raise DatasetNotFoundError(f"No image folder at {shown_path(root)}. Expected {_IMAGEFOLDER_LAYOUT}.",
+                                   title="Image folder", folder=shown_path(root))
     if _class_dirs(root / "train") and _class_dirs(root / "test"):
         train_images, train_labels, classes = _decode_folder(root / "train", size)
         test_images, test_labels, test_classes = _decode_folder(root / "test", size)
         if test_classes != classes:
-            raise ValueError(f"{root / 'train'} and {root / 'test'} must have the same class folders, "
-                             f"got {classes} and {test_classes}")
+            raise ValueError(f"{shown_path(root / 'train')} and {shown_path(root / 'test')} must have the same "
+                             f"class folders, got {classes} and {test_classes}")
     else:
         if not 0 < test_size < 1:
             raise ValueError(f"imagefolder test_size must be a fraction between 0 and 1, got {test_size!r}")

@@ -173,8 +173,12 @@ def test_a_failed_download_is_a_dataset_not_found_error(tmp_path, monkeypatch):
 def test_data_root_comes_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("VISION_CORE_DATA", str(tmp_path / "shared-data"))
     assert datasets.data_root() == tmp_path / "shared-data"
-    with pytest.raises(DatasetNotFoundError, match="shared-data"):
+    with pytest.raises(DatasetNotFoundError, match="<data folder>/KMNIST/raw") as info:
         datasets.load("kmnist")
+    assert str(tmp_path) not in str(info.value)  # pages show this message: no absolute server path
+    error = info.value
+    assert (error.title, error.folder, error.command) == ("Kuzushiji-MNIST", "<data folder>/KMNIST/raw", "kmnist")
+    assert "t10k-labels-idx1-ubyte  (or t10k-labels-idx1-ubyte.gz)" in error.files
     monkeypatch.delenv("VISION_CORE_DATA")
     monkeypatch.chdir(tmp_path)
     assert datasets.data_root() == tmp_path / "data"
@@ -213,60 +217,176 @@ def test_missing_cifar10_lists_its_files(tmp_path):
 # --------------------------------------------------------------------------- image folders
 
 
-def test_imagefolder_with_train_and_test_folders(tmp_path):
+@pytest.fixture
+def photos(tmp_path, monkeypatch) -> Path:
+    """An image-folder dataset's folder, <data folder>/imagefolder/photos, with the data folder in tmp_path."""
+    monkeypatch.setenv("VISION_CORE_DATA", str(tmp_path))
+    folder = tmp_path / "imagefolder" / "photos"
+    folder.mkdir(parents=True)
+    return folder
+
+
+def test_imagefolder_with_train_and_test_folders(photos):
     for split, count in (("train", 3), ("test", 1)):
         for i in range(count):
-            write_png(tmp_path / split / "cat" / f"{i}.png", (255, 0, 0))
-            write_png(tmp_path / split / "dog" / f"{i}.png", (0, 0, 255), size=(30, 50))
-    assert datasets.is_available("imagefolder", root=tmp_path)
-    data = datasets.load("imagefolder", root=tmp_path, image_size=16, val_size=0)
+            write_png(photos / split / "cat" / f"{i}.png", (255, 0, 0))
+            write_png(photos / split / "dog" / f"{i}.png", (0, 0, 255), size=(30, 50))
+    assert datasets.is_available("imagefolder", folder="photos")
+    assert datasets.image_folders() == ["photos"]
+    data = datasets.load("imagefolder", folder="photos", image_size=16, val_size=0)
     assert data.classes == ["cat", "dog"]
     assert data.train.images.shape == (6, 3, 16, 16) and data.test.images.shape == (2, 3, 16, 16)
     assert data.train.class_counts() == [3, 3] and data.test.labels.tolist() == [0, 1]
     cat, dog = data.test.images[0], data.test.images[1]
     assert cat[0].eq(255).all() and cat[2].eq(0).all()
     assert dog[2].eq(255).all() and dog[0].eq(0).all()
+    # The same folder given as a root inside the data folder (the command line's way) reads the same images.
+    assert torch.equal(datasets.load("imagefolder", root=photos, image_size=16, val_size=0).train.images,
+                       data.train.images)
 
 
-def test_imagefolder_resizes_the_shorter_side_then_centre_crops(tmp_path):
+def test_imagefolder_resizes_the_shorter_side_then_centre_crops(photos):
     # A 40×20 image, left half black and right half white: Resize(16) → 32×16, CenterCrop → the middle 16.
     image = np.zeros((20, 40, 3), dtype=np.uint8)
     image[:, 20:] = 255
     for split in ("train", "test"):
-        (tmp_path / split / "a").mkdir(parents=True)
-        Image.fromarray(image).save(tmp_path / split / "a" / "x.png")
-    data = datasets.load("imagefolder", root=tmp_path, image_size=16, val_size=0)
+        (photos / split / "a").mkdir(parents=True)
+        Image.fromarray(image).save(photos / split / "a" / "x.png")
+    data = datasets.load("imagefolder", folder="photos", image_size=16, val_size=0)
     row = data.test.images[0, 0, 8]
     assert row[:7].eq(0).all() and row[9:].eq(255).all()  # the edge stays in the middle: no squashing
 
 
-def test_imagefolder_of_class_folders_keeps_a_fixed_test_split(tmp_path):
+def test_imagefolder_decodes_like_torchvision_image_folder(photos):
+    rng = np.random.default_rng(3)
+    for cls in ("a", "b"):
+        for i in range(3):
+            (photos / cls).mkdir(exist_ok=True)
+            Image.fromarray(rng.integers(0, 256, (23 + i, 37, 3), dtype=np.uint8)).save(photos / cls / f"{i}.png")
+    from torchvision import transforms
+
+    reference = torchvision.datasets.ImageFolder(str(photos), transform=transforms.Compose(
+        [transforms.Resize(16), transforms.CenterCrop(16), transforms.PILToTensor()]))
+    data = datasets.load("imagefolder", folder="photos", image_size=16, val_size=0, test_size=0.5)
+    images = torch.cat([data.train.images, data.test.images])
+    labels = torch.cat([data.train.labels, data.test.labels])
+    expected = {(bytes(x.numpy()), y) for x, y in reference}
+    assert {(bytes(x.numpy()), int(y)) for x, y in zip(images, labels)} == expected
+    assert data.classes == reference.classes
+
+
+def test_imagefolder_of_class_folders_keeps_a_fixed_test_split(photos):
     for i in range(10):
-        write_png(tmp_path / "a" / f"{i}.png", (i * 20, 0, 0))
-        write_png(tmp_path / "b" / f"{i}.png", (0, i * 20, 0))
-    first = datasets.load("imagefolder", root=tmp_path, image_size=8, val_size=0.25, seed=0)
-    other = datasets.load("imagefolder", root=tmp_path, image_size=8, val_size=0.25, seed=1)
+        write_png(photos / "a" / f"{i}.png", (i * 20, 0, 0))
+        write_png(photos / "b" / f"{i}.png", (0, i * 20, 0))
+    first = datasets.load("imagefolder", folder="photos", image_size=8, val_size=0.25, seed=0)
+    other = datasets.load("imagefolder", folder="photos", image_size=8, val_size=0.25, seed=1)
     assert first.test.class_counts() == [2, 2]
     assert (len(first.train), len(first.val)) == (12, 4)
     assert torch.equal(first.test.images, other.test.images)  # the seed picks validation, never the test set
     assert not torch.equal(first.val.images, other.val.images)
 
 
-def test_missing_or_empty_imagefolder_explains_the_layout(tmp_path):
-    assert not datasets.is_available("imagefolder", root=tmp_path / "photos")
-    with pytest.raises(DatasetNotFoundError, match=r"photos.*train/<class>"):
-        datasets.load("imagefolder", root=tmp_path / "photos")
-    (tmp_path / "photos" / "cat").mkdir(parents=True)  # a class folder with no images in it
+def test_missing_or_empty_imagefolder_explains_the_layout(photos):
+    assert not datasets.is_available("imagefolder", folder="photos")
+    with pytest.raises(DatasetNotFoundError, match=r"photos.*train/<class>") as info:
+        datasets.load("imagefolder", folder="photos")
+    assert str(photos) not in str(info.value) and "<data folder>/imagefolder/photos" in str(info.value)
+    (photos / "cat").mkdir(parents=True)  # a class folder with no images in it
     with pytest.raises(DatasetNotFoundError, match="train/<class>"):
-        datasets.load("imagefolder", root=tmp_path / "photos")
+        datasets.load("imagefolder", folder="photos")
+    with pytest.raises(DatasetNotFoundError, match="train/<class>"):
+        datasets.load("imagefolder", folder="not-there")
 
 
-def test_an_unreadable_image_is_named(tmp_path):
-    write_png(tmp_path / "a" / "good.png", (1, 2, 3))
-    (tmp_path / "b").mkdir()
-    (tmp_path / "b" / "broken.png").write_bytes(b"not a png")
-    with pytest.raises(ValueError, match="broken.png"):
-        datasets.load("imagefolder", root=tmp_path, image_size=8)
+def test_with_no_folder_chosen_the_choices_are_named(photos):
+    write_png(photos / "a" / "0.png", (1, 2, 3))
+    (photos.parent / "other").mkdir()
+    assert datasets.is_available("imagefolder")  # there is a dataset to choose
+    with pytest.raises(DatasetNotFoundError, match="folder=NAME: other, photos"):
+        datasets.load("imagefolder")
+
+
+def test_an_unreadable_image_is_named(photos):
+    write_png(photos / "a" / "good.png", (1, 2, 3))
+    (photos / "b").mkdir()
+    (photos / "b" / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(ValueError, match="broken.png") as info:
+        datasets.load("imagefolder", folder="photos", image_size=8)
+    assert str(photos) not in str(info.value)
+
+
+def test_a_huge_image_is_refused_before_decoding(photos, monkeypatch):
+    monkeypatch.setattr(datasets, "MAX_IMAGE_PIXELS", 1000)
+    write_png(photos / "a" / "small.png", (1, 2, 3), size=(10, 10))
+    write_png(photos / "b" / "big.png", (1, 2, 3), size=(100, 100))
+    with pytest.raises(ValueError, match=r"big.png is 100×100 pixels"):
+        datasets.load("imagefolder", folder="photos", image_size=8)
+
+
+# --------------------------------------------------------------------------- image folders: the classroom's safety
+
+
+OUTSIDE = "must be one of the sub-folders of the data folder's imagefolder/"
+
+
+@pytest.fixture
+def listing_forbidden(monkeypatch):
+    """Fail the test if anything is listed or walked while a refused folder is checked."""
+    import os
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError(f"listed {args}")
+
+    for name in ("scandir", "listdir", "walk"):
+        monkeypatch.setattr(os, name, forbidden)
+
+
+@pytest.mark.parametrize("root", ["/", "/etc", "../", "..", "~", "data/../.."])
+def test_roots_outside_the_data_folder_are_refused_at_once(photos, root, listing_forbidden):
+    for call in (lambda: datasets.load("imagefolder", root=root), lambda: datasets.is_available("imagefolder", root)):
+        with pytest.raises(ValueError, match=OUTSIDE) as info:
+            call()
+        message = str(info.value)
+        assert "/etc" not in message and str(photos.parent) not in message and "photos" not in message
+
+
+@pytest.mark.parametrize("folder", ["..", "../..", "/etc", "photos/../../..", ".hidden", "a\\b", "c:x", "x\0"])
+def test_folder_names_are_one_plain_name(photos, folder, listing_forbidden):
+    with pytest.raises(ValueError, match=OUTSIDE):
+        datasets.load("imagefolder", folder=folder)
+
+
+def test_the_data_folder_itself_and_its_other_folders_are_outside(photos):
+    write_png(photos.parent.parent / "MNIST" / "a" / "0.png", (1, 2, 3))
+    for root in (photos.parent.parent, photos.parent.parent / "MNIST"):
+        with pytest.raises(ValueError, match=OUTSIDE):
+            datasets.load("imagefolder", root=root)
+
+
+def test_symlinked_folders_are_refused(photos, tmp_path):
+    secret = tmp_path / "elsewhere" / "private"
+    write_png(secret / "holiday" / "0.png", (1, 2, 3))
+    write_png(secret / "family" / "0.png", (4, 5, 6))
+    (photos.parent / "link").symlink_to(secret.parent)  # a folder that leads out of the data folder
+    (photos.parent / "inside").symlink_to(photos)  # even one that stays inside
+    assert datasets.image_folders() == ["photos"]  # links are not offered
+    for folder in ("link", "inside"):
+        with pytest.raises(ValueError, match=OUTSIDE) as info:
+            datasets.load("imagefolder", folder=folder)
+        assert "holiday" not in str(info.value) and "private" not in str(info.value)
+    with pytest.raises(ValueError, match=OUTSIDE):
+        datasets.load("imagefolder", root=photos.parent / "link" / "private")
+
+
+def test_symlinked_class_folders_and_files_are_not_read(photos, tmp_path):
+    write_png(photos / "cat" / "0.png", (255, 0, 0))
+    write_png(photos / "dog" / "0.png", (0, 0, 255))
+    write_png(tmp_path / "elsewhere" / "secret" / "0.png", (1, 2, 3))
+    (photos / "secret").symlink_to(tmp_path / "elsewhere" / "secret")
+    (photos / "cat" / "1.png").symlink_to(tmp_path / "elsewhere" / "secret" / "0.png")
+    data = datasets.load("imagefolder", folder="photos", image_size=8, val_size=0, test_size=0.5)
+    assert data.classes == ["cat", "dog"] and len(data.train) + len(data.test) == 2
 
 
 # --------------------------------------------------------------------------- embedded datasets
