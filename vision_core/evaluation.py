@@ -8,6 +8,7 @@ the run comparison table, and the preprocessing of an uploaded image.
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -19,6 +20,8 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps
 from torch import nn
 from torchmetrics.classification import MulticlassConfusionMatrix
+
+_PYPLOT_LOCK = threading.Lock()  # pyplot's current figure is one per process; see confusion_matrix_png
 
 # --------------------------------------------------------------------------------------------
 # Normalisation and probabilities
@@ -181,8 +184,10 @@ def per_class_table(confusion: torch.Tensor, classes: Sequence[str]) -> pd.DataF
     """Per-class support, accuracy, precision, recall and F1 from a confusion matrix.
 
     ``accuracy`` is the CIFAR-10 tutorial's per-class accuracy: the share of this class's test images
-    predicted right (the same number as recall). A class never predicted has precision 0, as in
-    scikit-learn's ``zero_division=0``.
+    predicted right (the same number as recall). F1 = 2·P·R / (P + R). A ratio whose denominator is 0 is 0,
+    as in scikit-learn's ``zero_division=0``: precision of a class never predicted, recall of a class with no
+    test images, F1 when both are 0.
+    Example: ``per_class_table(torch.tensor([[1, 3], [3, 1]]), ["a", "b"])["f1"]`` → 0.25 and 0.25.
     """
     counts = confusion.double()
     true_positives = counts.diag()
@@ -190,7 +195,10 @@ def per_class_table(confusion: torch.Tensor, classes: Sequence[str]) -> pd.DataF
     predicted = counts.sum(dim=0)  # images predicted as this class
 
     def ratio(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return torch.where(b > 0, a / b.clamp(min=1), torch.zeros_like(a))
+        # a / b, and 0 where b is 0. The denominator is only swapped for 1 where it is 0 (to avoid a NaN the
+        # where() then discards): clamping it at 1 would shrink every ratio whose denominator is below 1,
+        # such as F1's precision + recall.
+        return torch.where(b > 0, a / torch.where(b > 0, b, torch.ones_like(b)), torch.zeros_like(a))
 
     recall = ratio(true_positives, support)
     precision = ratio(true_positives, predicted)
@@ -311,26 +319,36 @@ def prediction_grid(ev: Evaluation, n: int = 9, seed: int | None = None) -> list
 def confusion_matrix_png(matrix: torch.Tensor | np.ndarray, class_names: Sequence[str], dpi: int = 120) -> bytes:
     """A PNG of ``mlxtend.plotting.plot_confusion_matrix`` (the tutorial's figure), for a download button.
 
-    Drawn on a bare matplotlib Figure with the Agg canvas, so it never touches pyplot's global state
-    (safe in a server that draws for several users at once).
+    The class names label both axes. Example: ``st.download_button("PNG", confusion_matrix_png(ev.confusion,
+    ev.classes), "confusion.png")``.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    import matplotlib.pyplot as plt
     from mlxtend.plotting import plot_confusion_matrix
 
     matrix = np.asarray(matrix.cpu() if isinstance(matrix, torch.Tensor) else matrix)
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] != len(class_names):
         raise ValueError(f"Expected a square {len(class_names)}×{len(class_names)} matrix, got shape {matrix.shape}")
-    size = max(4.0, 0.7 * len(class_names) + 2)
-    figure = Figure(figsize=(size, size))
-    FigureCanvasAgg(figure)
-    axis = figure.add_subplot()
-    plot_confusion_matrix(matrix.astype(int), class_names=list(class_names), figure=figure, axis=axis)
-    axis.set_xlabel("predicted label")
-    axis.set_ylabel("true label")
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi)
+    names = [str(name) for name in class_names]
+    size = max(4.0, 0.7 * len(names) + 2)
+    # mlxtend 0.25 draws on the axes it is given but sets the tick names and axis titles through pyplot
+    # (plt.xticks, plt.xlabel), i.e. on pyplot's *current* figure, which it creates when there is none. So
+    # the figure is made with pyplot (it becomes the current one), the lock keeps another thread from
+    # changing the current figure meanwhile, the names are set again on these axes, and the figure is closed.
+    with _PYPLOT_LOCK:
+        figure = plt.figure(figsize=(size, size))
+        try:
+            axis = figure.add_subplot()
+            plot_confusion_matrix(matrix.astype(int), class_names=names, figure=figure, axis=axis)
+            ticks = np.arange(len(names))
+            axis.set_xticks(ticks, names, rotation=45, ha="right", rotation_mode="anchor")
+            axis.set_yticks(ticks, names)
+            axis.set_xlabel("predicted label")
+            axis.set_ylabel("true label")
+            figure.tight_layout()
+            buffer = io.BytesIO()
+            figure.savefig(buffer, format="png", dpi=dpi)
+        finally:
+            plt.close(figure)
     return buffer.getvalue()
 
 

@@ -3,6 +3,7 @@ galleries, the mlxtend PNG, the comparison table, and preprocessing of a user's 
 
 from __future__ import annotations
 
+import io
 from types import SimpleNamespace
 
 import numpy as np
@@ -90,6 +91,42 @@ def test_per_class_metrics_match_sklearn(toy):
     assert list(table["support"]) == list(support) == [4, 2, 4]
     assert list(table["correct"]) == [3, 1, 3]
     np.testing.assert_allclose(table["accuracy"], [3 / 4, 1 / 2, 3 / 4])
+
+
+def test_f1_is_the_harmonic_mean_even_when_precision_plus_recall_is_below_one():
+    # P = R = 0.25 for both classes: F1 = 2·0.25·0.25 / 0.5 = 0.25 (not 0.125).
+    table = evaluation.per_class_table(torch.tensor([[1, 3], [3, 1]]), ["a", "b"])
+    assert table["f1"].tolist() == pytest.approx([0.25, 0.25])
+
+
+def test_per_class_metrics_match_sklearn_on_random_confusions():
+    """Every metric against scikit-learn (zero_division=0) on many random label/prediction sets, including
+    classes never predicted, classes absent from the labels, and precision + recall < 1."""
+    rng = np.random.default_rng(0)
+    seen = {"never predicted": 0, "absent from labels": 0, "P + R < 1": 0}
+    for _ in range(400):
+        k = int(rng.integers(2, 8))
+        n = int(rng.integers(1, 40))
+        # Draw labels and predictions from random subsets of the classes, so some are missing on either side.
+        label_pool = rng.choice(k, size=int(rng.integers(1, k + 1)), replace=False)
+        pred_pool = rng.choice(k, size=int(rng.integers(1, k + 1)), replace=False)
+        labels = rng.choice(label_pool, size=n)
+        preds = np.where(rng.random(n) < rng.random(), labels, rng.choice(pred_pool, size=n))
+        confusion = evaluation.confusion_matrix(torch.from_numpy(preds), torch.from_numpy(labels), k)
+        table = evaluation.per_class_table(confusion, [f"c{i}" for i in range(k)])
+        precision, recall, f1, support = precision_recall_fscore_support(labels, preds, labels=list(range(k)),
+                                                                         zero_division=0)
+        np.testing.assert_allclose(table["precision"], precision, atol=1e-12)
+        np.testing.assert_allclose(table["recall"], recall, atol=1e-12)
+        np.testing.assert_allclose(table["accuracy"], recall, atol=1e-12)
+        np.testing.assert_allclose(table["f1"], f1, atol=1e-12)
+        assert table["support"].tolist() == support.tolist()
+        assert table["correct"].tolist() == [int(np.sum((labels == c) & (preds == c))) for c in range(k)]
+        assert not table.isna().any().any()
+        seen["never predicted"] += int(np.sum(np.bincount(preds, minlength=k) == 0))
+        seen["absent from labels"] += int(np.sum(support == 0))
+        seen["P + R < 1"] += int(np.sum((precision + recall > 0) & (precision + recall < 1)))
+    assert min(seen.values()) > 50, seen  # the random cases really cover each corner
 
 
 def test_a_class_never_predicted_gets_zero_precision_not_nan():
@@ -181,9 +218,34 @@ def test_confusion_matrix_png_is_an_mlxtend_png(toy):
     ev, _ = toy
     png = evaluation.confusion_matrix_png(ev.confusion, ev.classes)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    assert Image.open(__import__("io").BytesIO(png)).size[0] > 100
+    assert Image.open(io.BytesIO(png)).size[0] > 100
     with pytest.raises(ValueError, match="square 2×2"):
         evaluation.confusion_matrix_png(ev.confusion, ["a", "b"])
+
+
+def test_confusion_matrix_png_names_the_classes_on_its_axes_and_leaves_no_figure_open(toy, monkeypatch):
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    ev, _ = toy
+    saved = []  # the tick labels of every figure saved as a PNG, read at the moment it is saved
+    real_savefig = Figure.savefig
+
+    def spy(figure, *args, **kwargs):
+        axis = figure.axes[0]
+        saved.append(([t.get_text() for t in axis.get_xticklabels()], [t.get_text() for t in axis.get_yticklabels()],
+                      axis.get_xlabel(), axis.get_ylabel()))
+        return real_savefig(figure, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", spy)
+    plt.close("all")
+    named = evaluation.confusion_matrix_png(ev.confusion, ev.classes)
+    assert saved == [(CLASSES, CLASSES, "predicted label", "true label")]
+    assert plt.get_fignums() == []  # nothing left open: a server draws this for every visitor
+    evaluation.confusion_matrix_png(ev.confusion, ev.classes)
+    assert plt.get_fignums() == []
+    # The names reach the pixels: other names give another picture.
+    assert evaluation.confusion_matrix_png(ev.confusion, ["0", "1", "2"]) != named
 
 
 def test_compare_runs_is_the_tutorials_table(tmp_path):
