@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from ui import identity
 from ui.live_panel import live_panel
 from ui.train_form import QUICKSTART, apply_config, config_form
 from vision_core import jobs
@@ -10,13 +11,27 @@ from vision_core.engine import TrainingError
 st.title("🏋️ Train")
 
 
+def _estimate_mb(config) -> float:
+    """The run's memory estimate (for fitting several runs on one GPU); 0 when it cannot be made here."""
+    try:
+        from ui.train_form import cached_dataset
+        from vision_core import guards
+
+        options = {k: v for k, v in config.dataset_options.items()}
+        dataset = cached_dataset(config.dataset, tuple(sorted(options.items())))
+        return guards.estimate(config, dataset.input_shape, len(dataset.classes)).total_bytes / 2**20
+    except Exception:  # noqa: BLE001 — the worker checks the limits again before allocating anything
+        return 0.0
+
+
 def start(config) -> None:
     try:
-        job = jobs.manager().submit(config)
-    except TrainingError as exc:
+        run = jobs.manager().submit(config, owner=identity.current_person(), estimate_mb=_estimate_mb(config),
+                                    teacher=identity.is_teacher())
+    except (TrainingError, jobs.QueueError) as exc:
         st.error(str(exc))
         return
-    st.query_params["run"] = job.run_id
+    st.query_params["run"] = run.run_id
     st.rerun()
 
 

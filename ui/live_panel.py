@@ -1,42 +1,76 @@
-"""The live view of one run: progress, controls, curves. Reads the job's state, never trains itself."""
+"""The live view of one run: queue place, progress, controls, curves.
+
+It never trains and never talks to a worker: it reads the run folder (``live.json``, written by the
+worker a few times a second) and writes ``control.json`` for pause / step / stop. The curves figure
+is built once per new data point and shared by every session that watches the run.
+"""
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+
 import streamlit as st
 
+from ui import identity
 from vision_core import figures, jobs, runs
+from vision_core.live import RemoteControl, read_live
 
 REFRESH_SECONDS = 1.0  # curves reach the browser within about a second
+LIVE_STATUSES = runs.ACTIVE_STATUSES + ("testing",)
+
+_figures: OrderedDict = OrderedDict()  # (run id, live version) → figure, shared by every viewer
+_figures_lock = threading.Lock()
+
+
+def shared_curves(run_id: str, snap: dict):
+    """The curves of ``snap``, built once per (run, version) for all the sessions watching it."""
+    key = (run_id, snap.get("version"), snap.get("status"), len(snap.get("epochs") or []))
+    with _figures_lock:
+        figure = _figures.get(key)
+        if figure is not None:
+            _figures.move_to_end(key)
+            return figure
+    figure = figures.training_curves(snap)
+    with _figures_lock:
+        _figures[key] = figure
+        while len(_figures) > 64:
+            _figures.popitem(last=False)
+    return figure
 
 
 def _seconds(value: float | None) -> str:
     if value is None:
         return "–"
     minutes, seconds = divmod(round(value), 60)
+    if minutes >= 60:
+        hours, minutes = divmod(minutes, 60)
+        return f"{hours} h {minutes:02d} min"
     return f"{minutes}:{seconds:02d}" if minutes else f"{value:.1f} s"
 
 
-def _controls(job: jobs.Job, status: str) -> None:
+def _controls(control: RemoteControl, status: str) -> None:
     c = st.columns(4)
-    paused = job.control.paused
+    paused = control.paused
     if paused:
         if c[0].button("▶ Resume", key="train_resume", use_container_width=True):
-            job.control.resume()
+            control.resume()
     elif c[0].button("⏸ Pause", key="train_pause", use_container_width=True, disabled=status == "queued"):
-        job.control.pause()
+        control.pause()
     if c[1].button("⏭ Step one batch", key="train_step", use_container_width=True,
                    help="Runs one batch, then pauses: watch a single update of the weights."):
-        job.control.step(1)
+        control.step(1)
     if c[2].button("⏹ Stop", key="train_stop", use_container_width=True,
                    help="Stops after the current batch and keeps a checkpoint."):
-        job.control.stop()
+        control.stop()
 
 
 def _metrics_row(snap: dict) -> None:
     memory = snap.get("gpu_memory_mb")
     c = st.columns(6 if memory else 5)
     c[0].metric(f"Epoch (of {snap.get('total_epochs', 0)})", f"{snap.get('epoch', 0)}")
-    c[1].metric(f"Step (of {snap.get('total_steps', 0):,})", f"{snap.get('step', 0):,}")
+    total = snap.get("total_steps") or 0
+    c[1].metric(f"Step (of {total:,})" if total else "Step", f"{snap.get('step', 0):,}")
     c[2].metric("Samples/s", f"{snap.get('samples_per_sec', 0):,.0f}")
     seconds = snap.get("epoch_seconds") or []
     c[3].metric("Time / epoch", _seconds(seconds[-1]) if seconds else "–")
@@ -46,19 +80,24 @@ def _metrics_row(snap: dict) -> None:
 
 
 def _finished(run: runs.RunRecord, status: str, message: str) -> None:
+    message = str(message or "")
     if status == "failed":
-        st.error(f"**The run stopped.** {message}")
+        st.error("**The run stopped.**")
+        st.text(message)  # from a run folder: plain text, never markdown
     elif status == "interrupted":
-        st.warning(f"**Interrupted.** {message}")
+        st.warning("**Interrupted.**")
+        st.text(message)
     elif status == "stopped":
-        st.warning(f"**Stopped by you.** {message}")
+        st.warning("**Stopped by you.**" + (f" {message}" if message and message[:1].isalnum() else ""))
     summary = run.summary or {}
-    if summary.get("test_acc") is not None:
+    if isinstance(summary.get("test_acc"), (int, float)):
         c = st.columns(4)
         c[0].metric("Test accuracy", f"{summary['test_acc']:.2%}")
-        c[1].metric("Test loss", f"{summary['test_loss']:.4f}")
-        c[2].metric("Training time", _seconds(summary.get("train_seconds")))
-        c[3].metric("Device", summary.get("device", "?"))
+        loss = summary.get("test_loss")
+        c[1].metric("Test loss", f"{loss:.4f}" if isinstance(loss, (int, float)) else "–")
+        seconds = summary.get("train_seconds")
+        c[2].metric("Training time", _seconds(seconds if isinstance(seconds, (int, float)) else None))
+        c[3].metric("Device", str(summary.get("device", "?")))
     if run.checkpoint("last"):
         c = st.columns(3)
         c[0].page_link("pages/evaluate.py", label="Evaluate this run", icon="✅", query_params={"run": run.run_id})
@@ -67,58 +106,79 @@ def _finished(run: runs.RunRecord, status: str, message: str) -> None:
                        query_params={"run": run.run_id})
 
 
-LIVE_STATUSES = runs.ACTIVE_STATUSES + ("testing",)
+def _queued(run: runs.RunRecord) -> None:
+    view = jobs.manager().view
+    entry = view.get(run.run_id)
+    training = [e for e in view.entries if e.status in jobs.RUNNING]
+    if entry is None or entry.position is None:
+        st.info("Queued: waiting for the scheduler to pick it up…")
+        return
+    wait = f", estimated wait {_seconds(entry.wait_s)}" if entry.wait_s else ""
+    st.info(f"Waiting for a free slot: **#{entry.position} in the queue**{wait} "
+            f"({len(training)} run(s) training now on this server).")
 
 
-def _is_active(run_id: str) -> bool:
-    """Live in this process, or written by another process (the CLI) that is still running."""
-    job = jobs.manager().get(run_id)
-    if job is not None:
-        return not job.done
+def _advice(snap: dict, run: runs.RunRecord) -> None:
+    """A run that does not learn says so, with the likely cause (as a diverged run does)."""
     try:
-        return runs.load_run(run_id).state in runs.ACTIVE_STATUSES
-    except runs.RunError:
-        return False
+        from vision_core.diagnosis import training_advice
+    except ImportError:
+        return
+    classes = len((run.data_info or {}).get("classes") or []) or 10
+    advice = training_advice(snap.get("epochs") or [], snap.get("steps") or [], classes,
+                             run.config.lr, run.config.optimizer)
+    if advice:
+        st.warning(advice)
 
 
 def live_panel(run_id: str) -> None:
-    """Draw run ``run_id``; refreshes itself every second while the job is active."""
-    active = _is_active(run_id)
+    """Draw run ``run_id``; refreshes itself every second while the run is queued or training."""
+    try:
+        first = runs.load_run(run_id)
+    except (runs.RunError, ValueError):
+        st.warning("There is no run with this id (it may have been deleted).")
+        return
+    active = first.state in LIVE_STATUSES
 
     @st.fragment(run_every=REFRESH_SECONDS if active else None)
     def body() -> None:
-        job = jobs.manager().get(run_id)
         try:
             run = runs.load_run(run_id)
-        except runs.RunError as exc:
-            st.warning(f"{exc}")
+        except (runs.RunError, ValueError):
+            st.warning("This run was deleted.")
             return
         config = run.config
-        if job is not None:
-            snap = job.state.snapshot()
-            status, message = snap["status"], snap["message"]
-        else:
+        snap = read_live(run.path)
+        if snap is None:
             snap = runs.metrics_history(run)
-            status, message = run.state, run.status.get("message", "")
             snap.update(epoch=len(snap["epochs"]), total_epochs=config.epochs)
+        status = run.state
+        if status in ("running", "paused") and snap.get("status") in ("running", "paused", "testing"):
+            status = snap["status"]
+        message = run.status.get("message", "")
         st.subheader(f"{config.model} on {config.dataset}")
-        st.caption(f"Run `{run_id}` · {config.optimizer} lr {config.lr:g} · batch {config.batch_size} · "
+        st.caption(f"Run `{run.run_id}` · {config.optimizer} lr {config.lr:g} · batch {config.batch_size} · "
                    f"seed {config.seed} · status **{status}**")
-        if job is not None and not job.done:
+        mine = identity.may_manage(run.owner)
+        if status in LIVE_STATUSES:
             if status == "queued":
-                position = jobs.manager().queue_position(run_id)
-                busy = len([j for j in jobs.manager().active_jobs() if j.state.status != "queued"])
-                st.info(f"Waiting for a free slot: **#{position or '?'} in the queue** "
-                        f"({busy} run(s) training now on this server).")
+                _queued(run)
+            elif status == "starting":
+                st.info("Starting a training process…")
             elif status == "paused":
                 st.info("Paused. Resume, or step one batch at a time.")
-            st.progress(snap["progress"], text=f"{snap['progress']:.0%}")
-            _controls(job, status)
-            _metrics_row(snap)
-        st.plotly_chart(figures.training_curves(snap), key="train_live_chart")
-        if job is None or job.done:
-            if job is not None:
-                run = runs.load_run(run_id)  # the summary written at the end
+            if mine:
+                _controls(RemoteControl(run.path), status)
+            else:
+                st.caption("Someone else's run: you can watch it, not change it.")
+            if status not in ("queued", "starting"):
+                st.progress(min(max(float(snap.get("progress") or 0), 0.0), 1.0),
+                            text=f"{float(snap.get('progress') or 0):.0%}")
+                _metrics_row(snap)
+        if status not in ("queued", "starting"):
+            _advice(snap, run)
+            st.plotly_chart(shared_curves(run.run_id, snap), key="train_live_chart")
+        if status not in LIVE_STATUSES:
             _finished(run, status, message)
         if active and status not in LIVE_STATUSES:
             st.rerun()  # stop refreshing: redraw the whole page once in its final state

@@ -15,7 +15,7 @@ from lightning.pytorch.loggers import CSVLogger
 from vision_core import datasets, models, runs
 from vision_core.config import RunConfig
 from vision_core.lightning_module import ClassifierModule, VisionDataModule
-from vision_core.live import DivergedError, JobControl, LiveCallback, LiveState
+from vision_core.live import DivergedError, JobControl, LiveCallback, LiveState, write_live
 
 
 class TrainingError(RuntimeError):
@@ -43,11 +43,19 @@ def prepare(config: RunConfig, dataset: datasets.ImageDataset | None = None
     """Load the data and build the model, failing early with the data or shape problem explained."""
     if dataset is None:
         dataset = datasets.load(config.dataset, **config.dataset_options)
+    num_classes = len(dataset.classes)
+    try:
+        from vision_core import guards
+    except ImportError:  # pragma: no cover — guards ships with the package; kept optional while it lands
+        guards = None
+    if guards is not None:
+        # Refuse a run that would not fit before a single weight is allocated (meta-device estimate).
+        guards.check(config, dataset.input_shape, num_classes)
     L.seed_everything(config.seed, workers=False, verbose=False)  # the model's initial weights come from the seed
     model = models.build(
         config.model,
         in_channels=dataset.channels,
-        num_classes=len(dataset.classes),
+        num_classes=num_classes,
         image_size=dataset.image_size,
         **config.model_options,
     )
@@ -149,7 +157,7 @@ def train(
     datamodule = VisionDataModule(config, dataset)
     write_status = trainer.is_global_zero  # under DDP only rank 0 writes the run folder
     if write_status:
-        runs.write_status(run, "running", device=device_name(accelerator))
+        runs.write_status(run, "running", device=device_name(accelerator), accelerator=accelerator)
     state.update(status="running", total_epochs=config.epochs)
 
     started = time.perf_counter()
@@ -192,8 +200,9 @@ def train(
         "tested_checkpoint": "best" if best.is_file() and not stopped else "current weights",
     }
     state.update(status=summary["status"], test_metrics=test_metrics,
-                 message="Stopped; the last checkpoint holds the weights at the stop." if stopped else "")
+                 message="The last checkpoint holds the weights at the stop." if stopped else "")
     if write_status:
+        write_live(run.path, state)  # the final curves, for the pages (a worker's publisher also writes it)
         runs.write_summary(run, summary)
         runs.write_status(run, summary["status"], state.message, epoch=summary["epochs_completed"])
     return summary

@@ -1,167 +1,423 @@
-"""Process-wide job registry: training runs in worker threads, outside any page script.
+"""The classroom's job queue: training runs in worker processes, started by one scheduler thread.
 
-A Streamlit rerun, a refresh or a closed tab never touches a job; pages look it up by id
-(the run id, kept in the URL) and read its LiveState. Concurrency is bounded per device
-(default: one job per GPU, one on the CPU); the rest wait in a FIFO queue.
+A page submits a run: its folder is written at once with status ``queued`` (so a refresh, another
+tab or a restarted server finds it). The scheduler thread of the server process looks at the run
+folders twice a second, starts a worker process (vision_core/worker.py) for the next queued run
+when its device has room, reaps workers that died and says why in their run folder. Workers run in
+their own session: they outlive a server restart, and the next server's scheduler counts them by
+their heartbeat. Pages never touch a worker: they read ``live.json`` and write ``control.json``
+(vision_core/live.py), and they read the queue from the scheduler's last look (``Scheduler.view``),
+so thirty viewers cost one scan.
+
+Room on a device: on the CPU a number of concurrent jobs (``VISION_CORE_MAX_JOBS_CPU``, default one
+per two cores); on a GPU, jobs fit side by side while their memory estimates add up to at most the
+teacher's share of the GPU memory, and at most ``VISION_CORE_MAX_JOBS_GPU`` (default 8) of them. The
+queue is fair: people take turns (round robin by owner, FIFO within one person), and each person has
+at most ``max_jobs_per_person`` runs queued or training.
+
+This module imports no torch at import time: the sidebar's queue strip on every page uses it.
 """
 
 from __future__ import annotations
 
-import gc
+import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-import torch
-
 from vision_core import runs
-from vision_core.config import RunConfig
-from vision_core.engine import TrainingError, resolve_accelerator, train
-from vision_core.live import JobControl, LiveState
+from vision_core.live import RemoteControl, read_live
 
-PAUSED_JOB_TIMEOUT_S = 30 * 60  # a paused job nobody has looked at for this long is stopped (frees memory)
+TICK_SECONDS = 0.5
+STARTING_GRACE_S = 90  # a worker imports torch and loads data before its first heartbeat
+DEFAULT_EPOCH_SECONDS = 15.0  # wait estimate for a model/dataset nobody has trained here yet
+RUNNING = ("starting", "running", "paused")
 
 
-def default_limits() -> dict[str, int]:
-    """Concurrent jobs per device kind; override with VISION_CORE_MAX_JOBS_CPU / _GPU."""
-    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    return {
-        "cpu": int(os.environ.get("VISION_CORE_MAX_JOBS_CPU", "1")),
-        "gpu": int(os.environ.get("VISION_CORE_MAX_JOBS_GPU", str(max(gpus, 1)))),
-    }
+class QueueError(ValueError):
+    """A submission the queue refuses (per-person cap, bad config); the message is for the student."""
+
+
+def _int_env(name: str, default: int) -> int:
+    try:
+        return max(int(os.environ.get(name, default)), 1)
+    except ValueError:
+        return default
+
+
+def _limits():
+    """The teacher's classroom limits (vision_core.classroom), or defaults when it is not there."""
+    try:
+        from vision_core import classroom
+    except ImportError:
+        return None
+    return classroom.load_limits()
+
+
+def _limit(name: str, default):
+    limits = _limits()
+    return getattr(limits, name, default) if limits is not None else default
 
 
 @dataclass
-class Job:
-    run: runs.RunRecord
-    config: RunConfig
-    device: str  # "cpu" or "gpu": which queue it waits in
-    state: LiveState
-    control: JobControl = field(default_factory=JobControl)
-    submitted: float = field(default_factory=time.time)
-    last_seen: float = field(default_factory=time.time)
-    summary: dict[str, Any] | None = None
-    error: str | None = None
-    thread: threading.Thread | None = None
+class Entry:
+    """What the scheduler knows about one active run (queued, starting, running or paused)."""
 
-    @property
-    def run_id(self) -> str:
-        return self.run.run_id
+    run_id: str
+    status: str
+    owner: str | None
+    device: str
+    submitted: float
+    estimate_mb: float
+    epochs: int
+    model: str
+    dataset: str
+    batch_size: int
+    gpu: int = 0  # which GPU (CUDA index) it was started on
+    position: int | None = None  # 1 = next to start
+    wait_s: float | None = None  # estimated seconds until it starts
+    progress: float = 0.0
+    epoch: int = 0
+    val_acc: float | None = None
 
-    @property
-    def done(self) -> bool:
-        return self.state.status in ("finished", "stopped", "failed")
+
+@dataclass
+class QueueView:
+    """The scheduler's last look, shared by every page: active runs in display order."""
+
+    entries: list[Entry] = field(default_factory=list)
+    updated: float = 0.0
+
+    def get(self, run_id: str) -> Entry | None:
+        return next((e for e in self.entries if e.run_id == run_id), None)
+
+    def owned_by(self, owner: str | None) -> list[Entry]:
+        return [e for e in self.entries if owner is not None and e.owner == owner]
 
 
-class JobManager:
-    """Starts, queues and tracks training jobs. Thread-safe; one per process (``manager()``)."""
-
-    def __init__(self, limits: dict[str, int] | None = None, root=None) -> None:
-        self.limits = limits or default_limits()
-        self.root = root
-        self._lock = threading.Condition()
-        self._jobs: dict[str, Job] = {}
-        self._waiting: list[str] = []  # run ids in queue order
-        self._active: dict[str, int] = {"cpu": 0, "gpu": 0}
-
-    def submit(self, config: RunConfig, trainer_options: dict[str, Any] | None = None,
-               start_paused: bool = False) -> Job:
-        """Create the run folder at once (so a refresh finds it), then train when a slot is free."""
-        device = resolve_accelerator(config.accelerator)
-        run = runs.create_run(config, self.root)
-        job = Job(run=run, config=config, device=device, state=LiveState(total_epochs=config.epochs))
-        if start_paused:
-            job.control.pause()
-        with self._lock:
-            self._jobs[job.run_id] = job
-            self._waiting.append(job.run_id)
-        job.thread = threading.Thread(target=self._work, args=(job, trainer_options),
-                                      name=f"train-{job.run_id}", daemon=True)
-        job.thread.start()
-        return job
-
-    def _work(self, job: Job, trainer_options: dict[str, Any] | None) -> None:
-        with self._lock:
-            while (self._waiting[0] != job.run_id
-                   or self._active[job.device] >= self.limits[job.device]) and not job.control.stop_requested:
-                self._lock.wait(timeout=0.5)
-            self._waiting.remove(job.run_id)
-            if job.control.stop_requested:  # cancelled while queued
-                job.state.update(status="stopped", message="Cancelled before it started.")
-                runs.write_status(job.run, "stopped", "Cancelled before it started.")
-                self._lock.notify_all()
-                return
-            self._active[job.device] += 1
-        try:
-            job.summary = train(job.config, run=job.run, state=job.state, control=job.control,
-                                trainer_options=trainer_options)
-        except TrainingError as exc:
-            job.error = str(exc)
-        except Exception as exc:  # noqa: BLE001 — a bug must not take the server down; the run says what happened
-            job.error = f"Training stopped with an unexpected error: {type(exc).__name__}: {exc}"
-            job.state.update(status="failed", message=job.error)
-            runs.write_status(job.run, "failed", job.error)
-        finally:
-            with self._lock:
-                self._active[job.device] -= 1
-                self._lock.notify_all()
-            self._release_memory()
-
-    @staticmethod
-    def _release_memory() -> None:
-        # The trainer, module and loaders go out of scope with train(); give their memory back now.
-        gc.collect()
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-
-    def get(self, run_id: str | None) -> Job | None:
-        """The live job for a run id (None when it is not running in this process). Marks it as seen."""
-        if not run_id:
-            return None
-        with self._lock:
-            job = self._jobs.get(run_id)
-        if job:
-            job.last_seen = time.time()
-            self._stop_if_abandoned()
-        return job
-
-    def jobs(self) -> list[Job]:
-        with self._lock:
-            return sorted(self._jobs.values(), key=lambda j: j.submitted)
-
-    def active_jobs(self) -> list[Job]:
-        return [j for j in self.jobs() if not j.done]
-
-    def queue_position(self, run_id: str) -> int | None:
-        """1 for the next job to start; None when it is not waiting."""
-        with self._lock:
-            if run_id in self._waiting:
-                return self._waiting.index(run_id) + 1
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
         return None
 
-    def _stop_if_abandoned(self) -> None:
+
+def _word(value) -> str:
+    """A name from a run folder, safe to show anywhere (pages render these in markdown)."""
+    text = "".join(ch for ch in str(value or "") if ch.isalnum() or ch in "_-")[:40]
+    return text or "?"
+
+
+def _number(value, default: float = 0.0) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+
+
+class LocalLauncher:
+    """Starts a worker as a local process in its own session (it survives the server)."""
+
+    def __init__(self) -> None:
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    def launch(self, run_id: str, root: Path, env: dict[str, str], memory_mb: int | None) -> None:
+        log = open(root / run_id / "worker.log", "ab")  # noqa: SIM115 — the child keeps its own descriptor
+        command = [sys.executable, "-m", "vision_core.worker", run_id, "--runs-dir", str(root)]
+        if memory_mb:
+            command += ["--memory-mb", str(int(memory_mb))]
+        with log:
+            self.processes[run_id] = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                env={**os.environ, **env}, start_new_session=True, cwd=os.getcwd(),
+            )
+
+    def finished(self) -> dict[str, int]:
+        """Workers of ours that ended since the last call: run id → exit code (reaped, no zombies)."""
+        done = {}
+        for run_id, process in list(self.processes.items()):
+            code = process.poll()
+            if code is not None:
+                done[run_id] = code
+                del self.processes[run_id]
+        return done
+
+
+def death_message(code: int, batch_size: int) -> str:
+    """Why a worker process ended without writing its own reason."""
+    if code in (-9, 137):
+        return (f"The training process was killed (signal 9), most likely because the machine ran out of memory "
+                f"at batch size {batch_size}. Try batch size {max(batch_size // 4, 1)} or a smaller model; "
+                "nothing else on the server was affected.")
+    if code < 0:
+        return f"The training process was stopped by signal {-code}; what it saved is kept."
+    return f"The training process ended unexpectedly (exit code {code}); what it saved is kept."
+
+
+class Scheduler:
+    """One per server process (``manager()``): submits runs and starts their workers in turn."""
+
+    def __init__(self, root=None, launcher=None, cpu_slots: int | None = None, gpu_slots: int | None = None,
+                 tick: float = TICK_SECONDS) -> None:
+        self.root = runs.runs_root(root)
+        self.launcher = launcher or LocalLauncher()
+        self.cpu_slots = cpu_slots or _int_env("VISION_CORE_MAX_JOBS_CPU", max((os.cpu_count() or 2) // 2, 1))
+        self.gpu_slots = gpu_slots or _int_env("VISION_CORE_MAX_JOBS_GPU", 8)
+        self.tick_seconds = tick
+        self.view = QueueView()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._cache: dict[str, tuple[int, dict]] = {}  # run id → (status.json mtime, parsed entry facts)
+        self._durations: dict[tuple[str, str, str], float] = {}  # (model, dataset, device) → s/epoch
+        self._gpus: list[float] | None = None  # memory (MB) of each GPU, read once in the thread
+        self._thread: threading.Thread | None = None
+
+    # ---- pages call these ------------------------------------------------------------------
+    def start(self) -> Scheduler:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="job-scheduler", daemon=True)
+                self._thread.start()
+        return self
+
+    def submit(self, config, owner: str | None = None, *, estimate_mb: float = 0.0, start_paused: bool = False,
+               teacher: bool = False) -> runs.RunRecord:
+        """Queue a run; raises QueueError when this person already has their share of the queue."""
+        from vision_core.engine import resolve_accelerator
+
+        cap = int(_limit("max_jobs_per_person", 2))
+        if not teacher and owner is not None:
+            mine = [e for e in self._scan() if e.owner == owner]
+            if len(mine) >= cap:
+                raise QueueError(f"You already have {len(mine)} run(s) queued or training (the limit is {cap} "
+                                 "per person, so everyone gets a turn). Stop one, or wait until one finishes.")
+        device = resolve_accelerator(config.accelerator)
+        run = runs.create_run(config, self.root, owner=owner)
+        if start_paused:
+            RemoteControl(run.path).pause()
+        runs.write_status(run, "queued", "", submitted=time.time(), kind=device, estimate_mb=float(estimate_mb))
+        self.start()
+        self._wake.set()
+        return run
+
+    def control(self, run: runs.RunRecord) -> RemoteControl:
+        return RemoteControl(run.path)
+
+    def refresh(self) -> QueueView:
+        """Look at the run folders now (tests; pages use ``view``)."""
+        self._tick()
+        return self.view
+
+    # ---- the scheduler thread --------------------------------------------------------------
+    def _loop(self) -> None:
+        while True:
+            try:
+                self._tick()
+            except Exception:  # noqa: BLE001, S110 — one bad tick (a folder deleted mid-read) must not end the queue
+                pass
+            self._wake.wait(self.tick_seconds)
+            self._wake.clear()
+
+    def _tick(self) -> None:
+        for run_id, code in self.launcher.finished().items():
+            self._reap(run_id, code)
+        entries = self._scan()
+        queued = [e for e in entries if e.status == "queued"]
+        for entry in queued:
+            if RemoteControl(self.root / entry.run_id).stop_requested:
+                self._write(entry.run_id, "stopped", "Cancelled before it started.")
+                entry.status = "stopped"
+        queued = [e for e in queued if e.status == "queued"]
+        busy = [e for e in entries if e.status in RUNNING]
+        for entry in self._fair_order(queued, busy):
+            env = self._room_for(entry, busy)
+            if env is None:
+                continue
+            gpu = int(env.get("CUDA_VISIBLE_DEVICES", 0))
+            self._write(entry.run_id, "starting", "Starting a training process…", kind=entry.device, gpu=gpu,
+                        estimate_mb=entry.estimate_mb, submitted=entry.submitted)
+            entry.gpu = gpu
+            self.launcher.launch(entry.run_id, self.root, env, self._memory_cap(entry))
+            entry.status = "starting"
+            busy.append(entry)
+        self._publish([e for e in entries if e.status in runs.ACTIVE_STATUSES])
+
+    def _scan(self) -> list[Entry]:
+        """Active runs on disk (status.json re-read only when it changed)."""
+        entries = []
+        try:
+            names = [p.name for p in self.root.iterdir() if p.is_dir() and not p.is_symlink()]
+        except OSError:
+            return []
+        for name in names:
+            path = self.root / name
+            try:
+                mtime = (path / "status.json").stat().st_mtime_ns
+            except OSError:
+                continue
+            cached = self._cache.get(name)
+            if cached is None or cached[0] != mtime:
+                cached = (mtime, self._facts(path))
+                self._cache[name] = cached
+            facts = cached[1]
+            if not facts:
+                continue
+            status = facts["status"]
+            if status in RUNNING and not self._alive(path, facts):
+                continue  # dead without a word: load_run shows it as interrupted
+            if status in runs.ACTIVE_STATUSES:
+                entries.append(Entry(run_id=name, **{k: v for k, v in facts.items()
+                                                     if k not in ("updated", "seconds_per_epoch")}))
+            elif status in ("finished", "stopped") and facts.get("seconds_per_epoch"):
+                self._durations[(facts["model"], facts["dataset"], facts["device"])] = facts["seconds_per_epoch"]
+        return entries
+
+    def _facts(self, path: Path) -> dict | None:
+        status = _read_json(path / "status.json")
+        config = _read_json(path / "config.json")
+        if not isinstance(status, dict) or not isinstance(config, dict):
+            return None
+        owner = _read_json(path / "owner.json")
+        summary = _read_json(path / "summary.json") if status.get("status") in ("finished", "stopped") else None
+        seconds = None
+        if isinstance(summary, dict) and _number(summary.get("epochs_completed")) > 0:
+            seconds = _number(summary.get("train_seconds")) / _number(summary.get("epochs_completed"))
+        return {
+            "status": str(status.get("status", "")),
+            "updated": _number(status.get("updated")),
+            "owner": owner.get("owner") if isinstance(owner, dict) and isinstance(owner.get("owner"), str) else None,
+            "device": "gpu" if "gpu" in (status.get("kind"), status.get("accelerator"), config.get("accelerator"))
+                      else "cpu",
+            "gpu": int(_number(status.get("gpu"))),
+            "submitted": _number(status.get("submitted"), _number(status.get("updated"))),
+            "estimate_mb": _number(status.get("estimate_mb")),
+            "epochs": int(_number(config.get("epochs"), 1)),
+            "model": _word(config.get("model")),
+            "dataset": _word(config.get("dataset")),
+            "batch_size": int(_number(config.get("batch_size"), 1)),
+            "seconds_per_epoch": seconds,
+        }
+
+    def _alive(self, path: Path, facts: dict) -> bool:
+        age = runs.heartbeat_age(path) if hasattr(runs, "heartbeat_age") else _heartbeat_age(path)
+        if age is not None and age <= getattr(runs, "HEARTBEAT_TIMEOUT_S", 20):
+            return True
+        return facts["status"] == "starting" and time.time() - facts["updated"] < STARTING_GRACE_S
+
+    @staticmethod
+    def _fair_order(queued: list[Entry], busy: list[Entry] = ()) -> list[Entry]:
+        """People take turns: each person's first run, then each person's second, … (FIFO inside).
+
+        A run already training counts as that person's turn taken.
+        """
+        turn: dict[str | None, int] = {}
+        for entry in busy:
+            turn[entry.owner] = turn.get(entry.owner, 0) + 1
+        ranked = []
+        for entry in sorted(queued, key=lambda e: e.submitted):
+            rank = turn.get(entry.owner, 0)
+            turn[entry.owner] = rank + 1
+            ranked.append((rank, entry.submitted, entry))
+        return [entry for _, _, entry in sorted(ranked, key=lambda r: (r[0], r[1]))]
+
+    def _gpu_memory(self) -> list[float]:
+        if self._gpus is None:
+            import torch
+
+            self._gpus = [torch.cuda.get_device_properties(i).total_memory / 2**20
+                          for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+        return self._gpus
+
+    def _room_for(self, entry: Entry, busy: list[Entry]) -> dict[str, str] | None:
+        """Environment for the worker when the device has room for it now, else None."""
+        if entry.device != "gpu":
+            return {} if sum(e.device == "cpu" for e in busy) < self.cpu_slots else None
+        gpus = self._gpu_memory()
+        if not gpus:
+            return {}  # the worker will say there is no GPU
+        share = float(_limit("gpu_memory_share", 0.9))
+        on_gpu = [e for e in busy if e.device == "gpu"]
+        if len(on_gpu) >= self.gpu_slots * len(gpus):
+            return None
+        # The GPU with the most room left; jobs are spread by estimate (a small CNN takes a sliver).
+        used = [0.0] * len(gpus)
+        for e in on_gpu:
+            used[e.gpu % len(gpus)] += e.estimate_mb
+        best = max(range(len(gpus)), key=lambda i: gpus[i] * share - used[i])
+        if used[best] + entry.estimate_mb > gpus[best] * share and used[best] > 0:
+            return None
+        return {"CUDA_VISIBLE_DEVICES": str(best)}
+
+    @staticmethod
+    def _memory_cap(entry: Entry) -> int | None:
+        if entry.device == "gpu":
+            return None
+        allowed = float(_limit("max_memory_mb", 4096))
+        return int(max(allowed, 2 * entry.estimate_mb) + 1024)  # + the dataset and Lightning's own
+
+    def _write(self, run_id: str, status: str, message: str, **fields: Any) -> None:
+        try:
+            run = runs.load_run(run_id, self.root)
+        except (runs.RunError, ValueError):
+            return
+        runs.write_status(run, status, message, **fields)
+        self._cache.pop(run_id, None)
+
+    def _reap(self, run_id: str, code: int) -> None:
+        """A worker of ours ended: if it did not write an ending itself, write why."""
+        status = _read_json(self.root / run_id / "status.json")
+        if isinstance(status, dict) and status.get("status") in RUNNING + ("queued",):
+            config = _read_json(self.root / run_id / "config.json") or {}
+            batch = int(_number(config.get("batch_size"), 1))
+            self._write(run_id, "failed", death_message(code, batch))
+
+    def _publish(self, entries: list[Entry]) -> None:
+        """Order, positions and estimated waits, for every page to read without touching the disk."""
         now = time.time()
-        for job in self.active_jobs():
-            if job.control.paused and now - job.last_seen > PAUSED_JOB_TIMEOUT_S:
-                job.control.stop()
+        running = [e for e in entries if e.status in RUNNING]
+        for entry in running:
+            live = read_live(self.root / entry.run_id) or {}
+            entry.progress = _number(live.get("progress"))
+            entry.epoch = int(_number(live.get("epoch")))
+            entry.val_acc = next((e.get("val_acc") for e in reversed(live.get("epochs") or [])
+                                  if isinstance(e, dict) and isinstance(e.get("val_acc"), (int, float))), None)
+            eta = live.get("eta")
+            entry.wait_s = _number(eta, self._duration(entry) * (1 - entry.progress))
+        queued = self._fair_order([e for e in entries if e.status == "queued"], running)
+        # Simulate the slots: each queued run starts when the earliest busy slot of its device frees.
+        free_at = {"cpu": sorted(now + (e.wait_s or 0) for e in running if e.device == "cpu"),
+                   "gpu": sorted(now + (e.wait_s or 0) for e in running if e.device == "gpu")}
+        slots = {"cpu": self.cpu_slots, "gpu": self.gpu_slots * max(len(self._gpus or [1]), 1)}
+        for position, entry in enumerate(queued, start=1):
+            times = free_at[entry.device]
+            start = now if len(times) < slots[entry.device] else times.pop(0)
+            times.append(start + self._duration(entry))
+            times.sort()
+            entry.position, entry.wait_s = position, max(start - now, 0.0)
+        self.view = QueueView(entries=running + queued, updated=now)
 
-    def wait(self, run_id: str, timeout: float | None = None) -> Job:
-        """Block until a job ends (tests and the CLI)."""
-        job = self._jobs[run_id]
-        job.thread.join(timeout)
-        return job
+    def _duration(self, entry: Entry) -> float:
+        per_epoch = self._durations.get((entry.model, entry.dataset, entry.device), DEFAULT_EPOCH_SECONDS)
+        return per_epoch * max(entry.epochs, 1)
 
 
-_manager: JobManager | None = None
-_manager_lock = threading.Lock()
+def _heartbeat_age(path: Path) -> float | None:
+    try:
+        return max(time.time() - (path / "heartbeat").stat().st_mtime, 0.0)
+    except OSError:
+        return None
 
 
-def manager() -> JobManager:
-    """The process-wide JobManager (every browser session of the dashboard shares it)."""
-    global _manager
-    with _manager_lock:
-        if _manager is None:
-            _manager = JobManager()
-        return _manager
+_managers: dict[Path, Scheduler] = {}
+_managers_lock = threading.Lock()
+
+
+def manager(root=None) -> Scheduler:
+    """The scheduler of this server process for a runs folder (every browser session shares it)."""
+    key = runs.runs_root(root)
+    with _managers_lock:
+        if key not in _managers:
+            _managers[key] = Scheduler(key).start()
+        return _managers[key]

@@ -1,21 +1,33 @@
-"""Live state of a training run, shared between the training thread and the pages that poll it.
+"""Live state of a training run, and how the pages talk to it across the process boundary.
 
-The training thread writes through ``LiveCallback`` (a Lightning callback); pages only read
-``LiveState.snapshot()``. Pause / resume / single step / stop are cooperative: ``JobControl``
-flags checked between batches, never in the middle of one.
+Training runs in its own worker process (vision_core/worker.py). The training loop writes a
+``LiveState`` through ``LiveCallback`` (a Lightning callback); a ``LivePublisher`` thread in the
+worker writes it to ``live.json`` in the run folder when it changed (at most a few times a second)
+and touches the run's heartbeat. Pages only read that file. Pause / resume / single step / stop are
+cooperative: the page writes ``control.json`` (``RemoteControl``), the worker's ``FileControl``
+reads it between batches, never in the middle of one. ``JobControl`` is the same protocol in one
+process (the CLI and the tests).
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 
-MAX_STEP_POINTS = 2000  # beyond this the step history is halved, so charts stay fast for long runs
+MAX_STEP_POINTS = 2000  # beyond this the step history is halved, so the live file stays small
+PUBLISH_SECONDS = 0.25  # live.json is rewritten at most this often (curves reach the page within ~1 s)
+FLUSH_SECONDS = 0.25  # the training loop syncs its per-step numbers from the device this often
+CONTROL_POLL_SECONDS = 0.1  # how often the worker looks at control.json
+LIVE_FILE = "live.json"
+CONTROL_FILE = "control.json"
 
 
 class DivergedError(RuntimeError):
@@ -146,12 +158,224 @@ def _metric(trainer: L.Trainer, name: str) -> float | None:
     return None if value is None else float(value)
 
 
+def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    # Write then rename: a reader in another process never sees half a file.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, separators=(",", ":")))
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def write_live(run_path: Path, state: LiveState) -> None:
+    """Write a run's LiveState snapshot to its ``live.json`` now."""
+    _write_json_atomic(Path(run_path) / LIVE_FILE, state.snapshot())
+
+
+class FileControl(JobControl):
+    """JobControl driven by ``control.json``, written by the page in the server process.
+
+    The file holds ``{"paused": bool, "step_grants": int, "stop": bool}``. ``step_grants`` only
+    grows: each "step one batch" adds one. While paused, the worker runs one batch per grant it has
+    not used yet; while running it absorbs the grants (a step pressed while running pauses after one
+    more batch, because the page also sets ``paused``).
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self._seen_mtime = None
+        self._checked = 0.0
+        self._used_grants = 0
+        self._file_paused = False
+
+    def refresh(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._checked < CONTROL_POLL_SECONDS:
+            return
+        self._checked = now
+        try:
+            mtime = self.path.stat().st_mtime_ns
+        except OSError:
+            return
+        if mtime == self._seen_mtime:
+            return
+        self._seen_mtime = mtime
+        data = _read_json(self.path) or {}
+        grants = data.get("step_grants", 0)
+        grants = grants if isinstance(grants, int) and grants >= 0 else 0
+        with self._lock:
+            if data.get("stop") is True:
+                self._stop = True
+            self._file_paused = data.get("paused") is True
+            if not self._file_paused:
+                self._allowed_steps = None
+                self._used_grants = grants
+            else:
+                new = max(grants - self._used_grants, 0)
+                self._used_grants = max(self._used_grants, grants)
+                self._allowed_steps = new if self._allowed_steps is None else self._allowed_steps + new
+            self._lock.notify_all()
+
+    @property
+    def stop_requested(self) -> bool:
+        self.refresh()
+        return self._stop
+
+    @property
+    def paused(self) -> bool:
+        return self._allowed_steps == 0
+
+    def wait_for_turn(self, on_wait=None) -> None:
+        self.refresh()
+        while True:
+            with self._lock:
+                if self._stop or self._allowed_steps != 0:
+                    if self._allowed_steps is not None and not self._stop:
+                        self._allowed_steps -= 1
+                    return
+            if on_wait:
+                on_wait()
+            time.sleep(CONTROL_POLL_SECONDS)
+            self.refresh(force=True)
+
+
+class RemoteControl:
+    """The page's side of ``FileControl``: pause, resume, step and stop a run in another process."""
+
+    _lock = threading.Lock()  # one server process writes control files; its sessions take turns
+
+    def __init__(self, run_path: Path) -> None:
+        self.path = Path(run_path) / CONTROL_FILE
+
+    def read(self) -> dict[str, Any]:
+        data = _read_json(self.path) or {}
+        grants = data.get("step_grants", 0)
+        return {"paused": data.get("paused") is True, "stop": data.get("stop") is True,
+                "step_grants": grants if isinstance(grants, int) and grants >= 0 else 0}
+
+    def _change(self, **changes: Any) -> None:
+        with self._lock:
+            data = self.read()
+            if "step_grants" in changes:
+                changes["step_grants"] = data["step_grants"] + changes["step_grants"]
+            _write_json_atomic(self.path, {**data, **changes, "updated": time.time()})
+
+    @property
+    def paused(self) -> bool:
+        return self.read()["paused"]
+
+    @property
+    def stop_requested(self) -> bool:
+        return self.read()["stop"]
+
+    def pause(self) -> None:
+        self._change(paused=True)
+
+    def resume(self) -> None:
+        self._change(paused=False)
+
+    def step(self, n: int = 1) -> None:
+        self._change(paused=True, step_grants=n)
+
+    def stop(self) -> None:
+        self._change(stop=True)
+
+
+class LivePublisher:
+    """A worker-side thread: writes ``live.json`` when the state changed, and beats the heartbeat.
+
+    Runs beside the training loop, so the loop itself never does file I/O for the live view, and
+    the heartbeat keeps beating through a long batch or a pause.
+    """
+
+    def __init__(self, state: LiveState, run_path: Path, heartbeat=None) -> None:
+        self.state = state
+        self.path = Path(run_path) / LIVE_FILE
+        self.heartbeat = heartbeat  # callable, e.g. runs.touch_heartbeat bound to the run
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="live-publisher", daemon=True)
+        self._written = -1
+
+    def start(self) -> LivePublisher:
+        self.publish()
+        self._thread.start()
+        return self
+
+    def publish(self) -> None:
+        version = self.state.version
+        if version != self._written:
+            write_live(self.path.parent, self.state)
+            self._written = version
+
+    def _loop(self) -> None:
+        last_beat = 0.0
+        while not self._stop.wait(PUBLISH_SECONDS):
+            try:
+                self.publish()
+                if self.heartbeat and time.monotonic() - last_beat >= 1.0:
+                    self.heartbeat()
+                    last_beat = time.monotonic()
+            except OSError:
+                pass  # a full disk or a deleted folder must not kill training; the next beat retries
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        try:
+            self.publish()
+        except OSError:
+            pass
+
+
+_live_cache: dict[Path, tuple[tuple[int, int], dict[str, Any]]] = {}
+_live_cache_lock = threading.Lock()
+
+
+def read_live(run_path: Path) -> dict[str, Any] | None:
+    """The latest published LiveState snapshot of a run (None before the worker wrote one).
+
+    Parsed once per change and shared by every page that asks (thirty viewers, one parse).
+    """
+    path = Path(run_path) / LIVE_FILE
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    key = (stat.st_mtime_ns, stat.st_size)
+    with _live_cache_lock:
+        cached = _live_cache.get(path)
+        if cached and cached[0] == key:
+            return cached[1]
+    data = _read_json(path)
+    if data is None or not isinstance(data.get("version"), int):
+        return None
+    with _live_cache_lock:
+        if len(_live_cache) > 256:
+            _live_cache.clear()
+        _live_cache[path] = (key, data)
+    return data
+
+
 class LiveCallback(L.Callback):
-    """Publishes metrics to a LiveState after every batch and obeys a JobControl between batches."""
+    """Publishes metrics to a LiveState and obeys a JobControl between batches.
+
+    O(1) per step: the step's loss and correct count stay on the device in a short list; every
+    ``FLUSH_SECONDS`` (and at pauses and epoch ends) one host sync turns them all into numbers.
+    On a GPU a per-step ``.item()`` would stall the pipeline; this keeps every step on the chart.
+    """
 
     def __init__(self, state: LiveState, control: JobControl) -> None:
         self.state = state
         self.control = control
+        self._pending: list[tuple[int, torch.Tensor, torch.Tensor, int]] = []
+        self._last_flush = 0.0
         self._epoch_start = 0.0
         self._window_start = 0.0
         self._window_samples = 0
@@ -159,6 +383,7 @@ class LiveCallback(L.Callback):
     def on_train_start(self, trainer, pl_module) -> None:
         self.state.update(status="running", steps_per_epoch=int(trainer.num_training_batches),
                           total_epochs=trainer.max_epochs, started=time.time())
+        self._last_flush = time.perf_counter()
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self._epoch_start = self._window_start = time.perf_counter()
@@ -167,6 +392,8 @@ class LiveCallback(L.Callback):
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         def mark_paused():
+            if self._pending:
+                self._flush(trainer, pl_module)
             if self.state.status != "paused":
                 self.state.update(status="paused")
 
@@ -179,21 +406,35 @@ class LiveCallback(L.Callback):
             trainer.should_stop = True
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        # One host sync per step for both numbers (the chart needs them anyway).
-        loss, correct = torch.stack([outputs["loss"].detach().float(), outputs["correct"].float()]).tolist()
         size = int(batch[1].shape[0])
-        if not math.isfinite(loss):
-            raise DivergedError(
-                f"The loss became {loss} at step {trainer.global_step} (epoch {trainer.current_epoch + 1}): "
-                f"training diverged. Try a smaller learning rate (now {pl_module.config.lr:g}), "
-                "a smaller batch, or Adam instead of SGD."
-            )
-        self.state.add_step(trainer.global_step, loss, correct / size)
+        correct = outputs.get("correct") if isinstance(outputs, dict) else None
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        self._pending.append((trainer.global_step, loss.detach(),
+                              correct if correct is not None else loss.new_zeros(()), size))
         self._window_samples += size
-        if time.perf_counter() - self._window_start > 0.5:
-            self._publish_speed(pl_module)
+        if time.perf_counter() - self._last_flush >= FLUSH_SECONDS or self.control.paused:
+            self._flush(trainer, pl_module)
         if self.control.stop_requested:
             trainer.should_stop = True
+
+    def _flush(self, trainer, pl_module) -> None:
+        """One host sync for every step since the last flush; raises DivergedError on NaN/inf."""
+        pending, self._pending = self._pending, []
+        self._last_flush = time.perf_counter()
+        if not pending:
+            return
+        losses = torch.stack([p[1].float() for p in pending]).tolist()
+        corrects = torch.stack([p[2].float() for p in pending]).tolist()
+        for (step, _, _, size), loss, correct in zip(pending, losses, corrects):
+            if not math.isfinite(loss):
+                raise DivergedError(
+                    f"The loss became {loss} at step {step} (epoch {trainer.current_epoch + 1}): "
+                    f"training diverged. Try a smaller learning rate (now {pl_module.config.lr:g}), "
+                    "a smaller batch, or Adam instead of SGD."
+                )
+            self.state.add_step(step, loss, correct / size)
+        if time.perf_counter() - self._window_start > 0.5:
+            self._publish_speed(pl_module)
 
     def _publish_speed(self, pl_module) -> None:
         """Samples/s over the last window (about half a second), and the GPU memory in use."""
@@ -217,6 +458,7 @@ class LiveCallback(L.Callback):
         })
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self._flush(trainer, pl_module)
         seconds = time.perf_counter() - self._epoch_start
         self._publish_speed(pl_module)  # short epochs never fill a window
         with self.state._lock:
@@ -230,3 +472,6 @@ class LiveCallback(L.Callback):
             )
             self.state.epoch_seconds.append(seconds)
             self.state.version += 1
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self._flush(trainer, pl_module)

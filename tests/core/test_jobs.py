@@ -1,0 +1,151 @@
+"""The classroom queue: runs train in worker processes that pages control through the run folder."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from vision_core import jobs, runs
+from vision_core.config import RunConfig
+from vision_core.live import FileControl, RemoteControl, read_live
+
+QUICK = RunConfig(dataset="digits", model="lenet", epochs=1, batch_size=64, lr=2e-3, snapshot_every=0)
+
+
+def wait_for(predicate, timeout=180.0, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def live(run):
+    return read_live(run.path) or {}
+
+
+def state(run, root):
+    return runs.load_run(run.run_id, root).state
+
+
+@pytest.fixture
+def scheduler(tmp_path):
+    return jobs.Scheduler(tmp_path, tick=0.2, cpu_slots=1)
+
+
+def test_a_run_trains_in_its_own_process_and_publishes_live_curves(scheduler, tmp_path):
+    run = scheduler.submit(QUICK, owner="alice")
+    assert state(run, tmp_path) == "queued"
+    wait_for(lambda: state(run, tmp_path) == "finished", what="the run to finish")
+    finished = runs.load_run(run.run_id, tmp_path)
+    snap = live(finished)
+    assert snap["status"] == "finished" and snap["steps"] and snap["epochs"]
+    assert finished.status["pid"] != os.getpid()  # trained in a worker, not in this process
+    assert finished.owner == "alice"
+    assert finished.summary["test_acc"] > 0.3
+    assert runs.load_model(finished) is not None
+
+
+def test_pause_single_step_resume_and_stop_cross_the_process_boundary(scheduler, tmp_path):
+    run = scheduler.submit(QUICK.replace(epochs=50), owner="alice", start_paused=True)
+    control = RemoteControl(run.path)
+    wait_for(lambda: live(run).get("status") == "paused", what="the worker to start paused")
+    assert live(run)["step"] == 0
+    control.step(1)
+    wait_for(lambda: live(run).get("step") == 1 and live(run).get("status") == "paused", what="one step")
+    time.sleep(1.0)
+    assert live(run)["step"] == 1  # exactly one batch, then paused again
+    control.step(2)
+    wait_for(lambda: live(run).get("step") == 3, what="two more steps")
+    control.resume()
+    wait_for(lambda: live(run).get("step", 0) > 10, what="training to go on after resume")
+    control.stop()
+    wait_for(lambda: state(run, tmp_path) == "stopped", what="the stop")
+    stopped = runs.load_run(run.run_id, tmp_path)
+    assert stopped.checkpoint("last") is not None  # stop leaves a usable checkpoint
+    assert runs.load_model(stopped, "last") is not None
+
+
+def test_a_killed_worker_ends_alone_and_the_run_says_why(scheduler, tmp_path):
+    run = scheduler.submit(QUICK.replace(epochs=200), owner="alice")
+    wait_for(lambda: (run.path / "checkpoints" / "last.ckpt").is_file(), what="a first checkpoint")
+    pid = runs.load_run(run.run_id, tmp_path).status["pid"]
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: state(run, tmp_path) == "failed", what="the scheduler to notice")
+    dead = runs.load_run(run.run_id, tmp_path)
+    assert "killed (signal 9)" in dead.status["message"] and "batch size 64" in dead.status["message"]
+    assert runs.load_model(dead, "last") is not None  # what it saved is kept
+    # The queue goes on: the next run starts and finishes.
+    nxt = scheduler.submit(QUICK, owner="bob")
+    wait_for(lambda: state(nxt, tmp_path) == "finished", what="the next run")
+
+
+def test_a_new_server_finds_a_running_worker_and_controls_it(tmp_path):
+    first = jobs.Scheduler(tmp_path, tick=0.2)
+    run = first.submit(QUICK.replace(epochs=200), owner="alice")
+    wait_for(lambda: live(run).get("status") == "running", what="training")
+    # A second server process on the same runs folder (the first one "restarted").
+    second = jobs.Scheduler(tmp_path, tick=0.2, launcher=jobs.LocalLauncher())
+    entry = second.refresh().get(run.run_id)
+    assert entry is not None and entry.status == "running" and entry.owner == "alice"
+    before = live(run)["version"]
+    wait_for(lambda: live(run)["version"] > before, what="live curves to keep coming")
+    second.control(run).stop()
+    wait_for(lambda: state(run, tmp_path) == "stopped", what="the stop from the second server")
+
+
+def test_queued_runs_wait_for_a_slot_take_turns_and_can_be_cancelled(tmp_path):
+    scheduler = jobs.Scheduler(tmp_path, tick=0.2, cpu_slots=1)
+    first = scheduler.submit(QUICK.replace(epochs=200), owner="alice", start_paused=True)
+    second = scheduler.submit(QUICK, owner="alice")
+    third = scheduler.submit(QUICK, owner="bob")
+    wait_for(lambda: state(first, tmp_path) in jobs.RUNNING, what="the first run to start")
+    view = scheduler.refresh()
+    # Bob's first run goes before Alice's second one (people take turns).
+    assert view.get(third.run_id).position == 1 and view.get(second.run_id).position == 2
+    assert view.get(third.run_id).wait_s is not None
+    RemoteControl(second.path).stop()
+    wait_for(lambda: state(second, tmp_path) == "stopped", what="the cancel")
+    assert "Cancelled" in runs.load_run(second.run_id, tmp_path).status["message"]
+    RemoteControl(first.path).stop()
+    wait_for(lambda: state(third, tmp_path) == "finished", what="bob's run")
+
+
+def test_each_person_has_a_capped_share_of_the_queue(tmp_path):
+    scheduler = jobs.Scheduler(tmp_path, tick=60, cpu_slots=1)
+    scheduler.start = lambda: scheduler  # no thread: nothing starts, everything stays queued
+    scheduler.submit(QUICK, owner="alice")
+    scheduler.submit(QUICK, owner="alice")
+    with pytest.raises(jobs.QueueError, match="limit is 2 per person"):
+        scheduler.submit(QUICK, owner="alice")
+    scheduler.submit(QUICK, owner="bob")  # others are not affected
+    scheduler.submit(QUICK, owner="alice", teacher=True)  # nor is the teacher
+
+
+def test_file_control_grants_exactly_the_steps_asked_for(tmp_path):
+    remote, worker = RemoteControl(tmp_path), FileControl(tmp_path / "control.json")
+    remote.pause()
+    worker.refresh(force=True)
+    assert worker.paused
+    remote.step(3)
+    worker.refresh(force=True)
+    for _ in range(3):
+        worker.wait_for_turn()
+    assert worker.paused
+    remote.resume()
+    worker.refresh(force=True)
+    assert not worker.paused
+    remote.stop()
+    worker.refresh(force=True)
+    assert worker.stop_requested
+
+
+def test_death_messages_name_the_cause():
+    assert "ran out of memory at batch size 4096" in jobs.death_message(-9, 4096)
+    assert "batch size 1024" in jobs.death_message(-9, 4096)
+    assert "exit code 3" in jobs.death_message(3, 64)

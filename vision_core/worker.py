@@ -1,0 +1,115 @@
+"""One training run in its own process: ``python -m vision_core.worker RUN_ID --runs-dir DIR``.
+
+The dashboard's scheduler (vision_core/jobs.py) starts one of these per run, in a new session, so
+a crash, an out-of-memory kill or a server restart ends this run alone (or nothing at all: a worker
+outlives the server that started it, and the next server finds it by its heartbeat). Everything
+crosses the process boundary through the run folder: ``control.json`` in (pause / step / stop),
+``live.json`` and ``heartbeat`` out, plus the usual status, metrics and checkpoints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import resource
+import sys
+from pathlib import Path
+
+OOM_SCORE = 1000  # if the machine runs out of memory, the kernel kills a worker, never the server
+
+
+def _protect_the_server() -> None:
+    """Make this process the first the kernel's OOM killer picks (raising it needs no privilege)."""
+    try:
+        Path("/proc/self/oom_score_adj").write_text(str(OOM_SCORE))
+    except OSError:
+        pass  # not Linux: the memory cap below still applies
+
+
+def _data_size() -> int:
+    """Bytes of this process's data segment now (what RLIMIT_DATA counts)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmData:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _cap_memory(extra_mb: int | None) -> None:
+    """Cap this process's heap at what it uses now plus ``extra_mb``: past it, allocations fail here
+    (the run says "out of memory"), and the server and the other runs keep their memory."""
+    if not extra_mb:
+        return
+    limit = _data_size() + int(extra_mb) * 2**20
+    try:
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+    except (ValueError, OSError):
+        pass
+
+
+def _out_of_memory_message(batch_size: int) -> str:
+    smaller = max(batch_size // 4, 1)
+    return (f"The run ran out of memory at batch size {batch_size}. Try batch size {smaller} or a smaller model "
+            "(fewer channels or hidden units); the other runs on this server were not affected.")
+
+
+def run_worker(run_id: str, root: str | None, memory_mb: int | None = None) -> int:
+    from vision_core import runs
+
+    run = runs.load_run(run_id, root)
+    lock_file = open(run.path / "worker.lock", "a")  # noqa: SIM115 — held for the life of the process
+    try:
+        fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return 0  # another worker already trains this run (two schedulers raced): leave it alone
+
+    _protect_the_server()
+    import torch  # noqa: F401 — imported before the cap: the library itself is not the run's memory
+
+    from vision_core.engine import TrainingError, train
+    from vision_core.live import CONTROL_FILE, FileControl, LivePublisher, LiveState
+
+    _cap_memory(memory_mb if run.config.accelerator != "gpu" else None)
+    heartbeat = run.path / "heartbeat"
+    heartbeat.touch()
+    state = LiveState(total_epochs=run.config.epochs)
+    control = FileControl(run.path / CONTROL_FILE)
+    control.refresh(force=True)
+    publisher = LivePublisher(state, run.path, heartbeat=heartbeat.touch).start()
+    try:
+        train(run.config, run=run, state=state, control=control)
+        return 0
+    except TrainingError:
+        return 1  # the engine already wrote the reason into the run folder
+    except MemoryError:
+        message = _out_of_memory_message(run.config.batch_size)
+    except RuntimeError as exc:  # torch's CPU allocator reports "can't allocate memory" this way
+        if "allocate" not in str(exc):
+            message = f"Training stopped with an unexpected error: {type(exc).__name__}: {exc}"
+        else:
+            message = _out_of_memory_message(run.config.batch_size)
+    except Exception as exc:  # noqa: BLE001 — whatever happens, the run says why; nothing else is affected
+        message = f"Training stopped with an unexpected error: {type(exc).__name__}: {exc}"
+    finally:
+        publisher.close()
+    state.update(status="failed", message=message)
+    publisher.publish()
+    runs.write_status(run, "failed", message)
+    return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vision_core.worker", description=__doc__)
+    parser.add_argument("run_id")
+    parser.add_argument("--runs-dir", default=None)
+    parser.add_argument("--memory-mb", type=int, default=None, help="heap cap for a CPU run")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    return run_worker(args.run_id, args.runs_dir, args.memory_mb)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
