@@ -1,8 +1,10 @@
 """Classic image kernels, each with a one-line explanation, and the textbook's worked examples.
 
-The kernels are written for cross-correlation (what ``F.conv2d`` computes). Symmetric kernels (blur, sharpen,
-Laplacian, outline) give the same result either way; Sobel and emboss change sign under true convolution,
-because flipping them in both axes negates them.
+The kernels are written for cross-correlation (what ``F.conv2d`` computes); true convolution uses the kernel
+flipped in both axes. Symmetric kernels (identity, blur, sharpen, Laplacian, outline) give the same result either
+way. Sobel changes sign: flipped, it is its own negative. Emboss does not simply change sign: its centre (+1)
+stays where it is and only the rest is negated, so flipped it lights the relief from the opposite corner, and
+true convolution gives 2·image − cross-correlation (with "same" zero padding).
 """
 
 from __future__ import annotations
@@ -59,7 +61,8 @@ PRESETS: dict[str, KernelPreset] = {p.name: p for p in [
                  _fixed([[-1, -2, -1], [0, 0, 0], [1, 2, 1]]), (3,)),
     KernelPreset("laplacian", "Four neighbours minus 4× the centre: zero on flat areas and ramps, large at "
                  "edges and spots.", _fixed([[0, 1, 0], [1, -4, 1], [0, 1, 0]]), (3,)),
-    KernelPreset("emboss", "Bottom-right minus top-left plus the pixel: a raised, lit-from-one-side look.",
+    KernelPreset("emboss", "Bottom-right minus top-left plus the pixel: a raised, lit-from-one-side look. "
+                 "True convolution lights it from the opposite corner (the centre +1 stays, the rest flips sign).",
                  _fixed([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]]), (3,)),
     KernelPreset("outline", "8× the centre minus all eight neighbours: keeps only edges, in every direction.",
                  _fixed([[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]]), (3,)),
