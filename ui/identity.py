@@ -26,12 +26,21 @@ _COOKIE_DAYS = 180
 MAX_PASSWORD_TRIES = 5  # per session: a curious student cannot script guesses through the box
 
 
+def _cookie(name: str) -> str:
+    """A cookie of this browser ('' when absent; AppTest and bare runs have no real cookies)."""
+    try:
+        value = st.context.cookies.get(name, "")
+    except Exception:  # noqa: BLE001 — no browser behind this session
+        return ""
+    return value if isinstance(value, str) else ""
+
+
 def _token() -> str:
     """This browser's secret token (made and stored in a cookie on the first visit)."""
     state = st.session_state
     if "_person_token" not in state:
-        token = st.context.cookies.get(PERSON_COOKIE, "")
-        if not _TOKEN.match(token or ""):
+        token = _cookie(PERSON_COOKIE)
+        if not _TOKEN.match(token):
             token = secrets.token_urlsafe(24)
             state["_set_cookies"] = {**state.get("_set_cookies", {}), PERSON_COOKIE: token}
         state["_person_token"] = token
@@ -70,7 +79,7 @@ def is_teacher() -> bool:
         return False
     if state.get("_teacher"):
         return True
-    proof = st.context.cookies.get(TEACHER_COOKIE, "")
+    proof = _cookie(TEACHER_COOKIE)
     if proof and hmac.compare_digest(proof, _teacher_proof(_token(), password)):
         state["_teacher"] = True
     return bool(state.get("_teacher"))

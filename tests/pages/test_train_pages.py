@@ -2,22 +2,38 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.pages.apptest import APP, open_page
 from vision_core import engine, jobs, runs
 from vision_core.config import RunConfig
+from vision_core.live import RemoteControl
+
+
+def wait_until_done(run_id: str, timeout: float = 180) -> runs.RunRecord:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        run = runs.load_run(run_id)
+        if run.state not in runs.ACTIVE_STATUSES:
+            return run
+        time.sleep(0.3)
+    raise AssertionError(f"run {run_id} still {run.state}")
 
 
 @pytest.fixture
 def runs_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("VISION_CORE_RUNS", str(tmp_path))
-    jobs._manager = None  # a fresh registry per test, like a fresh server
     yield tmp_path
-    for job in jobs.manager().active_jobs():
-        job.control.stop()
-    jobs._manager = None
+    for run in runs.list_runs(tmp_path):  # leave no worker behind
+        if run.state in runs.ACTIVE_STATUSES:
+            RemoteControl(run.path).stop()
+    for run in runs.list_runs(tmp_path):
+        if run.state in runs.ACTIVE_STATUSES:
+            wait_until_done(run.run_id)
 
 
 def test_app_shell_and_home_render(runs_dir):
@@ -70,8 +86,10 @@ def test_short_training_started_from_the_page_completes(runs_dir):
     assert not at.exception
     run_id = at.query_params["run"]
     run_id = run_id[0] if isinstance(run_id, list) else run_id
-    job = jobs.manager().wait(run_id, timeout=120)
-    assert job.state.status == "finished", job.error
+    assert runs.load_run(run_id).owner  # the browser's person owns it
+    run = wait_until_done(run_id)
+    assert run.state == "finished", run.status
+    assert run.status["pid"] != os.getpid()  # trained in a worker process, not in the server
     at.run()
     assert not at.exception
     assert any(m.label == "Test accuracy" for m in at.metric)
@@ -97,7 +115,8 @@ def test_home_quickstart_starts_a_first_run(runs_dir):
     assert not at.exception
     run_id = at.query_params["run"]
     run_id = run_id[0] if isinstance(run_id, list) else run_id
-    job = jobs.manager().get(run_id)
-    assert (job.config.dataset, job.config.model) == ("digits", "lenet")
-    job.control.stop()
-    jobs.manager().wait(run_id, timeout=120)
+    run = runs.load_run(run_id)
+    assert (run.config.dataset, run.config.model) == ("digits", "lenet")
+    assert jobs.manager().refresh().get(run_id) is not None  # queued or training
+    RemoteControl(run.path).stop()
+    wait_until_done(run_id)
