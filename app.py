@@ -25,6 +25,8 @@ PAGES = {
         st.Page("pages/convolution.py", title="Convolution", icon="🔲", url_path="convolution"),
         st.Page("pages/pooling.py", title="Pooling", icon="🔳", url_path="pooling"),
         st.Page("pages/shapes.py", title="Shape explorer", icon="📐", url_path="shapes"),
+        st.Page("pages/playground.py", title="Playground", icon="🎛️", url_path="playground"),
+        st.Page("pages/losses.py", title="Losses", icon="📉", url_path="losses"),
     ],
     "Your trained network": [
         st.Page("pages/inside.py", title="Inside the network", icon="🔬", url_path="inside"),
