@@ -49,7 +49,7 @@ def _seconds(value: float | None) -> str:
     return f"{minutes}:{seconds:02d}" if minutes else f"{value:.1f} s"
 
 
-def _controls(control: RemoteControl, status: str) -> None:
+def _controls(control: RemoteControl, status: str, run: runs.RunRecord, snap: dict) -> None:
     c = st.columns(4)
     paused = control.paused
     if paused:
@@ -63,6 +63,22 @@ def _controls(control: RemoteControl, status: str) -> None:
     if c[2].button("⏹ Stop", key="train_stop", use_container_width=True,
                    help="Stops after the current batch and keeps a checkpoint."):
         control.stop()
+    if status in ("running", "paused"):
+        _learning_rate(control, c[3], run, snap)
+
+
+def _learning_rate(control: RemoteControl, column, run: runs.RunRecord, snap: dict) -> None:
+    """Change the learning rate while it trains, and see the curve react (recorded in metrics.csv)."""
+    if run.config.scheduler != "none":
+        column.caption(f"Learning rate follows the {run.config.scheduler} schedule.")
+        return
+    with column.popover("Learning rate…", use_container_width=True):
+        current = snap.get("lr") or control.requested_lr or run.config.lr
+        value = st.number_input("New learning rate", min_value=1e-6, max_value=10.0, value=float(current),
+                                format="%g", key="train_live_lr")
+        if st.button("Apply from the next batch", key="train_live_lr_apply"):
+            control.set_lr(value)
+            st.toast(f"Learning rate set to {value:g}")
 
 
 def _metrics_row(snap: dict) -> None:
@@ -168,7 +184,7 @@ def live_panel(run_id: str) -> None:
             elif status == "paused":
                 st.info("Paused. Resume, or step one batch at a time.")
             if mine:
-                _controls(RemoteControl(run.path), status)
+                _controls(RemoteControl(run.path), status, run, snap)
             else:
                 st.caption("Someone else's run: you can watch it, not change it.")
             if status not in ("queued", "starting"):

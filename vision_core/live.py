@@ -34,6 +34,16 @@ class DivergedError(RuntimeError):
     """The loss became NaN or infinite."""
 
 
+MAX_LR = 10.0
+
+
+def check_lr(lr) -> float:
+    """A learning rate a student may set while a run trains: a number in (0, 10]."""
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or not 0 < lr <= MAX_LR:
+        raise ValueError(f"The learning rate must be a number above 0 and at most {MAX_LR:g}, got {lr!r}.")
+    return float(lr)
+
+
 class JobControl:
     """Flags the training loop obeys between batches."""
 
@@ -41,10 +51,14 @@ class JobControl:
         self._lock = threading.Condition()
         self._stop = False
         self._allowed_steps: int | None = None  # None: run freely; n: run n more batches then wait
+        self.requested_lr: float | None = None  # a learning rate asked for while training (None: as planned)
 
     @property
     def stop_requested(self) -> bool:
         return self._stop
+
+    def set_lr(self, lr: float) -> None:
+        self.requested_lr = check_lr(lr)
 
     @property
     def paused(self) -> bool:
@@ -100,6 +114,8 @@ class LiveState:
         self.epoch_seconds: list[float] = []
         self.started = time.time()
         self.gpu_memory_mb: float | None = None
+        self.lr: float | None = None  # the learning rate in use now
+        self.lr_history: list[tuple[int, float]] = []  # (step, lr) at every change: schedule or by hand
         self.test_metrics: dict[str, float] = {}
 
     def update(self, **fields: Any) -> None:
@@ -118,6 +134,13 @@ class LiveState:
                     self.stride *= 2
                     self.steps = [p for p in self.steps if p[0] % self.stride == 0]
             self.version += 1
+
+    def set_lr(self, step: int, lr: float) -> None:
+        with self._lock:
+            if self.lr != lr:
+                self.lr = lr
+                self.lr_history.append((int(step), float(lr)))
+                self.version += 1
 
     def add_epoch(self, record: dict[str, Any]) -> None:
         with self._lock:
@@ -149,6 +172,8 @@ class LiveState:
                 "elapsed": elapsed,
                 "eta": eta,
                 "gpu_memory_mb": self.gpu_memory_mb,
+                "lr": self.lr,
+                "lr_history": list(self.lr_history),
                 "test_metrics": dict(self.test_metrics),
             }
 
@@ -210,6 +235,10 @@ class FileControl(JobControl):
         data = _read_json(self.path) or {}
         grants = data.get("step_grants", 0)
         grants = grants if isinstance(grants, int) and grants >= 0 else 0
+        try:
+            self.requested_lr = check_lr(data["lr"]) if data.get("lr") is not None else None
+        except ValueError:
+            pass  # a bad value in the file changes nothing
         with self._lock:
             if data.get("stop") is True:
                 self._stop = True
@@ -286,6 +315,15 @@ class RemoteControl:
 
     def stop(self) -> None:
         self._change(stop=True)
+
+    def set_lr(self, lr: float) -> None:
+        """Change the learning rate of a run while it trains (applied before its next batch)."""
+        self._change(lr=check_lr(lr))
+
+    @property
+    def requested_lr(self) -> float | None:
+        value = (_read_json(self.path) or {}).get("lr")
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 class LivePublisher:
@@ -375,6 +413,7 @@ class LiveCallback(L.Callback):
         self.state = state
         self.control = control
         self._pending: list[tuple[int, torch.Tensor, torch.Tensor, int]] = []
+        self._applied_lr: float | None = None
         self._last_flush = 0.0
         self._epoch_start = 0.0
         self._window_start = 0.0
@@ -389,6 +428,21 @@ class LiveCallback(L.Callback):
         self._epoch_start = self._window_start = time.perf_counter()
         self._window_samples = 0
         self.state.update(epoch=trainer.current_epoch + 1)
+        if trainer.optimizers:  # the schedule may have moved it
+            self.state.set_lr(trainer.global_step, float(trainer.optimizers[0].param_groups[0]["lr"]))
+
+    def _apply_requested_lr(self, trainer) -> None:
+        """A learning rate set by hand while training: every parameter group, from the next batch on."""
+        lr = self.control.requested_lr
+        if lr is None or lr == self._applied_lr or not trainer.optimizers:
+            return
+        for optimizer in trainer.optimizers:
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+        self._applied_lr = lr
+        self.state.set_lr(trainer.global_step, lr)
+        if trainer.logger is not None:  # metrics.csv records where it changed (the Runs page shows it)
+            trainer.logger.log_metrics({"lr": lr}, step=trainer.global_step)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         def mark_paused():
@@ -398,6 +452,7 @@ class LiveCallback(L.Callback):
                 self.state.update(status="paused")
 
         self.control.wait_for_turn(on_wait=mark_paused)
+        self._apply_requested_lr(trainer)
         if self.state.status == "paused":
             self.state.update(status="running")
             self._window_start = time.perf_counter()  # time spent paused is not training time

@@ -149,3 +149,40 @@ def test_death_messages_name_the_cause():
     assert "ran out of memory at batch size 4096" in jobs.death_message(-9, 4096)
     assert "batch size 1024" in jobs.death_message(-9, 4096)
     assert "exit code 3" in jobs.death_message(3, 64)
+
+
+def test_file_control_carries_a_learning_rate_and_refuses_bad_ones(tmp_path):
+    remote, worker = RemoteControl(tmp_path), FileControl(tmp_path / "control.json")
+    remote.set_lr(0.05)
+    worker.refresh(force=True)
+    assert worker.requested_lr == 0.05
+    for bad in (0, -1, 100, float("nan"), "0.1", True):
+        with pytest.raises(ValueError, match="learning rate must be"):
+            remote.set_lr(bad)
+    (tmp_path / "control.json").write_text('{"lr": "lots"}')
+    worker.refresh(force=True)
+    assert worker.requested_lr == 0.05  # a damaged file changes nothing
+
+
+def test_the_learning_rate_changes_while_training_and_metrics_record_where(tmp_path):
+    import lightning as L
+    import pandas as pd
+
+    from vision_core import engine
+    from vision_core.live import JobControl, LiveState
+
+    control, state = JobControl(), LiveState()
+
+    class ChangeAtStep5(L.Callback):
+        def on_train_batch_end(self, trainer, *args):
+            if trainer.global_step == 5:
+                control.set_lr(0.0123)
+
+    # The callback runs after LiveCallback's batch end; the change applies before the next batch.
+    engine.train(QUICK, root=tmp_path, state=state, control=control, extra_callbacks=[ChangeAtStep5()])
+    history = state.snapshot()["lr_history"]
+    assert history[0] == (0, QUICK.lr)
+    assert any(step in (5, 6) and lr == 0.0123 for step, lr in history)
+    run = runs.list_runs(tmp_path)[0]
+    metrics = pd.read_csv(run.path / "metrics.csv")
+    assert (metrics["lr"] == 0.0123).any()

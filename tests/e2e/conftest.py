@@ -30,12 +30,16 @@ def runs_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("e2e-runs")
 
 
-@pytest.fixture(scope="session")
-def app_url(runs_dir):
-    """The dashboard, started exactly as the README says, on a free local port."""
-    port = _free_port()
-    env = {**os.environ, "VISION_CORE_RUNS": str(runs_dir), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    with open(runs_dir / "streamlit.log", "w") as log:  # the server keeps its own copy of the descriptor
+TEACHER_PASSWORD = "e2e-teacher-password"
+
+
+def start_server(runs_dir: Path, port: int | None = None, log_name: str = "streamlit.log"):
+    """``streamlit run app.py`` as the README says, on a local port; returns (process, url)."""
+    port = port or _free_port()
+    env = {**os.environ, "VISION_CORE_RUNS": str(runs_dir), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+           "VISION_CORE_TEACHER_PASSWORD": TEACHER_PASSWORD}
+    log_path = runs_dir / log_name
+    with open(log_path, "a") as log:  # the server keeps its own copy of the descriptor
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
              "--server.port", str(port), "--server.address", "127.0.0.1"],
@@ -46,20 +50,29 @@ def app_url(runs_dir):
     while time.time() < deadline:
         try:
             urllib.request.urlopen(url + "/_stcore/health", timeout=2)
-            break
+            return proc, url
         except OSError:
             if proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited: {(runs_dir / 'streamlit.log').read_text()}")
+                raise RuntimeError(f"streamlit exited: {log_path.read_text()}") from None
             time.sleep(0.5)
-    else:
-        proc.kill()
-        raise RuntimeError("streamlit did not start in 90 s")
-    yield url
+    proc.kill()
+    raise RuntimeError("streamlit did not start in 90 s")
+
+
+def stop_server(proc) -> None:
     proc.terminate()
     try:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture(scope="session")
+def app_url(runs_dir):
+    """The dashboard, started exactly as the README says, on a free local port."""
+    proc, url = start_server(runs_dir)
+    yield url
+    stop_server(proc)
 
 
 @pytest.fixture(scope="session")
@@ -72,13 +85,19 @@ def browser():
         browser.close()
 
 
-@pytest.fixture
-def page(browser):
+def new_page(browser):
+    """A page in a fresh browser context: its own cookies, so its own person."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(60_000)
+    return page
+
+
+@pytest.fixture
+def page(browser):
+    page = new_page(browser)
     yield page
-    context.close()
+    page.context.close()
 
 
 @pytest.fixture

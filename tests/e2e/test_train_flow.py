@@ -7,28 +7,30 @@ import time
 
 from tests.e2e.browser import wait_for_app
 
-CHART_POINTS = """() => {
-  const plots = [...document.querySelectorAll('.js-plotly-plot')];
-  for (const p of plots) {
-    const trace = (p.data || []).find(t => t.name === 'train loss (step)');
-    if (trace) return trace.x.length;
+# The newest step on the live chart (its traces are downsampled for display, so count steps, not points).
+CHART_LAST_STEP = """() => {
+  let last = 0;
+  for (const p of document.querySelectorAll('.js-plotly-plot')) {
+    for (const t of (p.data || [])) {
+      if (t.name === 'train, each step' && t.x && t.x.length) last = Math.max(last, Number(t.x[t.x.length - 1]));
+    }
   }
-  return 0;
+  return last;
 }"""
 
 
 def chart_points(page) -> int:
-    return page.evaluate(CHART_POINTS)
+    return int(page.evaluate(CHART_LAST_STEP))
 
 
-def wait_points_above(page, n: int, timeout: float = 60) -> int:
+def wait_points_above(page, n: int, timeout: float = 90) -> int:
     deadline = time.time() + timeout
     while time.time() < deadline:
         points = chart_points(page)
         if points > n:
             return points
         time.sleep(0.3)
-    raise AssertionError(f"the live chart stayed at {chart_points(page)} points (wanted more than {n})")
+    raise AssertionError(f"the live chart stayed at step {chart_points(page)} (wanted more than {n})")
 
 
 def test_train_refresh_stop_and_find_in_runs(app_url, page, shot):
