@@ -1,78 +1,195 @@
-"""Runs: every run on disk as a comparison table; overlay curves, delete, download."""
+"""Runs: every run on disk as a comparison table, overlaid curves (smoothing, log scale, step / epoch / time),
+CSV export; name, download or delete your own runs. Damaged folders are listed apart, with the reason.
+
+Everything read from a run folder is shown as plain text (st.text, table cells, escaped Markdown): a name
+or a message can never become a link or an image. Delete and rename act on the run id their button was
+drawn for (bound in the button's callback), never on a table position that may have moved meanwhile.
+"""
+
+import hashlib
 
 import pandas as pd
 import streamlit as st
 
-from vision_core import figures, runs
+from ui import identity
+from ui.run_picker import plain
+from vision_core import compare_figures as cf
+from vision_core import runs
 
 st.title("📊 Runs")
 
+flash = st.session_state.pop("runs_flash", None)  # what the last delete / rename did
+if flash:
+    (st.success if flash[0] == "ok" else st.error)(plain(flash[1]))
+
 records = runs.list_runs()
-if not records:
+damaged = runs.list_damaged()
+me = identity.current_person()
+
+
+def owner_of(run_id: str) -> str | None:
+    """Who owns a run folder, damaged or not (read again at click time, not taken from the page)."""
+    return runs.read_owner(runs.run_dir(run_id))
+
+
+def delete(run_id: str) -> None:
+    """Button callback: delete exactly ``run_id``, if this person may."""
+    try:
+        if not identity.may_manage(owner_of(run_id)):
+            raise runs.RunError(f"Run {run_id} is not yours: only its owner or the teacher can delete it.")
+        runs.delete_run(run_id)
+    except runs.RunError as exc:
+        st.session_state["runs_flash"] = ("error", str(exc))
+    else:
+        st.session_state["runs_flash"] = ("ok", f"Deleted {run_id}.")
+
+
+def rename(run_id: str) -> None:
+    """Button callback: give ``run_id`` the name typed in its box."""
+    name = st.session_state.get(f"runs_name_{run_id}", "")
+    try:
+        if not identity.may_manage(owner_of(run_id)):
+            raise runs.RunError(f"Run {run_id} is not yours: only its owner or the teacher can rename it.")
+        runs.rename_run(run_id, name)
+    except runs.RunError as exc:
+        st.session_state["runs_flash"] = ("error", str(exc))
+    else:
+        st.session_state["runs_flash"] = ("ok", f"Renamed {run_id}.")
+
+
+def who(owner: str | None) -> str:
+    if owner is None:
+        return "command line"
+    return "you" if owner == me else "classmate"
+
+
+def row(run: runs.RunRecord) -> dict:
+    s, c = run.summary or {}, run.config
+    return {
+        "name": run.name or c.name,
+        "model": c.model,
+        "dataset": c.dataset,
+        "optimizer": c.optimizer,
+        "learning rate": c.lr,
+        "batch": c.batch_size,
+        "epochs": f"{s['epochs_completed']}/{c.epochs}" if isinstance(s.get("epochs_completed"), int)
+        else str(c.epochs),
+        "augment": ", ".join(sorted(k for k, v in c.augment.items() if v)),
+        "status": run.state,
+        "test acc": s.get("test_acc"),
+        "best val acc": s.get("best_val_acc"),
+        "test loss": s.get("test_loss"),
+        "train time (s)": s.get("train_seconds"),
+        "parameters": s.get("parameters"),
+        "samples/s": s.get("samples_per_sec"),
+        "device": s.get("device") or run.status.get("device") or "",
+        "started by": who(run.owner),
+        "run id": run.run_id,
+    }
+
+
+if not records and not damaged:
     st.info("No runs yet: train one on the Train page.")
     st.page_link("pages/train.py", label="Go to Train", icon="🏋️")
     st.stop()
 
+selected: list[str] = []
+if records:
+    ids = tuple(r.run_id for r in records)
+    by_id = {r.run_id: r for r in records}
+    # The table's key follows the list of runs: when a run appears or goes, the selection is rebuilt from
+    # the run ids selected before, so a row number never silently means another run.
+    table_key = "runs_table_" + hashlib.sha1("|".join(ids).encode()).hexdigest()[:12]
+    before = [i for i in st.session_state.get("runs_selected", []) if i in by_id]
+    st.caption("Tick rows to compare their curves. Hyper-parameters first, then results; "
+               "the run id is in the last column.")
+    selection = st.dataframe(
+        pd.DataFrame([row(r) for r in records]), hide_index=True, on_select="rerun", selection_mode="multi-row",
+        key=table_key, placeholder="–", selection_default={"selection": {"rows": [ids.index(i) for i in before]}},
+        column_config={
+            "name": st.column_config.TextColumn(pinned=True),
+            "learning rate": st.column_config.NumberColumn(format="%g"),
+            "test acc": st.column_config.NumberColumn(format="percent"),
+            "best val acc": st.column_config.NumberColumn(format="percent"),
+            "test loss": st.column_config.NumberColumn(format="%.4f"),
+            "train time (s)": st.column_config.NumberColumn(format="%.1f"),
+            "parameters": st.column_config.NumberColumn(format="localized"),
+            "samples/s": st.column_config.NumberColumn(format="%.0f"),
+        },
+    )
+    selected = [ids[i] for i in selection.selection.rows if 0 <= i < len(ids)]
+    st.session_state["runs_selected"] = selected
+    chosen = [by_id[i] for i in selected] or list(records[:5])
+    if not selected:
+        st.caption(f"Showing the {len(chosen)} newest run(s); tick rows above to choose.")
 
-def row(run: runs.RunRecord) -> dict:
-    s = run.summary or {}
-    return {
-        "run": run.run_id,
-        "status": run.state,
-        "dataset": run.config.dataset,
-        "model": run.config.model,
-        "parameters": s.get("parameters"),
-        "best val acc": s.get("best_val_acc"),
-        "test acc": s.get("test_acc"),
-        "test loss": s.get("test_loss"),
-        "train time (s)": s.get("train_seconds"),
-        "samples/s": s.get("samples_per_sec"),
-        "device": s.get("device") or run.status.get("device"),
-        "optimizer": f"{run.config.optimizer} {run.config.lr:g}",
-        "epochs": f"{s.get('epochs_completed', '–')}/{run.config.epochs}",
-    }
+    # --- curves -------------------------------------------------------------------------------------
+    st.subheader("Compare curves")
+    labels = cf.run_labels({r.run_id: r.config.to_dict() for r in chosen}, {r.run_id: r.name for r in chosen})
+    curves = [cf.RunCurves(r.run_id, labels[r.run_id], runs.read_metrics(r), (r.summary or {}).get("train_seconds"))
+              for r in chosen]
+    metrics = cf.plot_metrics(curves) or ["val_acc"]
+    c = st.columns([3, 2, 2, 1])
+    metric = c[0].selectbox("Metric", metrics, format_func=cf.metric_label, key="runs_metric")
+    x_axis = c[1].radio("x-axis", list(cf.X_AXES), horizontal=True, key="runs_x",
+                        help="time: a run's training time spread over its steps at its average pace")
+    smoothing = c[2].slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key="runs_smoothing",
+                            help="exponential moving average, as in TensorBoard (0 = raw values)")
+    log_y = c[3].toggle("Log scale", key="runs_log")
+    fig = cf.compare_curves(curves, metric or metrics[0], x_axis, smoothing, log_y)
+    st.plotly_chart(fig, key="runs_overlay")
+    missing = fig.layout.meta.get("missing", []) if fig.layout.meta else []
+    if missing:
+        st.text(f"Not drawn (no {cf.metric_label(metric)} on this axis yet): {', '.join(missing)}")
+    st.download_button("Download these curves (CSV)", cf.metrics_csv(curves), file_name="runs-metrics.csv",
+                       mime="text/csv", key="runs_csv", icon="⬇️")
 
-
-table = pd.DataFrame([row(r) for r in records])
-st.caption("Select rows to compare their curves. Like the tutorial's model-comparison table: "
-           "model, loss, accuracy, training time, device.")
-selection = st.dataframe(
-    table, hide_index=True, on_select="rerun", selection_mode="multi-row", key="runs_table",
-    column_config={
-        "best val acc": st.column_config.NumberColumn(format="percent"),
-        "test acc": st.column_config.NumberColumn(format="percent"),
-        "test loss": st.column_config.NumberColumn(format="%.4f"),
-        "train time (s)": st.column_config.NumberColumn(format="%.1f"),
-        "samples/s": st.column_config.NumberColumn(format="%.0f"),
-    },
-)
-chosen = [records[i] for i in selection.selection.rows] or records[:1]
-if not selection.selection.rows:
-    st.caption(f"Showing the newest run ({chosen[0].run_id}); select rows above to compare.")
-
-metric = st.radio("Curve", ["val_acc", "val_loss", "train_loss_epoch", "train_acc"], horizontal=True,
-                  key="runs_metric")
-st.plotly_chart(figures.overlay_curves({f"{r.config.model} · {r.run_id[-4:]}": runs.read_metrics(r)
-                                        for r in chosen}, metric), key="runs_overlay")
-
-st.subheader("Manage a run")
-run = st.selectbox("Run", chosen, format_func=lambda r: f"{r.run_id} ({r.state})", key="runs_manage")
-c = st.columns(4)
-c[0].page_link("pages/train.py", label="Open live view", icon="📈", query_params={"run": run.run_id})
-c[1].page_link("pages/evaluate.py", label="Evaluate", icon="✅", query_params={"run": run.run_id})
-checkpoint = run.checkpoint("best")
-if checkpoint is not None:
-    c[2].download_button("Download checkpoint", checkpoint.read_bytes(), file_name=f"{run.run_id}.ckpt",
-                         mime="application/octet-stream", key="runs_download")
-else:
-    c[2].caption("No checkpoint yet.")
-with c[3].popover("Delete run"):
-    st.write(f"Delete **{run.run_id}** and its checkpoints from disk?")
-    if st.button("Delete for good", type="primary", key="runs_delete"):
-        try:
-            runs.delete_run(run.run_id)
-        except runs.RunError as exc:
-            st.error(str(exc))
+    # --- one run ------------------------------------------------------------------------------------
+    st.subheader("One run")
+    options = selected or list(ids)
+    run_id = st.selectbox("Run", options, key="runs_manage",
+                          format_func=lambda i: f"{by_id[i].label} ({by_id[i].state})")
+    run = by_id[run_id]
+    st.text(f"{run.label} — {run.run_id}: {run.config.model} on {run.config.dataset}, {run.state}, "
+            f"started by {who(run.owner)}")
+    if run.status.get("message"):
+        st.text(run.status["message"])
+    if run.problems:
+        st.text("Unreadable values in this run's folder were ignored: " + "; ".join(run.problems))
+    c = st.columns(4)
+    c[0].page_link("pages/train.py", label="Open live view", icon="📈", query_params={"run": run.run_id})
+    c[1].page_link("pages/evaluate.py", label="Evaluate", icon="✅", query_params={"run": run.run_id})
+    if identity.may_manage(run.owner):
+        checkpoint = run.checkpoint("best")
+        if checkpoint is not None:
+            c[2].download_button("Download checkpoint", lambda path=checkpoint: path.read_bytes(),
+                                 file_name=f"{run.run_id}.ckpt", mime="application/octet-stream",
+                                 key="runs_download")
         else:
-            st.toast(f"Deleted {run.run_id}")
-            st.rerun()
+            c[2].caption("No checkpoint yet.")
+        with c[3].popover("Delete run"):
+            st.text(f"Delete {run.label} ({run.run_id}) and its checkpoints from disk?")
+            st.button("Delete for good", type="primary", key=f"runs_delete_{run.run_id}", on_click=delete,
+                      args=(run.run_id,))
+        c = st.columns([3, 1], vertical_alignment="bottom")
+        c[0].text_input("Name", value=run.name, max_chars=runs.MAX_NAME_CHARS, key=f"runs_name_{run.run_id}",
+                        placeholder="e.g. Adam, lr 0.01, with flips")
+        c[1].button("Rename", key=f"runs_rename_{run.run_id}", on_click=rename, args=(run.run_id,))
+    else:
+        st.caption("Someone else's run: you can compare and evaluate it; only its owner or the teacher can "
+                   "rename, download or delete it.")
+
+# --- damaged folders ----------------------------------------------------------------------------------
+if damaged:
+    st.subheader(f"Damaged run folders ({len(damaged)})")
+    st.caption("These folders cannot be read as runs; every other page skips them.")
+    for bad in damaged:
+        c = st.columns([4, 1], vertical_alignment="center")
+        c[0].text(f"{bad.run_id}: {bad.reason}")
+        if identity.may_manage(bad.owner):
+            with c[1].popover("Delete"):
+                st.text(f"Delete the folder {bad.run_id}?")
+                st.button("Delete for good", type="primary", key=f"runs_delete_{bad.run_id}", on_click=delete,
+                          args=(bad.run_id,))
+        else:
+            c[1].caption("not yours")

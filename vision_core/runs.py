@@ -30,6 +30,10 @@ CHECKPOINTS = ("best", "last")
 # so it can never name ``..``, a hidden file or a path. Checked everywhere an id comes in (URL, API, CLI).
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
 _OWNER_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # a dataset or model name in config.json
+# Text fields of summary.json / status.json other than the message: device names and the like. Nothing that
+# could make a link, an image or HTML when a page writes it in Markdown.
+_TEXT_RE = re.compile(r"^[^\[\]<>`!\\\x00-\x1f]{0,120}$")
 MAX_NAME_CHARS = 80
 
 # Liveness: a training process touches <run>/heartbeat every HEARTBEAT_SECONDS; a run whose heartbeat is
@@ -270,6 +274,9 @@ def _config(data: Any) -> RunConfig:
             ok = isinstance(value, str)
         if not ok:
             raise RunError(f"config.json: {f.name} has a value of the wrong type ({type(value).__name__})")
+    for key in ("dataset", "model"):  # names of registry entries: shown on pages, so nothing that renders
+        if key in data and not _NAME_RE.match(data[key]):
+            raise RunError(f"config.json: {key} is not a dataset or model name")
     try:
         return RunConfig.from_dict(data)
     except (ValueError, TypeError) as exc:
@@ -294,7 +301,8 @@ def _status(data: Any, problems: list[str]) -> dict[str, Any]:
             continue
         if key in _STATUS_NUMBERS and not (_is_number(value) and math.isfinite(value)):
             problems.append(f"status.json: {key} is not a number (ignored)")
-        elif not (isinstance(value, str) or (_is_number(value) and math.isfinite(value)) or value is None):
+        elif not ((isinstance(value, str) and _TEXT_RE.match(value)) or value is None
+                  or (_is_number(value) and math.isfinite(value))):
             problems.append(f"status.json: {key} is not text or a number (ignored)")
         else:
             status[key] = value
@@ -313,7 +321,8 @@ def _summary(data: Any, problems: list[str]) -> dict[str, Any] | None:
         return None
     summary = {}
     for key, value in data.items():
-        if value is None or _is_number(value) or (key in _SUMMARY_TEXT and isinstance(value, str)):
+        if value is None or _is_number(value) or (
+                key in _SUMMARY_TEXT and isinstance(value, str) and _TEXT_RE.match(value)):
             summary[key] = value
         else:
             problems.append(f"summary.json: {str(key)[:40]} is not a number (ignored)")
@@ -462,6 +471,33 @@ def list_runs(root: str | os.PathLike | None = None) -> list[RunRecord]:
 def list_damaged(root: str | os.PathLike | None = None) -> list[DamagedRun]:
     """The run folders that cannot be read, each with the reason (and its owner when owner.json says)."""
     return _scan(root)[1]
+
+
+def accuracy(run: RunRecord) -> float | None:
+    """The run's test accuracy (else its best validation accuracy) when it is a finite number."""
+    summary = run.summary or {}
+    for key in ("test_acc", "best_val_acc"):
+        value = summary.get(key)
+        if _is_number(value) and math.isfinite(value):
+            return float(value)
+    return None
+
+
+def default_run(records: list[RunRecord], owner: str | None = None) -> RunRecord | None:
+    """The run a page opens when the URL names none.
+
+    This person's finished run with the best accuracy (the newest on a tie), else anyone's; a run
+    that diverged (no finite accuracy), is still training or has no checkpoint only when nothing
+    better exists. Example: ``default_run(list_runs(), identity.current_person())``.
+    """
+    done = [r for r in records if r.state not in ACTIVE_STATUSES + ("testing",) and r.checkpoint("best")]
+    good = [r for r in done if r.state == "finished" and accuracy(r) is not None]
+    any_checkpoint = [r for r in records if r.checkpoint("last")]
+    for pool in ([r for r in good if owner and r.owner == owner], good,
+                 [r for r in done if owner and r.owner == owner], done, any_checkpoint, records):
+        if pool:
+            return max(pool, key=lambda r: (accuracy(r) if accuracy(r) is not None else -1.0, r.run_id))
+    return None
 
 
 def delete_run(run_id: str, root: str | os.PathLike | None = None, *, force: bool = False) -> None:

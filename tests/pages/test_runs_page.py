@@ -1,0 +1,270 @@
+"""AppTest: the Runs page and the run picker against untrusted run folders, ownership and the delete race.
+
+- four run folders with one bad value each (issue 8): every page still renders, the bad one is listed as damaged;
+- delete removes exactly the run its confirmation named, whatever appeared in the table meanwhile;
+- another person's run has no delete / rename / download; the teacher's view has them;
+- strings from run folders never render as Markdown (links, images);
+- which run Evaluate / Inside / Predict open by default (issue 13.4), and the TensorBoard-like controls (13.6).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from vision_core import datasets, engine, models, runs
+from vision_core.config import RunConfig
+
+ME = "a" * 24  # this browser's token (identity reads it from the session)
+OTHER = "b" * 24
+PAGES = ("pages/runs.py", "pages/evaluate.py", "pages/inside.py", "pages/predict.py", "pages/train.py")
+
+
+def owner_id(token: str) -> str:
+    from ui import identity
+
+    return identity.owner_id(token)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A finished LeNet-on-digits run folder with real (untrained) weights, a metrics log and a summary,
+    written by hand so these tests do not depend on the training engine; copied into each test's folder."""
+    root = tmp_path_factory.mktemp("trained")
+    run = runs.create_run(RunConfig(dataset="digits", model="lenet", epochs=2, snapshot_every=0), root,
+                          run_id="template")
+    dataset = datasets.load("digits")
+    runs.write_data_info(run, engine.data_info(dataset))
+    model = models.build("lenet", in_channels=dataset.channels, num_classes=len(dataset.classes),
+                         image_size=dataset.image_size)
+    weights = {"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()}, "epoch": 1}
+    for name in ("best", "last"):
+        torch.save(weights, run.path / "checkpoints" / f"{name}.ckpt")
+    rows = ["epoch,lr,step,test_acc,test_loss,train_acc,train_loss_epoch,train_loss_step,val_acc,val_loss"]
+    for step in range(20):
+        rows.append(f"{step // 10},,{step},,,,,{2.3 - step * 0.05},,")
+        if step % 10 == 9:
+            rows.append(f"{step // 10},0.001,{step},,,{0.3 + step / 40},{2.0 - step / 20},,{0.3 + step / 50},"
+                        f"{2.0 - step / 25}")
+    (run.path / "metrics.csv").write_text("\n".join(rows) + "\n")
+    runs.write_summary(run, {"status": "finished", "test_acc": 0.7, "test_loss": 1.1, "best_val_acc": 0.68,
+                             "epochs_completed": 2, "steps": 20, "train_seconds": 4.0, "device": "CPU",
+                             "parameters": 61706})
+    runs.write_status(run, "finished", epoch=2)
+    return run
+
+
+def copy_run(trained, root, run_id: str, owner: str | None = None, test_acc: float | None = None) -> None:
+    """A copy of the trained run under ``run_id``, owned by ``owner`` (an owner id), finished."""
+    shutil.copytree(trained.path, root / run_id)
+    (root / run_id / "owner.json").write_text(json.dumps({"owner": owner}))
+    if test_acc is not None:
+        patch(root / run_id / "summary.json", test_acc=test_acc)
+
+
+def patch(path, **changes) -> None:
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+
+
+def page(path: str, token: str = ME, teacher: bool = False, monkeypatch=None, run: str | None = None):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.pages.apptest import APP
+
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["_person_token"] = token
+    if teacher:
+        at.session_state["_teacher"] = True
+    if run is not None:
+        at.query_params["run"] = run
+    at.switch_page(path)
+    return at.run()
+
+
+@pytest.fixture
+def root(tmp_path, monkeypatch):
+    monkeypatch.setenv("VISION_CORE_RUNS", str(tmp_path))
+    monkeypatch.delenv("VISION_CORE_TEACHER_PASSWORD", raising=False)
+    return tmp_path
+
+
+def texts(at) -> str:
+    return "\n".join([t.value for t in at.text] + [c.value for c in at.caption] + [m.value for m in at.markdown])
+
+
+def test_four_damaged_folders_every_page_still_renders(trained, root):
+    for run_id in ("good", "bad-optimizer", "bad-pid", "bad-metrics", "bad-summary"):
+        copy_run(trained, root, run_id, owner_id(ME))
+    patch(root / "bad-optimizer" / "config.json", optimizer="bogus")
+    patch(root / "bad-pid" / "status.json", pid="abc")
+    patch(root / "bad-summary" / "summary.json", test_acc="ninety")
+    metrics = root / "bad-metrics" / "metrics.csv"
+    columns = metrics.read_text().splitlines()[0].split(",")
+    with open(metrics, "a") as f:
+        f.write(",".join("oops" for _ in columns) + "\n")  # a whole row that is not numbers
+
+    for path in PAGES:
+        for run in (None, "bad-pid", "bad-metrics", "bad-summary", "bad-optimizer"):
+            at = page(path, run=run)
+            assert not at.exception, (path, run, at.exception)
+    at = page("pages/runs.py")
+    assert sorted(at.dataframe[0].value["run id"]) == ["bad-metrics", "bad-pid", "bad-summary", "good"]
+    assert any("bad-optimizer" in t.value and "optimizer must be one of" in t.value for t in at.text)
+    # The damaged run is skipped by the picker: a link to it says so and opens another run.
+    at = page("pages/evaluate.py", run="bad-optimizer")
+    assert any("not on disk" in w.value for w in at.warning)
+    assert at.selectbox(key="eval_run").value != "bad-optimizer"
+
+
+def test_the_owner_deletes_a_damaged_folder(trained, root):
+    copy_run(trained, root, "good", owner_id(ME))
+    copy_run(trained, root, "broken", owner_id(ME))
+    patch(root / "broken" / "config.json", optimizer="bogus")
+    at = page("pages/runs.py")
+    at.button(key="runs_delete_broken").click().run()
+    assert not at.exception
+    assert not (root / "broken").exists() and (root / "good").exists()
+    assert any("Deleted broken" in s.value for s in at.success)
+
+
+def test_delete_removes_exactly_the_run_the_confirmation_named(trained, root):
+    copy_run(trained, root, "20260101-000000-mine", owner_id(ME))
+    at = page("pages/runs.py")
+    assert at.selectbox(key="runs_manage").value == "20260101-000000-mine"
+    confirm = at.button(key="runs_delete_20260101-000000-mine")
+    # Meanwhile a classmate's run appears; it sorts first and would take the old row's place in the table.
+    copy_run(trained, root, "20260101-000001-theirs", owner_id(ME))
+    confirm.click().run()
+    assert not at.exception
+    assert not (root / "20260101-000000-mine").exists()
+    assert (root / "20260101-000001-theirs").exists()
+    assert [r.run_id for r in runs.list_runs(root)] == ["20260101-000001-theirs"]
+
+
+def test_another_persons_run_is_read_only_and_the_teacher_manages_it(trained, root, monkeypatch):
+    copy_run(trained, root, "theirs", owner_id(OTHER))
+    copy_run(trained, root, "cli-run", None)  # started from the command line: the teacher's
+    broken = "broken-theirs"
+    copy_run(trained, root, broken, owner_id(OTHER))
+    patch(root / broken / "config.json", lr="fast")
+    for run_id in ("theirs", "cli-run"):
+        at = page("pages/runs.py")
+        at.selectbox(key="runs_manage").set_value(run_id).run()
+        assert not at.exception
+        assert not [b for b in at.button if b.key and b.key.startswith(("runs_delete", "runs_rename"))]
+        assert "runs_download" not in [b.key for b in at.get("download_button")]
+        assert any("Someone else's run" in c.value for c in at.caption)
+    assert (root / "theirs").exists() and (root / broken).exists()
+
+    # The owner sees the buttons ...
+    at = page("pages/runs.py", token=OTHER)
+    at.selectbox(key="runs_manage").set_value("theirs").run()
+    assert at.button(key="runs_delete_theirs") and at.button(key="runs_rename_theirs")
+    assert at.button(key=f"runs_delete_{broken}")
+    # ... and so does the teacher, for every run.
+    monkeypatch.setenv("VISION_CORE_TEACHER_PASSWORD", "s3cret")
+    at = page("pages/runs.py", teacher=True)
+    at.selectbox(key="runs_manage").set_value("cli-run").run()
+    assert at.button(key="runs_delete_cli-run")
+    at.button(key=f"runs_delete_{broken}").click().run()
+    assert not at.exception and not (root / broken).exists()
+    at.selectbox(key="runs_manage").set_value("theirs").run()
+    at.button(key="runs_delete_theirs").click().run()
+    assert not (root / "theirs").exists()
+
+
+def test_a_stale_delete_button_cannot_delete_another_persons_run(trained, root):
+    """Ownership is checked again when the button is pressed (it may have changed hands meanwhile)."""
+    copy_run(trained, root, "mine", owner_id(ME))
+    at = page("pages/runs.py")
+    button = at.button(key="runs_delete_mine")
+    (root / "mine" / "owner.json").write_text(json.dumps({"owner": owner_id(OTHER)}))
+    button.click().run()
+    assert (root / "mine").exists()
+    assert any("not yours" in e.value for e in at.error)
+
+
+def test_rename_and_strings_from_run_folders_render_as_text(trained, root):
+    copy_run(trained, root, "mine", owner_id(ME))
+    at = page("pages/runs.py")
+    evil = "![x](http://example.invalid/x.png) [click](http://example.invalid)"
+    at.text_input(key="runs_name_mine").input(evil)
+    at.button(key="runs_rename_mine").click().run()
+    assert not at.exception
+    assert runs.load_run("mine").name == evil
+    assert at.dataframe[0].value["name"].tolist() == [evil]  # a table cell: plain text
+    for element in list(at.markdown) + list(at.caption) + list(at.success) + list(at.error) + list(at.info):
+        assert "](http" not in element.value, element.value  # nothing from the folder reaches Markdown unescaped
+    assert any(evil in t.value for t in at.text)
+
+
+def test_runs_table_columns_legends_smoothing_axes_and_csv(trained, root):
+    copy_run(trained, root, "r-adam", owner_id(ME))
+    copy_run(trained, root, "r-sgd", owner_id(ME))
+    patch(root / "r-sgd" / "config.json", optimizer="sgd", lr=0.1)
+    at = page("pages/runs.py")
+    assert not at.exception
+    df = at.dataframe[0].value
+    assert list(df.columns[:5]) == ["name", "model", "dataset", "optimizer", "learning rate"]
+    assert list(df.columns)[-1] == "run id"
+    assert "None" not in df.astype(str).to_string()  # numbers missing are NaN, shown as the placeholder
+    assert at.selectbox(key="runs_metric").value == "val_acc"
+    assert "validation accuracy" in at.selectbox(key="runs_metric").options
+    assert at.radio(key="runs_x").options == ["step", "epoch", "time"]
+    assert at.slider(key="runs_smoothing").value == 0.6
+    for x in ("step", "epoch", "time"):
+        at.radio(key="runs_x").set_value(x).run()
+        assert not at.exception
+    at.toggle(key="runs_log").set_value(True).run()
+    at.slider(key="runs_smoothing").set_value(0.0).run()
+    assert not at.exception
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    names = sorted(t["name"] for t in fig["data"] if t.get("showlegend", True) is not False)
+    assert names == ["lenet · adam · lr 0.001", "lenet · sgd · lr 0.1"]  # the legend tells the runs apart
+    assert fig["layout"]["yaxis"]["type"] == "log"
+    assert fig["layout"]["xaxis"]["title"]["text"] == "training time (s)"
+    assert "runs_csv" in [b.key for b in at.get("download_button")]
+
+
+def test_pick_run_opens_this_persons_best_finished_run(trained, root):
+    copy_run(trained, root, "20260101-000001-mine-worse", owner_id(ME), test_acc=0.5)
+    copy_run(trained, root, "20260101-000002-mine-best", owner_id(ME), test_acc=0.9)
+    copy_run(trained, root, "20260101-000003-theirs", owner_id(OTHER), test_acc=0.99)
+    copy_run(trained, root, "20260101-000004-mine-diverged", owner_id(ME))
+    patch(root / "20260101-000004-mine-diverged" / "summary.json", test_acc=None, best_val_acc=None)
+    copy_run(trained, root, "20260101-000005-mine-no-checkpoint", owner_id(ME), test_acc=1.0)
+    shutil.rmtree(root / "20260101-000005-mine-no-checkpoint" / "checkpoints")
+    for path, key in (("pages/evaluate.py", "eval_run"), ("pages/inside.py", "inside_run"),
+                      ("pages/predict.py", "pred_run")):
+        at = page(path)
+        assert not at.exception
+        assert at.selectbox(key=key).value == "20260101-000002-mine-best", path
+    # Someone with no run of their own gets the best of anyone's.
+    at = page("pages/evaluate.py", token="c" * 24)
+    assert at.selectbox(key="eval_run").value == "20260101-000003-theirs"
+    # The URL wins; an invalid id in it is refused in one sentence.
+    at = page("pages/evaluate.py", run="20260101-000001-mine-worse")
+    assert at.selectbox(key="eval_run").value == "20260101-000001-mine-worse"
+    at = page("pages/evaluate.py", run="../../etc")
+    assert not at.exception and any("no valid run" in w.value for w in at.warning)
+
+
+def test_no_checkpoint_yet_waits_and_opens_the_run_when_one_appears(trained, root):
+    copy_run(trained, root, "training", owner_id(ME))
+    checkpoints = root / "training" / "checkpoints"
+    saved = root / "saved-checkpoints"
+    shutil.move(checkpoints, saved)
+    run = runs.load_run("training")
+    runs.write_status(run, "running", epoch=0)  # a fresh heartbeat: it is alive
+    at = page("pages/evaluate.py", run="training")
+    assert not at.exception
+    assert any("No checkpoint yet" in i.value and "by itself" in i.value for i in at.info)
+    assert any("looking again every" in c.value for c in at.caption)  # the self-refreshing fragment
+    shutil.move(saved, checkpoints)
+    at.run()
+    assert not at.exception
+    assert not any("No checkpoint yet" in i.value for i in at.info)
+    assert any("Still running" in c.value for c in at.caption)
