@@ -184,7 +184,9 @@ with right:
         if not records:
             st.info("No runs yet — train one on the Train page, then take its first layer's kernels here.")
             st.stop()
-        run = st.selectbox("Run", records, key="conv_run",
+        from ui.run_picker import default_index  # this person's best finished run first (issue 13.4)
+
+        run = st.selectbox("Run", records, key="conv_run", index=default_index(records),
                            format_func=lambda r: f"{r.run_id} — {r.config.model} on {r.config.dataset} ({r.state})")
         checkpoint = run.checkpoint("last")
         try:

@@ -127,6 +127,7 @@ class FakeRun:
         self.run_id, self.path, self.state = "20260101-000000-tiny-digits-0000", path, "running"
         self.config = type("Config", (), {"model": "tiny", "dataset": "digits"})()
         self.data_info = {"mean": [0.5], "std": [0.25]}
+        self.summary, self.owner = None, None  # the run picker ranks runs by accuracy and owner
         (path / "checkpoints").mkdir(parents=True)
         (path / "checkpoints" / "last.ckpt").write_bytes(b"weights")
 
