@@ -240,3 +240,40 @@ def test_cli_preset_keeps_the_recipe_and_takes_overrides():
     config = cli.config_from_args(args)
     assert (config.model, config.optimizer, config.lr, config.batch_size, config.epochs) == (
         "tinyvgg", "sgd", 0.1, 32, 1)
+
+
+def test_strings_that_could_render_as_links_are_refused(tmp_path):
+    write_finished(tmp_path, "evil-model")
+    patch_json(tmp_path / "evil-model" / "config.json", model="[x](http://x.invalid)")
+    write_finished(tmp_path, "evil-device")
+    patch_json(tmp_path / "evil-device" / "summary.json", device="![i](http://x.invalid/i.png)")
+    patch_json(tmp_path / "evil-device" / "status.json", device="<img src=x>")
+    assert [d.run_id for d in runs.list_damaged(tmp_path)] == ["evil-model"]
+    (run,) = runs.list_runs(tmp_path)
+    assert "device" not in run.summary and "device" not in run.status
+
+
+def test_default_run_is_this_persons_best_finished_run(tmp_path):
+    def make(run_id, owner, acc, state="finished", checkpoint=True):
+        run = write_finished(tmp_path, run_id, owner)
+        runs.write_summary(run, {"test_acc": acc})
+        runs.write_status(run, state)
+        if checkpoint:
+            (run.path / "checkpoints" / "best.ckpt").write_bytes(b"x")
+        return run
+
+    make("a-mine-old", "me", 0.8)
+    make("b-mine-best", "me", 0.9)
+    make("c-mine-diverged", "me", float("nan"))
+    make("d-mine-running", "me", 0.99, state="running")
+    make("e-mine-no-ckpt", "me", 0.99, checkpoint=False)
+    make("f-theirs", "you", 0.95)
+    records = runs.list_runs(tmp_path)
+    assert runs.default_run(records, "me").run_id == "b-mine-best"
+    assert runs.default_run(records, "nobody").run_id == "f-theirs"
+    assert runs.default_run(records, None).run_id == "f-theirs"
+    make("g-mine-tie", "me", 0.9)
+    assert runs.default_run(runs.list_runs(tmp_path), "me").run_id == "g-mine-tie"  # the newest on a tie
+    only_running = [r for r in records if r.run_id == "d-mine-running"]
+    assert runs.default_run(only_running, "me").run_id == "d-mine-running"  # nothing better: it still opens
+    assert runs.default_run([], "me") is None
