@@ -1,6 +1,166 @@
-"""Losses: binary cross-entropy and cross-entropy with the numbers a student types (being written)."""
+"""Losses: binary cross-entropy and cross-entropy for numbers the student types, next to torch.nn's own, with
+the formula filled in; and why the logits form is the safe one (the overflow case)."""
 
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
 import streamlit as st
 
-st.title("📉 Losses")
-st.info("This page is being written.")
+from vision_core import losses as L
+
+st.title("📉 Losses: how wrong is a prediction?")
+st.caption("A classifier's loss turns its output and the true answer into one number that training pushes down. "
+           "Type your own numbers: the page computes the loss by hand, term by term, next to PyTorch's own "
+           "`nn` losses. A **probability** is a number in [0, 1]; a **logit** is the raw score before the "
+           "sigmoid or softmax, any real number.")
+
+PROBABILITIES, LOGITS = "from probabilities", "from logits"
+
+
+def fail(message: str) -> None:
+    st.error(message)
+
+
+def comparison(inputs: dict[str, list], ours: L.LossResult, reference: dict[str, np.ndarray]) -> None:
+    """Per-sample table (inputs, our loss, torch's), the means, and the formula lines."""
+    table = pd.DataFrame({**inputs, "loss (by hand)": [L.describe(v) for v in ours.per_sample],
+                          **{name: [L.describe(v) for v in values] for name, values in reference.items()}})
+    table.index = [f"sample {i + 1}" for i in range(len(table))]
+    st.dataframe(table, width="stretch")
+    cols = st.columns(1 + len(reference))
+    cols[0].metric("Mean loss, by hand", L.describe(ours.mean))
+    for col, (name, values) in zip(cols[1:], reference.items()):
+        col.metric(f"{name} (mean)", L.describe(float(np.mean(values))))
+    st.markdown("**The formula with your numbers**")
+    st.code("\n".join(f"sample {i + 1}: {line}" for i, line in enumerate(ours.formulas)), language=None)
+
+
+def binary_tab() -> None:
+    form = st.radio("Start", [PROBABILITIES, LOGITS], key="loss_bce_form", horizontal=True)
+    c1, c2 = st.columns(2)
+    if form == PROBABILITIES:
+        text = c1.text_input("Predicted probabilities p of class 1", "0.9, 0.2, 0.6", key="loss_bce_p")
+    else:
+        text = c1.text_input("Logits z (any real numbers)", "2.2, -1.4, 0.4", key="loss_bce_z")
+    targets_text = c2.text_input("True classes y (0 or 1; soft labels in between also work)", "1, 0, 1",
+                                 key="loss_bce_y")
+    try:
+        values = L.parse_numbers(text, "probabilities" if form == PROBABILITIES else "logits")
+        y = L.check_probabilities(L.parse_numbers(targets_text, "targets"), "targets")
+        L.check_same_length(values, y, "probabilities" if form == PROBABILITIES else "logits")
+        if form == PROBABILITIES:
+            L.check_probabilities(values)
+    except ValueError as exc:
+        return fail(str(exc))
+    if form == PROBABILITIES:
+        st.latex(r"\ell = -\left[\,y \ln p + (1-y)\ln(1-p)\,\right]")
+        comparison({"y": y, "p": values}, L.bce_from_probabilities(values, y),
+                   L.torch_losses("bce_probabilities", values, y))
+        if np.isin(values, (0.0, 1.0)).any():
+            st.caption("ln 0 is −∞: like `nn.BCELoss`, each log is clamped at −100, so a probability of exactly "
+                       "0 or 1 on the wrong side costs 100.")
+        kind = "bce_probabilities"
+    else:
+        st.latex(r"\ell = \max(z, 0) - z\,y + \ln\!\left(1 + e^{-|z|}\right)"
+                 r"\quad\text{(the same as the formula above with } p = \sigma(z)\text{, rearranged)}")
+        comparison({"y": y, "z": values, "p = σ(z)": L.sigmoid(values)}, L.bce_from_logits(values, y),
+                   L.torch_losses("bce_logits", values, y))
+        kind = "bce_logits"
+    with st.expander("Show the PyTorch code"):
+        st.code(L.pytorch_code(kind, values, y), language="python")
+
+
+def multiclass_tab() -> None:
+    form = st.radio("Start", [PROBABILITIES, LOGITS], key="loss_ce_form", horizontal=True)
+    c1, c2 = st.columns(2)
+    if form == PROBABILITIES:
+        text = c1.text_area("Probabilities, one sample per line (each line adds up to 1)",
+                            "0.7, 0.2, 0.1\n0.1, 0.3, 0.6", key="loss_ce_p")
+    else:
+        text = c1.text_area("Logits, one sample per line", "2.0, 1.0, 0.1\n0.5, 2.5, 0.3", key="loss_ce_z")
+    targets_text = c2.text_input("True class of each sample (0, 1, 2, …)", "0, 2", key="loss_ce_t")
+    try:
+        rows = L.parse_rows(text, "probabilities" if form == PROBABILITIES else "logits")
+        if form == PROBABILITIES:
+            L.check_rows_sum_to_one(rows)
+        t = L.parse_classes(targets_text, len(rows), rows.shape[1])
+    except ValueError as exc:
+        return fail(str(exc))
+    shown = {"class": t, "scores": [", ".join(f"{v:g}" for v in row) for row in rows]}
+    if form == PROBABILITIES:
+        st.latex(r"\ell = -\ln P_t")
+        comparison(shown, L.cross_entropy_from_probabilities(rows, t), L.torch_losses("ce_probabilities", rows, t))
+        kind = "ce_probabilities"
+    else:
+        st.latex(r"\ell = \ln \sum_j e^{z_j} - z_t = m + \ln \sum_j e^{z_j - m} - z_t, \quad m = \max_j z_j")
+        shown["softmax"] = [", ".join(f"{v:.3g}" for v in row) for row in L.softmax(rows)]
+        comparison(shown, L.cross_entropy_from_logits(rows, t), L.torch_losses("ce_logits", rows, t))
+        st.caption("Subtracting the largest logit m first changes nothing in the result, but keeps every e^… "
+                   "at most 1: nothing can overflow.")
+        kind = "ce_logits"
+    with st.expander("Show the PyTorch code"):
+        st.code(L.pytorch_code(kind, rows, t), language="python")
+
+
+def overflow_tab() -> None:
+    st.markdown("A network computes in **float32**. Going logit → probability → log by hand, σ(z) rounds to "
+                "exactly 1 once z is above about 17, so ln(1 − p) = ln 0 = −∞: the loss becomes **∞**, or "
+                "**NaN** where 0 · (−∞) appears, and one NaN ruins every weight at the next step. "
+                "`nn.BCEWithLogitsLoss` never forms p: it uses max(z, 0) − z·y + ln(1 + e^(−|z|)).")
+    c1, c2 = st.columns(2)
+    z_text = c1.text_input("Logits z", "3, 20, 40, -100, 1000", key="loss_of_z")
+    y_text = c2.text_input("True classes y", "1, 1, 0, 1, 0", key="loss_of_y")
+    try:
+        z = L.parse_numbers(z_text, "logits")
+        y = L.check_probabilities(L.parse_numbers(y_text, "targets"), "targets")
+        L.check_same_length(z, y, "logits")
+    except ValueError as exc:
+        fail(str(exc))
+    else:
+        p, naive = L.naive_bce_from_logits(z, y)
+        reference = L.torch_losses("bce_logits", z, y, dtype="float32")
+        table = pd.DataFrame({"z": z, "y": y, "σ(z) in float32": [f"{v:.9g}" for v in p],
+                              "naive: −[y ln σ + (1−y) ln(1−σ)]": [L.describe(v) for v in naive],
+                              "nn.BCELoss(σ(z))": [L.describe(v) for v in reference["nn.BCELoss(sigmoid(z))"]],
+                              "nn.BCEWithLogitsLoss(z)": [L.describe(v) for v in reference["nn.BCEWithLogitsLoss"]],
+                              "exact": [L.describe(v) for v in L.bce_from_logits(z, y).per_sample]})
+        table.index = [f"sample {i + 1}" for i in range(len(table))]
+        st.dataframe(table, width="stretch")
+        broken = int((~np.isfinite(naive)).sum())
+        clamped = int((np.abs(reference["nn.BCELoss(sigmoid(z))"] - L.bce_from_logits(z, y).per_sample) > 1).sum())
+        if broken:
+            st.warning(f"The naive route broke on {broken} of {len(z)} sample(s) (∞ or NaN); "
+                       "`nn.BCEWithLogitsLoss` stayed finite and exact on all of them.")
+        else:
+            st.success("No overflow with these logits: try a logit of 40 with y = 0, or 40 with y = 1.")
+        if clamped:
+            st.caption(f"`nn.BCELoss` on σ(z) stays finite only because it clamps each log at −100: on {clamped} "
+                       "sample(s) it reports a loss far from the exact one.")
+    st.markdown("**The same with softmax** (several classes): e^1000 is ∞ in float32, and ∞/∞ is NaN.")
+    c1, c2 = st.columns(2)
+    rows_text = c1.text_area("Logits, one sample per line", "1000, 0, -1000\n2, 1, 0.1", key="loss_of_ce_z")
+    t_text = c2.text_input("True class of each sample", "0, 0", key="loss_of_ce_t")
+    try:
+        rows = L.parse_rows(rows_text, "logits")
+        t = L.parse_classes(t_text, len(rows), rows.shape[1])
+    except ValueError as exc:
+        return fail(str(exc))
+    p, naive = L.naive_cross_entropy_from_logits(rows, t)
+    reference = L.torch_losses("ce_logits", rows, t, dtype="float32")["nn.CrossEntropyLoss"]
+    table = pd.DataFrame({"logits": [", ".join(f"{v:g}" for v in row) for row in rows], "class": t,
+                          "naive softmax (float32)": [", ".join(f"{v:.3g}" for v in row) for row in p],
+                          "naive: −ln softmax": [L.describe(v) for v in naive],
+                          "nn.CrossEntropyLoss": [L.describe(v) for v in reference]})
+    table.index = [f"sample {i + 1}" for i in range(len(table))]
+    st.dataframe(table, width="stretch")
+
+
+binary, multiclass, overflow = st.tabs(["Binary cross-entropy", "Cross-entropy (several classes)",
+                                         "Why the logits form? (overflow)"])
+with binary:
+    binary_tab()
+with multiclass:
+    multiclass_tab()
+with overflow:
+    overflow_tab()
