@@ -1,19 +1,26 @@
-"""The Train page's set-up form: data, model, recipe presets and hyper-parameters → a RunConfig."""
+"""The Train page's set-up form: data, model, recipe presets and hyper-parameters → a RunConfig.
+
+Nothing here allocates a model: the preview is built on the meta device (``guards.meta_model``) and the memory
+estimate against the teacher's limits (``guards.check``) decides, with the form's own ranges, whether Start is
+enabled. A number out of range is never clamped: it disables Start and says why.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 import torch
 
-from vision_core import augment, datasets, figures, models, presets
+from vision_core import archives, augment, classroom, datasets, figures, guards, models, presets
 from vision_core.config import OPTIMIZERS, SCHEDULERS, RunConfig
 
 IMAGE_SIZES = {"recipe default": None, "28 × 28": 28, "32 × 32": 32, "64 × 64": 64}
 QUICKSTART = RunConfig(dataset="digits", model="lenet", optimizer="adam", lr=2e-3, batch_size=32, epochs=10,
                        name="")
+OWN_SETUP = "own"  # the recipe menu's entry while the form is not a recipe as loaded
 
 # Widget key → RunConfig field, for the plain hyper-parameters.
 HYPER_KEYS = {"train_optimizer": "optimizer", "train_lr": "lr", "train_momentum": "momentum",
@@ -22,8 +29,19 @@ HYPER_KEYS = {"train_optimizer": "optimizer", "train_lr": "lr", "train_momentum"
               "train_accelerator": "accelerator", "train_patience": "early_stopping_patience",
               "train_snapshot_every": "snapshot_every"}
 
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#+!|~$])")
 
-def apply_config(config: RunConfig, notice: str = "") -> None:
+
+def md_text(text: str) -> str:
+    """``text`` shown literally by st.markdown / st.caption: ``*.jpg`` stays ``*.jpg``, ``<class>`` stays visible."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
+
+
+def _dataset_title(name: str) -> str:
+    return datasets.dataset_info(name).title
+
+
+def apply_config(config: RunConfig, notice: str = "", preset: str = OWN_SETUP) -> None:
     """Put a config into the form's widgets (used by presets and the home page's quick start)."""
     state = st.session_state
     state["train_dataset"] = config.dataset
@@ -31,29 +49,45 @@ def apply_config(config: RunConfig, notice: str = "") -> None:
     state["train_image_size"] = next((k for k, v in IMAGE_SIZES.items() if v == size), "recipe default")
     state["train_model"] = config.model
     state["train_model_options"] = dict(config.model_options)
-    state["train_dataset_extra"] = {k: v for k, v in config.dataset_options.items() if k != "image_size"}
+    state["train_model_options_for"] = config.model
+    extra = {k: v for k, v in config.dataset_options.items() if k not in ("image_size", "folder")}
+    state["train_dataset_extra"] = extra
+    state["train_dataset_for_extra"] = config.dataset
+    if config.dataset_options.get("folder"):
+        state["train_image_folder"] = config.dataset_options["folder"]
     for key, field in HYPER_KEYS.items():
         state[key] = getattr(config, field)
     for name in augment.AUGMENTATIONS:
         state[f"train_aug_{name}"] = bool(config.augment.get(name))
     state["train_notice"] = notice
+    state["train_preset"] = preset
+    state["train_just_applied"] = True  # the next form read-out is this config, not a change by the student
     for key in list(state.keys()):  # custom-model widgets re-read their defaults from the new options
         if key.startswith("train_opt_"):
             del state[key]
 
 
 def load_preset() -> None:
-    """Button callback: the recipe, or its closest embedded dataset when the real one is not on disk."""
-    preset = presets.get_preset(st.session_state["train_preset"])  # the current choice, not the last render's
+    """Recipe menu / button callback: the recipe, or its closest embedded dataset when the real one is not on disk."""
+    key = st.session_state.get("train_preset", OWN_SETUP)
+    if key not in presets.PRESETS:
+        return
+    preset = presets.get_preset(key)  # the current choice, not the last render's
     config = preset.config
-    root = config.dataset_options.get("root")
-    if not datasets.is_available(config.dataset, root=root):
+    title = _dataset_title(config.dataset)
+    try:
+        available = datasets.is_available(config.dataset)
+    except ValueError:
+        available = False
+    if not available:
+        fallback = _dataset_title(preset.fallback_dataset)
         apply_config(presets.with_fallback(preset),
-                     f"**{preset.title}**: the {config.dataset} data is not on disk, so this uses the closest "
-                     f"embedded dataset (**{preset.fallback_dataset}**) with the same model and recipe. "
-                     f"Pick {config.dataset} below to see how to get the real data.")
+                     f"**{md_text(preset.title)}**: {md_text(title)} is not on disk, so this uses the closest "
+                     f"built-in dataset, **{md_text(fallback)}**, with the same model and recipe. "
+                     f"Pick {md_text(title)} in the Dataset menu to get the real data.", preset=key)
     else:
-        apply_config(config, f"Loaded **{preset.title}** ({preset.source}). Reported: {preset.reported}.")
+        apply_config(config, f"Loaded **{md_text(preset.title)}** ({md_text(preset.source)}). "
+                             f"Reported: {md_text(preset.reported)}.", preset=key)
 
 
 def _defaults() -> None:
@@ -62,19 +96,106 @@ def _defaults() -> None:
 
 
 @st.cache_resource(show_spinner="Loading the dataset…", max_entries=4)
-def cached_dataset(name: str, options_key: tuple) -> datasets.ImageDataset:
-    # Shared by every session: datasets are read-only once loaded.
+def cached_dataset(name: str, options_key: tuple, source: tuple = ()) -> datasets.ImageDataset:
+    # Shared by every session: datasets are read-only once loaded. ``source`` (datasets.source_stamp) is only
+    # part of the key: a changed image folder or data folder is read again.
     return datasets.load(name, **dict(options_key))
 
 
-def data_section() -> tuple[str, dict[str, Any], datasets.ImageDataset | None]:
+# --------------------------------------------------------------------------- data
+
+
+def _dataset_label(info: datasets.DatasetInfo) -> str:
+    if info.embedded or info.name == "imagefolder":
+        return info.title
+    try:
+        on_disk = datasets.is_available(info.name)
+    except ValueError:
+        on_disk = False
+    return info.title if on_disk else f"{info.title} (download)"
+
+
+def _handle_upload(limits: classroom.Limits) -> None:
+    """Extract a newly uploaded zip into a new image folder and select it (once per uploaded file)."""
+    state = st.session_state
+    uploaded = state.get("train_folder_zip")
+    if uploaded is None:
+        state.pop("train_zip_result", None)
+        return
+    marker = (uploaded.name, uploaded.size, getattr(uploaded, "file_id", ""))
+    if state.get("train_zip_done") == marker:
+        return
+    state["train_zip_done"] = marker
+    try:
+        with st.spinner("Checking and extracting the zip…"):
+            result = archives.extract_image_zip(uploaded, uploaded.name, limits)
+    except archives.ArchiveError as exc:
+        state["train_zip_result"] = ("error", str(exc))
+        return
+    state["train_image_folder"] = result.folder  # the selectbox is drawn after this
+    skipped = f", {result.skipped:,} other files left out" if result.skipped else ""
+    message = (f"Added **{md_text(result.folder)}**: {result.images:,} images in {len(result.classes)} classes "
+               f"({md_text(', '.join(result.classes))}){skipped}.")
+    state["train_zip_result"] = ("success", message)
+
+
+def image_folder_picker(area, limits: classroom.Limits) -> str | None:
+    """A choice among the data folder's image folders, or a new one from an uploaded zip. No path is typed."""
+    st.file_uploader(f"Add your own: a zip of class folders (up to {limits.max_upload_mb} MB)", type=["zip"],
+                     key="train_folder_zip",
+                     help="Inside the zip: train/<class>/*.jpg and test/<class>/*.jpg, or just <class>/*.jpg "
+                          "(20 % of each class is then kept for testing). Only image files are kept.")
+    _handle_upload(limits)
+    result = st.session_state.get("train_zip_result")
+    if result:
+        (st.success if result[0] == "success" else st.error)(result[1])
+    folders = datasets.image_folders()
+    if st.session_state.get("train_image_folder") not in folders:
+        st.session_state.pop("train_image_folder", None)
+    with area:
+        return st.selectbox("Image folder", folders, key="train_image_folder",
+                            placeholder="none yet: upload a zip below", index=0 if folders else None,
+                            help="The sub-folders of the data folder's imagefolder/ folder.")
+
+
+def _not_on_disk(name: str, exc: datasets.DatasetNotFoundError) -> None:
+    """One sentence, a Download button, the details folded away."""
+    title = _dataset_title(name)
+    if name == "imagefolder":
+        if st.session_state.get("train_image_folder"):  # a folder was chosen, but it is no dataset
+            st.warning(md_text(str(exc)))
+        else:
+            st.info("No image folder yet: upload a zip of class folders, `train/<class>/*.jpg` and "
+                    "`test/<class>/*.jpg`, or just `<class>/*.jpg`.")
+        return
+    st.warning(f"**{md_text(title)}** is not on this machine yet.")
+    if st.button(f"Download {title}", key="train_download"):
+        try:
+            with st.spinner(f"Downloading {title}…"):
+                datasets.download(name)
+        except datasets.OfflineError:
+            st.error(f"This machine is offline, so {title} cannot be downloaded here. Copy its files into the "
+                     f"data folder (see below), or use a built-in dataset such as Digits or Shapes.")
+        except (datasets.DatasetNotFoundError, ValueError, OSError) as error:
+            st.error(f"The download did not work: {md_text(str(error).splitlines()[0])}")
+        else:
+            cached_dataset.clear()
+            st.rerun()
+    with st.expander("Where the files go"):
+        files = "\n".join(f"- `{f}`" for f in exc.files)
+        st.markdown(f"Put these files in `{exc.folder or '<data folder>'}`:\n\n{files}\n\n"
+                    f"or, on a machine with internet access, run `vision-core download {exc.command or name}` and "
+                    f"copy the data folder here. The data folder is `$VISION_CORE_DATA` (default `./data`).")
+
+
+def data_section(limits: classroom.Limits) -> tuple[str, dict[str, Any], datasets.ImageDataset | None]:
     infos = {info.name: info for info in datasets.list_datasets()}
-    name = st.selectbox("Dataset", list(infos), key="train_dataset",
-                        format_func=lambda n: f"{infos[n].title}" + ("" if infos[n].embedded else " (download)"))
-    st.caption(infos[name].description)
+    name = st.selectbox("Dataset", list(infos), key="train_dataset", format_func=lambda n: _dataset_label(infos[n]))
+    st.caption(md_text(infos[name].description))
     options = dict(st.session_state.get("train_dataset_extra", {}))
     if st.session_state.get("train_dataset_for_extra") != name:
         options = {}  # options of another dataset do not carry over
+    options.pop("root", None)  # a path is never taken from the form's state
     cols = st.columns(2)
     size = cols[0].selectbox("Resize images to", list(IMAGE_SIZES), key="train_image_size")
     if IMAGE_SIZES[size]:
@@ -83,19 +204,20 @@ def data_section() -> tuple[str, dict[str, Any], datasets.ImageDataset | None]:
         options["difficulty"] = cols[1].slider("Difficulty (noise, rotation, clutter)", 0.0, 1.0,
                                                float(options.get("difficulty", 0.3)), 0.1, key="train_difficulty")
     if name == "imagefolder":
-        options["root"] = cols[1].text_input(
-            "Image folder (train/<class>/*.jpg, test/<class>/*.jpg)",
-            value=str(options.get("root", datasets.data_root() / "imagefolder")), key="train_folder")
-    st.session_state["train_dataset_extra"] = {k: v for k, v in options.items() if k != "image_size"}
+        folder = image_folder_picker(cols[1].container(), limits)
+        if folder:
+            options["folder"] = folder
+    st.session_state["train_dataset_extra"] = {k: v for k, v in options.items() if k not in ("image_size", "folder")}
     st.session_state["train_dataset_for_extra"] = name
 
     try:
-        dataset = cached_dataset(name, tuple(sorted(options.items())))
+        source = datasets.source_stamp(name, folder=options.get("folder"))
+        dataset = cached_dataset(name, tuple(sorted(options.items())), source)
     except datasets.DatasetNotFoundError as exc:
-        st.warning(f"**{infos[name].title} is not on this machine.** {exc}")
+        _not_on_disk(name, exc)
         return name, options, None
     except (ValueError, OSError) as exc:
-        st.error(f"This dataset cannot be loaded: {exc}")
+        st.error(f"This dataset cannot be loaded: {md_text(exc)}")
         return name, options, None
 
     c, h, w = dataset.input_shape
@@ -129,64 +251,92 @@ def augment_section(dataset: datasets.ImageDataset | None) -> dict[str, Any]:
     return chosen
 
 
-def custom_options(current: dict[str, Any]) -> dict[str, Any]:
+# --------------------------------------------------------------------------- numbers, never clamped
+
+
+def number(col, label: str, key: str, low: float, high: float, problems: list[str], value: Any = None,
+           **kwargs: Any) -> Any:
+    """A number box with no built-in bounds (the browser would keep the last valid value silently); a value
+    outside [low, high] shows a red line under the box and adds the reason to ``problems``."""
+    if value is not None:
+        kwargs["value"] = value
+    got = col.number_input(label, key=key, **kwargs)
+    if got is None or not low <= got <= high:
+        shown = "nothing" if got is None else f"{got:g}"
+        reason = f"{label} must be between {low:g} and {high:g}, got {shown}"
+        col.error(reason + ".")
+        problems.append(reason)
+    return got
+
+
+def custom_options(current: dict[str, Any], problems: list[str]) -> dict[str, Any]:
     """The template [[Conv → ReLU]×N → Pool?]×M → [Linear → ReLU]×K → Linear."""
-    st.caption("Template: Input → [[Conv → (BatchNorm) → ReLU] × N → Pool] × M → [Linear → ReLU → (Dropout)] × K "
-               "→ Linear")
+    st.caption(md_text("Template: Input → [[Conv → (BatchNorm) → ReLU] × N → Pool] × M → "
+                       "[Linear → ReLU → (Dropout)] × K → Linear"))
     c = st.columns(4)
     opts = {
-        "blocks": c[0].number_input("Blocks M", 0, 6, int(current.get("blocks", 2)), key="train_opt_blocks"),
-        "convs_per_block": c[1].number_input("Convs per block N", 0, 3, int(current.get("convs_per_block", 2)),
-                                             key="train_opt_convs"),
-        "channels": c[2].number_input("Channels", 1, 256, int(current.get("channels", 16)), key="train_opt_channels"),
-        "kernel_size": c[3].number_input("Kernel", 1, 11, int(current.get("kernel_size", 3)), key="train_opt_kernel"),
+        "blocks": number(c[0], "Blocks M", "train_opt_blocks", 0, 6, problems, int(current.get("blocks", 2)), step=1),
+        "convs_per_block": number(c[1], "Convs per block N", "train_opt_convs", 0, 3, problems,
+                                  int(current.get("convs_per_block", 2)), step=1),
+        "channels": number(c[2], "Channels", "train_opt_channels", 1, 256, problems,
+                           int(current.get("channels", 16)), step=1),
+        "kernel_size": number(c[3], "Kernel", "train_opt_kernel", 1, 11, problems,
+                              int(current.get("kernel_size", 3)), step=1),
     }
     c = st.columns(4)
-    opts["padding"] = c[0].number_input("Padding", 0, 5, int(current.get("padding", 1)), key="train_opt_padding")
-    opts["stride"] = c[1].number_input("Stride", 1, 4, int(current.get("stride", 1)), key="train_opt_stride")
+    opts["padding"] = number(c[0], "Padding", "train_opt_padding", 0, 5, problems, int(current.get("padding", 1)),
+                             step=1)
+    opts["stride"] = number(c[1], "Stride", "train_opt_stride", 1, 4, problems, int(current.get("stride", 1)), step=1)
     pool = c[2].selectbox("Pooling", ["max", "avg", "none"], key="train_opt_pool",
                           index=["max", "avg", "none"].index(current.get("pool", "max") or "none"))
     opts["pool"] = None if pool == "none" else pool
-    opts["linear_layers"] = c[3].number_input("Hidden Linear layers K", 0, 2, int(current.get("linear_layers", 1)),
-                                              key="train_opt_linear")
+    opts["linear_layers"] = number(c[3], "Hidden Linear layers K", "train_opt_linear", 0, 2, problems,
+                                   int(current.get("linear_layers", 1)), step=1)
     c = st.columns(3)
-    opts["hidden_units"] = c[0].number_input("Hidden units", 1, 2048, int(current.get("hidden_units", 64)),
-                                             key="train_opt_hidden")
+    opts["hidden_units"] = number(c[0], "Hidden units", "train_opt_hidden", 1, 2048, problems,
+                                  int(current.get("hidden_units", 64)), step=1)
     opts["batchnorm"] = c[1].toggle("BatchNorm", bool(current.get("batchnorm", False)), key="train_opt_bn")
     opts["dropout"] = c[2].slider("Dropout", 0.0, 0.9, float(current.get("dropout", 0.0)), 0.05,
                                   key="train_opt_dropout")
     return {k: (int(v) if isinstance(v, float) and k != "dropout" else v) for k, v in opts.items()}
 
 
+# --------------------------------------------------------------------------- model
+
+
 def model_section(dataset: datasets.ImageDataset | None) -> tuple[str, dict[str, Any], str | None]:
-    """Returns (model name, options, problem) — problem is the shape message when it cannot take the data."""
+    """Returns (model name, options, problem) — problem says why it cannot be trained as set."""
     names = models.list_models()
     name = st.selectbox("Architecture", names, key="train_model",
                         format_func=lambda n: f"{n} — {models.model_info(n).title}")
-    st.caption(models.model_info(name).description)
+    st.caption(md_text(models.model_info(name).description))
     current = st.session_state.get("train_model_options", {}) if st.session_state.get(
         "train_model_options_for") in (None, name) else {}
     options: dict[str, Any] = {}
+    problems: list[str] = []
     if name == "custom":
-        options = custom_options(current)
+        options = custom_options(current, problems)
     elif name in ("tinyvgg", "linear", "mlp"):
-        options["hidden_units"] = int(st.number_input("Hidden units", 1, 512, int(current.get("hidden_units", 10)),
-                                                      key=f"train_opt_hidden_{name}"))
+        options["hidden_units"] = number(st, "Hidden units", f"train_opt_hidden_{name}", 1, 512, problems,
+                                         int(current.get("hidden_units", 10)), step=1)
         if name == "mlp":
             options["relu_on_logits"] = st.toggle("ReLU on the logits (as the tutorial's V1 — worth comparing)",
                                                   bool(current.get("relu_on_logits", True)),
                                                   key="train_opt_relu_logits")
     st.session_state["train_model_options"] = options
     st.session_state["train_model_options_for"] = name
+    if problems:
+        return name, options, "; ".join(problems)
     if dataset is None:
         return name, options, "Choose a dataset that is on disk first."
     try:
-        model = models.build(name, in_channels=dataset.channels, num_classes=len(dataset.classes),
-                             image_size=dataset.image_size, **options)
+        # On the meta device: shapes and parameter counts without one byte of weights (a 2-billion-parameter
+        # model previews in milliseconds).
+        model = guards.meta_model(name, options, dataset.input_shape, len(dataset.classes))
         rows = models.summary(model, dataset.input_shape)
     except (ValueError, TypeError) as exc:
-        st.error(f"**This model cannot take {dataset.name} images of "
-                 f"{'×'.join(map(str, dataset.input_shape))}.** {exc}")
+        st.error(f"**This model cannot take {md_text(dataset.name)} images of "
+                 f"{'×'.join(map(str, dataset.input_shape))}.** {md_text(exc)}")
         return name, options, str(exc)
     table = pd.DataFrame([{"layer": r.name, "what": r.description, "output shape": "×".join(map(str, r.output_shape)),
                            "parameters": r.params} for r in rows])
@@ -198,30 +348,70 @@ def model_section(dataset: datasets.ImageDataset | None) -> tuple[str, dict[str,
     return name, options, None
 
 
-def hyper_section() -> dict[str, Any]:
+# --------------------------------------------------------------------------- training
+
+
+def hyper_section(limits: classroom.Limits) -> tuple[dict[str, Any], list[str]]:
+    problems: list[str] = []
     c = st.columns(4)
     values = {
         "optimizer": c[0].selectbox("Optimiser", OPTIMIZERS, key="train_optimizer"),
-        "lr": c[1].number_input("Learning rate", 1e-6, 10.0, key="train_lr", format="%g", step=1e-4),
-        "momentum": c[2].number_input("Momentum (SGD)", 0.0, 0.999, key="train_momentum", step=0.1),
-        "weight_decay": c[3].number_input("Weight decay (L2)", 0.0, 1.0, key="train_weight_decay", format="%g",
-                                          step=1e-4),
+        "lr": number(c[1], "Learning rate", "train_lr", 1e-6, 10.0, problems, format="%g", step=1e-4),
+        "momentum": number(c[2], "Momentum (SGD)", "train_momentum", 0.0, 0.999, problems, step=0.1),
+        "weight_decay": number(c[3], "Weight decay (L2)", "train_weight_decay", 0.0, 1.0, problems, format="%g",
+                               step=1e-4),
     }
     c = st.columns(4)
-    values["batch_size"] = int(c[0].number_input("Batch size", 1, 4096, key="train_batch_size"))
-    values["epochs"] = int(c[1].number_input("Epochs", 1, 500, key="train_epochs"))
-    values["seed"] = int(c[2].number_input("Seed", 0, 2**31 - 1, key="train_seed"))
+    values["batch_size"] = number(c[0], "Batch size", "train_batch_size", 1, limits.max_batch_size, problems, step=1)
+    values["epochs"] = number(c[1], "Epochs", "train_epochs", 1, limits.max_epochs, problems, step=1)
+    values["seed"] = number(c[2], "Seed", "train_seed", 0, 2**31 - 1, problems, step=1)
     gpu = torch.cuda.is_available()
     values["accelerator"] = c[3].selectbox("Device", ["auto", "cpu", "gpu"] if gpu else ["auto", "cpu"],
                                            key="train_accelerator",
                                            help=None if gpu else "No GPU on this machine: auto means CPU.")
     c = st.columns(3)
     values["scheduler"] = c[0].selectbox("LR schedule", SCHEDULERS, key="train_scheduler")
-    values["early_stopping_patience"] = int(c[1].number_input("Early stopping patience (0 = off)", 0, 50,
-                                                              key="train_patience"))
-    values["snapshot_every"] = int(c[2].number_input("Snapshot filters every N steps (0 = off)", 0, 10000,
-                                                     key="train_snapshot_every"))
-    return values
+    values["early_stopping_patience"] = number(c[1], "Early stopping patience (0 = off)", "train_patience", 0, 50,
+                                               problems, step=1)
+    values["snapshot_every"] = number(c[2], "Snapshot filters every N steps (0 = off)", "train_snapshot_every", 0,
+                                      10000, problems, step=1)
+    for key in ("batch_size", "epochs", "seed", "early_stopping_patience", "snapshot_every"):
+        if values[key] is not None:
+            values[key] = int(values[key])
+    return values, problems
+
+
+# --------------------------------------------------------------------------- the whole form
+
+
+def _load_limits() -> tuple[classroom.Limits, str | None]:
+    try:
+        return classroom.load_limits(), None
+    except ValueError as exc:  # the teacher's file has a typo: say so, and keep the safe defaults meanwhile
+        return classroom.Limits(), f"The classroom limits file has a problem ({exc}); using the default limits."
+
+
+def _follow_the_form(config: RunConfig | None) -> None:
+    """The recipe menu and its notice describe the form as it is: a change by the student ends both."""
+    state = st.session_state
+    now = config.to_json() if config is not None else None
+    if state.pop("train_just_applied", False):
+        pass  # this read-out is the config just applied (a recipe, the quick start)
+    elif "train_form_config" in state and now != state["train_form_config"]:
+        state["train_preset"] = OWN_SETUP
+        state["train_notice"] = ""
+    state["train_form_config"] = now
+
+
+def _recipe_menu() -> None:
+    cols = st.columns([3, 1])
+    choices = [OWN_SETUP, *presets.PRESETS]
+    cols[0].selectbox("Tutorial recipe", choices, key="train_preset", on_change=load_preset,
+                      format_func=lambda k: "Your own set-up" if k == OWN_SETUP else presets.PRESETS[k].title)
+    cols[1].button("Load recipe", key="train_load_preset", on_click=load_preset, use_container_width=True,
+                   help="Put the chosen recipe's values (back) into the form")
+    if st.session_state.get("train_notice"):
+        st.info(st.session_state["train_notice"])
 
 
 def config_form() -> tuple[RunConfig | None, str | None]:
@@ -229,24 +419,43 @@ def config_form() -> tuple[RunConfig | None, str | None]:
     _defaults()
     if st.session_state.get("train_accelerator") == "gpu" and not torch.cuda.is_available():
         st.session_state["train_accelerator"] = "auto"
-    cols = st.columns([3, 1])
-    cols[0].selectbox("Tutorial recipe", list(presets.PRESETS), key="train_preset",
-                               format_func=lambda k: presets.PRESETS[k].title)
-    cols[1].button("Load recipe", key="train_load_preset", on_click=load_preset,
-                   use_container_width=True)
-    if st.session_state.get("train_notice"):
-        st.info(st.session_state["train_notice"])
+    if st.session_state.get("train_preset") not in (OWN_SETUP, *presets.PRESETS):
+        st.session_state["train_preset"] = OWN_SETUP
+    limits, limits_problem = _load_limits()
+    if limits_problem:
+        st.warning(limits_problem)
+    top = st.container()  # the recipe menu, drawn last: it follows what the form below holds
 
     with st.expander("1 · Data", expanded=True):
-        dataset_name, dataset_options, dataset = data_section()
+        dataset_name, dataset_options, dataset = data_section(limits)
         augmentation = augment_section(dataset)
     with st.expander("2 · Model", expanded=True):
         model_name, model_options, problem = model_section(dataset)
+        estimate_area = st.empty()
     with st.expander("3 · Training", expanded=True):
-        hyper = hyper_section()
-    try:
-        config = RunConfig(dataset=dataset_name, dataset_options=dataset_options, model=model_name,
-                           model_options=model_options, augment=augmentation, **hyper)
-    except ValueError as exc:
-        return None, str(exc)
+        hyper, hyper_problems = hyper_section(limits)
+
+    config = None
+    if hyper_problems:
+        problem = "; ".join(hyper_problems)
+    else:
+        try:
+            config = RunConfig(dataset=dataset_name, dataset_options=dataset_options, model=model_name,
+                               model_options=model_options, augment=augmentation, **hyper)
+        except (ValueError, TypeError) as exc:
+            problem = str(exc)
+    if config is not None and problem is None and dataset is not None:
+        try:
+            estimate = guards.check(config, dataset.input_shape, len(dataset.classes), limits)
+        except guards.GuardError as exc:
+            estimate_area.error(md_text(exc))
+            problem = str(exc)
+        except (ValueError, TypeError) as exc:
+            problem = str(exc)
+        else:
+            estimate_area.caption(f"Memory to train: {estimate.describe()}; this classroom allows "
+                                  f"{guards.human_bytes(guards.memory_limit_bytes(limits, config))} per job.")
+    _follow_the_form(config)
+    with top:
+        _recipe_menu()
     return config, problem

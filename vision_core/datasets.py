@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import functools
 import os
+import socket
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import torch
 import torch.nn.functional as F
@@ -243,9 +246,84 @@ def load(name: str, root: str | Path | None = None, *, image_size: int | tuple[i
     return _load_cached(entry.info.name, str(folder), size, val, int(seed), bool(download), key_options, stamp)
 
 
+def source_stamp(name: str, root: str | Path | None = None, folder: str | None = None) -> tuple:
+    """What ``load(name, root, folder=…)`` reads from, with modification times for image folders: a cache key
+    part for callers that keep loaded datasets (the dashboard), so a changed folder or data root is re-read.
+
+    Raises ValueError for an image folder outside the data folder. Example: ``source_stamp("digits")`` → ``()``.
+    """
+    entry = _entry(name)
+    if entry.info.name == "imagefolder":
+        path = image_folder_path(folder, root)
+        return (str(path), _folder_stamp(path))
+    return () if entry.info.embedded else (str(_root(entry, root)),)
+
+
 def clear_cache() -> None:
     """Forget every dataset loaded in this process (their memory is freed once nothing else holds them)."""
     _load_cached.cache_clear()
+
+
+class OfflineError(ConnectionError):
+    """The dataset's download server cannot be reached from this machine."""
+
+
+# Where torchvision downloads each real dataset from (the first of its mirrors).
+_DOWNLOAD_CLASSES = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "kmnist": "KMNIST", "cifar10": "CIFAR10"}
+
+
+def download_url(name: str) -> str:
+    """The address torchvision downloads ``name`` from; "" for datasets that are never downloaded.
+
+    Example: ``download_url("cifar10")`` → 'https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz'.
+    """
+    import torchvision
+
+    key = _entry(name).info.name
+    if key not in _DOWNLOAD_CLASSES:
+        return ""
+    dataset_class = getattr(torchvision.datasets, _DOWNLOAD_CLASSES[key])
+    return dataset_class.mirrors[0] if hasattr(dataset_class, "mirrors") else dataset_class.url
+
+
+def is_reachable(url: str, timeout: float = 3.0) -> bool:
+    """True when a TCP connection to ``url``'s host opens within ``timeout`` seconds (name lookup included).
+
+    Example: ``is_reachable("https://example.org")`` → False on a machine without internet.
+    """
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return False
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    result: list[bool] = []
+
+    def connect() -> None:  # in a thread: a name lookup has no timeout of its own
+        try:
+            socket.create_connection((parts.hostname, port), timeout=timeout).close()
+            result.append(True)
+        except OSError:
+            result.append(False)
+
+    worker = threading.Thread(target=connect, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    return bool(result and result[0])
+
+
+def download(name: str, root: str | Path | None = None, timeout: float = 3.0) -> ImageDataset:
+    """Fetch a real dataset into the data folder with torchvision, and load it.
+
+    Raises OfflineError at once (within ``timeout``) when the download server cannot be reached, ValueError for
+    a dataset that is never downloaded, DatasetNotFoundError when the download itself fails.
+    Example: ``download("mnist")`` on a machine with internet access.
+    """
+    url = download_url(name)
+    if not url:
+        raise ValueError(f"{dataset_info(name).title} is not downloaded: it is embedded or your own files")
+    if not is_reachable(url, timeout):
+        raise OfflineError(f"this machine is offline: it cannot reach {urlsplit(url).hostname}, where "
+                           f"{dataset_info(name).title} comes from")
+    return load(name, root, download=True)
 
 
 # --------------------------------------------------------------------------- shared machinery
@@ -354,6 +432,7 @@ def shown_path(path: Path) -> str:
 
 def _not_found(title: str, folder: Path, files: list[str], command: str, reason: str = "") -> DatasetNotFoundError:
     shown = shown_path(folder)
+    reason = reason.replace(str(data_root()), "<data folder>")  # torchvision's messages name absolute paths
     listed = "\n".join(f"  {shown}/{f}" for f in files)
     root = shown_path(_folder_root(folder))
     where = "" if root == "<data folder>" else f" --root {root}"

@@ -509,3 +509,68 @@ def test_split_rejects_mismatched_tensors():
         datasets.Split(torch.zeros(2, 1, 4, 4), torch.tensor([0, 1]))
     with pytest.raises(ValueError, match="one label per image"):
         datasets.Split(torch.zeros(2, 1, 4, 4, dtype=torch.uint8), torch.tensor([0]))
+
+
+# --------------------------------------------------------------------------- downloading
+
+
+def test_download_refuses_at_once_when_the_server_cannot_be_reached(tmp_path, monkeypatch):
+    import socket
+
+    def no_network(address, timeout=None):
+        raise socket.gaierror("Name or service not known")
+
+    monkeypatch.setenv("VISION_CORE_DATA", str(tmp_path))
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(torchvision.datasets.MNIST, "download", lambda self: pytest.fail("tried to download"))
+    with pytest.raises(datasets.OfflineError, match="offline: it cannot reach ossci-datasets.s3.amazonaws.com"):
+        datasets.download("mnist")
+
+
+def test_a_server_that_never_answers_counts_as_offline_within_the_timeout(monkeypatch):
+    import socket
+    import threading
+
+    answered = threading.Event()  # the "server" answers only after is_reachable has given up on it
+    class Late:
+        def close(self):
+            pass
+
+    monkeypatch.setattr(socket, "create_connection", lambda address, timeout=None: answered.wait(30) and Late())
+    assert not datasets.is_reachable("http://example.invalid/x", timeout=0.2)
+    answered.set()
+
+
+def test_is_reachable_opens_a_real_connection_to_a_local_server():
+    import socket
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        assert datasets.is_reachable(f"http://127.0.0.1:{server.getsockname()[1]}/file", timeout=2)
+    assert not datasets.is_reachable("not a url")
+
+
+def test_download_when_online_uses_torchvision_and_loads(tmp_path, monkeypatch):
+    monkeypatch.setenv("VISION_CORE_DATA", str(tmp_path))
+    monkeypatch.setattr(datasets, "is_reachable", lambda url, timeout=3.0: url == datasets.download_url("kmnist"))
+
+    def fetch(self):  # torchvision's download, with the network replaced by writing the files
+        if not (tmp_path / "KMNIST").exists():
+            write_mnist_like(tmp_path, "KMNIST", 5010, 4)
+
+    monkeypatch.setattr(torchvision.datasets.KMNIST, "download", fetch)
+    data = datasets.download("kmnist")
+    assert (len(data.train), len(data.val), len(data.test)) == (10, 5000, 4)
+    with pytest.raises(ValueError, match="not downloaded"):
+        datasets.download("digits")
+
+
+def test_source_stamp_changes_when_an_image_folder_changes(photos):
+    write_png(photos / "a" / "0.png", (1, 2, 3))
+    before = datasets.source_stamp("imagefolder", folder="photos")
+    write_png(photos / "b" / "0.png", (1, 2, 3))
+    assert datasets.source_stamp("imagefolder", folder="photos") != before
+    assert datasets.source_stamp("digits") == ()
+    with pytest.raises(ValueError, match="sub-folders"):
+        datasets.source_stamp("imagefolder", root="/etc")

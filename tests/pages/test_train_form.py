@@ -1,0 +1,245 @@
+"""AppTest: the Train form's guards — over-limit models, numbers out of range, image folders and zips,
+datasets not on disk, and the recipe menu that follows the form."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+import torchvision
+from PIL import Image
+
+from tests.pages.apptest import open_page
+from vision_core import datasets
+
+HUGE = {"train_opt_blocks": 1, "train_opt_convs": 1, "train_opt_channels": 256, "train_opt_hidden": 2048}
+
+
+@pytest.fixture
+def page_env(tmp_path, monkeypatch):
+    """A fresh data folder, runs folder and (absent) classroom file, so tests see only what they make."""
+    monkeypatch.setenv("VISION_CORE_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("VISION_CORE_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("VISION_CORE_CLASSROOM", str(tmp_path / "classroom.toml"))
+    return tmp_path
+
+
+def start_disabled_because(at) -> str:
+    assert at.button(key="train_start").disabled
+    reasons = [w.value for w in at.warning if w.value.startswith("Start is disabled")]
+    assert reasons, [w.value for w in at.warning]
+    return reasons[0]
+
+
+def png(colour) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (20, 16), colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def zip_of(entries: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in entries.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------- models over the limits
+
+
+def test_the_two_billion_parameter_model_is_previewed_and_refused_with_its_estimate(page_env):
+    at = open_page("pages/train.py")
+    at.selectbox(key="train_dataset").set_value("shapes")
+    at.selectbox(key="train_image_size").set_value("64 × 64")
+    at.selectbox(key="train_model").set_value("custom").run()
+    for key, value in HUGE.items():
+        at.number_input(key=key).set_value(value)
+    at.selectbox(key="train_opt_pool").set_value("none").run()
+    assert not at.exception
+    # The preview is drawn (on the meta device: no 8 GB of weights), and the guard says why Start is off.
+    assert any("2,147,505,158 parameters" in m.value for m in at.markdown)
+    errors = [e.value for e in at.error if "2,147,505,158" in e.value]
+    assert errors and "20,000,000" in errors[0] and "≈ 32" in errors[0] and "fc1" in errors[0]
+    assert "2,147,505,158" in start_disabled_because(at)
+
+
+def test_an_estimate_over_the_memory_limit_names_a_batch_that_fits(page_env):
+    (page_env / "classroom.toml").write_text("max_memory_mb = 40\n")
+    at = open_page("pages/train.py")
+    assert not at.button(key="train_start").disabled  # LeNet at batch 32 fits in 40 MB
+    assert any("Memory to train: ≈" in c.value and "40.0 MB per job" in c.value for c in at.caption)
+    at.number_input(key="train_batch_size").set_value(1024).run()
+    reason = start_disabled_because(at)
+    assert "the limit per job is 40.0 MB" in reason and "Try batch size" in reason
+    batch = int(reason.split("Try batch size ")[1].split()[0])
+    at.number_input(key="train_batch_size").set_value(batch).run()
+    assert not at.button(key="train_start").disabled
+
+
+def test_the_teachers_limits_apply_to_the_form(page_env):
+    (page_env / "classroom.toml").write_text("max_epochs = 5\nmax_batch_size = 16\n")
+    at = open_page("pages/train.py")
+    reason = start_disabled_because(at)  # the quick start's batch 32 and 10 epochs are over these limits
+    assert "Batch size must be between 1 and 16, got 32" in reason and "Epochs must be between 1 and 5" in reason
+    at.number_input(key="train_batch_size").set_value(16)
+    at.number_input(key="train_epochs").set_value(5).run()
+    assert not at.button(key="train_start").disabled
+
+
+def test_a_broken_classroom_file_is_said_and_the_defaults_apply(page_env):
+    (page_env / "classroom.toml").write_text("max_epoch = 5\n")
+    at = open_page("pages/train.py")
+    assert not at.exception
+    assert any("max_epoch" in w.value and "default limits" in w.value for w in at.warning)
+    assert not at.button(key="train_start").disabled
+
+
+# --------------------------------------------------------------------------- numbers: never clamped
+
+
+@pytest.mark.parametrize("key, value, reason", [
+    ("train_lr", 100.0, "Learning rate must be between 1e-06 and 10, got 100"),
+    ("train_lr", 0.0, "Learning rate must be between 1e-06 and 10, got 0"),
+    ("train_epochs", 0, "Epochs must be between 1 and 200, got 0"),
+    ("train_batch_size", 0, "Batch size must be between 1 and 1024, got 0"),
+    ("train_momentum", 1.5, "Momentum (SGD) must be between 0 and 0.999, got 1.5"),
+    ("train_weight_decay", -0.1, "Weight decay (L2) must be between 0 and 1, got -0.1"),
+])
+def test_a_number_out_of_range_disables_start_with_the_reason(page_env, key, value, reason):
+    at = open_page("pages/train.py")
+    before = at.number_input(key=key).value
+    at.number_input(key=key).set_value(value).run()
+    assert not at.exception
+    assert at.number_input(key=key).value == value  # kept as typed, not clamped to the nearest bound
+    assert reason in start_disabled_because(at)
+    assert any(reason in e.value for e in at.error)  # also said right under the box
+    at.number_input(key=key).set_value(before).run()
+    assert not at.button(key="train_start").disabled
+
+
+def test_a_custom_model_number_out_of_range_disables_start(page_env):
+    at = open_page("pages/train.py")
+    at.selectbox(key="train_model").set_value("custom").run()
+    at.number_input(key="train_opt_channels").set_value(0).run()
+    assert "Channels must be between 1 and 256, got 0" in start_disabled_because(at)
+
+
+# --------------------------------------------------------------------------- image folders
+
+
+def write_folder(root, per_class: int = 5) -> None:
+    for cls, colour in (("cat", (255, 0, 0)), ("dog", (0, 0, 255))):
+        (root / cls).mkdir(parents=True)
+        for i in range(per_class):
+            (root / cls / f"{i}.png").write_bytes(png(colour))
+
+
+def test_image_folders_are_chosen_from_the_data_folder(page_env):
+    write_folder(page_env / "data" / "imagefolder" / "pets")
+    (page_env / "data" / "imagefolder" / "empty").mkdir()
+    at = open_page("pages/train.py")
+    labels = at.selectbox(key="train_dataset").options
+    assert "Image folder (your own photos)" in labels  # no "(download)" on it
+    assert "MNIST (download)" in labels
+    at.selectbox(key="train_dataset").set_value("imagefolder").run()
+    assert not at.exception
+    assert not at.text_input  # no path box anywhere
+    picker = at.selectbox(key="train_image_folder")
+    assert picker.options == ["empty", "pets"] and picker.value == "empty"
+    assert any(r"train/\<class\>" in w.value for w in at.warning)  # that folder is no dataset: the layout is said
+    assert at.button(key="train_start").disabled
+    picker.set_value("pets").run()
+    assert any("2 classes" in m.value for m in at.markdown)
+    assert not at.button(key="train_start").disabled
+    # The caption says *.jpg literally (escaped markdown, not italics) and keeps <class> visible.
+    assert any(r"train/\<class\>/\*.jpg" in c.value for c in at.caption)
+
+
+def test_a_zip_upload_becomes_a_chosen_folder(page_env):
+    at = open_page("pages/train.py")
+    at.selectbox(key="train_dataset").set_value("imagefolder").run()
+    assert at.selectbox(key="train_image_folder").options == []
+    assert any("No image folder yet" in i.value for i in at.info)
+    entries = {f"my pets/{split}/{cls}/{i}.png": png(colour) for split, n in (("train", 4), ("test", 2))
+               for cls, colour in (("cat", (255, 0, 0)), ("dog", (0, 0, 255))) for i in range(n)}
+    at.file_uploader(key="train_folder_zip").set_value(("my pets.zip", zip_of(entries), "application/zip")).run()
+    assert not at.exception
+    assert any("Added" in s.value and "12 images in 2 classes" in s.value for s in at.success)
+    assert at.selectbox(key="train_image_folder").value == "my_pets"
+    assert any("**7** train · **1** validation · **4** test" in m.value for m in at.markdown)
+    assert not at.button(key="train_start").disabled
+    assert sorted(p.name for p in (page_env / "data" / "imagefolder").iterdir()) == ["my_pets"]
+
+
+def test_a_hostile_zip_is_refused_and_nothing_is_added(page_env):
+    at = open_page("pages/train.py")
+    at.selectbox(key="train_dataset").set_value("imagefolder").run()
+    evil = zip_of({"cat/0.png": png((1, 2, 3)), "dog/0.png": png((4, 5, 6)), "../../escape.png": png((0, 0, 0))})
+    at.file_uploader(key="train_folder_zip").set_value(("evil.zip", evil, "application/zip")).run()
+    assert not at.exception
+    assert any("outside its folder" in e.value for e in at.error)
+    assert at.selectbox(key="train_image_folder").options == []
+    assert not (page_env / "escape.png").exists() and not (page_env / "data" / "escape.png").exists()
+    assert str(page_env) not in " ".join(e.value for e in at.error)
+
+
+# --------------------------------------------------------------------------- datasets not on disk
+
+
+def test_a_dataset_not_on_disk_is_one_sentence_a_download_button_and_folded_details(page_env, monkeypatch):
+    monkeypatch.setattr(datasets, "is_reachable", lambda url, timeout=3.0: False)  # as on this offline machine
+    at = open_page("pages/train.py")
+    at.selectbox(key="train_dataset").set_value("mnist").run()
+    assert not at.exception
+    assert [w.value for w in at.warning if "not on this machine" in w.value] == ["**MNIST** is not on this machine yet."]
+    assert at.button(key="train_download").label == "Download MNIST"
+    details = next(e for e in at.expander if e.label == "Where the files go")
+    text = " ".join(m.value for m in details.markdown)
+    assert "`<data folder>/MNIST/raw`" in text and "train-images-idx3-ubyte" in text
+    assert str(page_env) not in " ".join(m.value for m in [*at.markdown, *at.warning, *at.caption])
+    at.button(key="train_download").click().run()
+    assert any("This machine is offline" in e.value for e in at.error)
+    assert at.button(key="train_start").disabled
+
+
+def test_the_download_button_fetches_the_dataset_when_online(page_env, monkeypatch):
+    from tests.core.test_datasets import write_mnist_like
+
+    monkeypatch.setattr(datasets, "is_reachable", lambda url, timeout=3.0: True)
+    # torchvision's own download, with the network replaced by writing the files it would fetch.
+    def fetch(self):  # called once per split, as torchvision does
+        if not (page_env / "data" / "MNIST").exists():
+            write_mnist_like(page_env / "data", "MNIST", 5020, 10)
+
+    monkeypatch.setattr(torchvision.datasets.MNIST, "download", fetch)
+    at = open_page("pages/train.py")
+    at.selectbox(key="train_dataset").set_value("mnist").run()
+    at.button(key="train_download").click().run()
+    assert not at.exception
+    assert any("**20** train · **5,000** validation · **10** test" in m.value for m in at.markdown)
+    assert not any("not on this machine" in w.value for w in at.warning)
+
+
+# --------------------------------------------------------------------------- the recipe menu follows the form
+
+
+def test_the_recipe_menu_and_its_notice_follow_the_form(page_env):
+    at = open_page("pages/train.py")
+    menu = at.selectbox(key="train_preset")
+    assert menu.value == "own" and menu.options[0] == "Your own set-up"  # the quick start is no recipe
+    menu.set_value("tinyvgg_fashion").run()  # choosing a recipe loads it
+    assert at.selectbox(key="train_model").value == "tinyvgg"
+    notice = " ".join(i.value for i in at.info)
+    # The names the menus show: the recipe's title, Fashion-MNIST (not fashion_mnist), Digits' full title.
+    assert "TinyVGG on FashionMNIST" in notice and "Fashion-MNIST is not on disk" in notice
+    assert "Digits (scikit-learn, 8×8 → 32×32)" in notice and "fashion_mnist" not in notice
+    at.run()  # a rerun without a change keeps both
+    assert at.selectbox(key="train_preset").value == "tinyvgg_fashion" and at.info
+    at.number_input(key="train_epochs").set_value(7).run()  # the student changes the recipe
+    assert at.selectbox(key="train_preset").value == "own"
+    assert not any("TinyVGG" in i.value for i in at.info)
+    at.selectbox(key="train_preset").set_value("tinyvgg_fashion")
+    at.button(key="train_load_preset").click().run()
+    assert at.number_input(key="train_epochs").value == 3 and at.selectbox(key="train_preset").value == "tinyvgg_fashion"
