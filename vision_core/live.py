@@ -11,9 +11,7 @@ process (the CLI and the tests).
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import threading
 import time
 from pathlib import Path
@@ -22,26 +20,20 @@ from typing import Any
 import lightning as L
 import torch
 
+# The page side (control.json, live.json readers) lives in live_files, which imports no torch: every page's
+# sidebar uses it. Re-exported here for the worker, the engine and the tests.
+from vision_core.live_files import CONTROL_FILE, LIVE_FILE, MAX_LR, RemoteControl, check_lr, read_live  # noqa: F401
+from vision_core.live_files import read_json_object as _read_json
+from vision_core.live_files import write_json_atomic as _write_json_atomic
+
 MAX_STEP_POINTS = 2000  # beyond this the step history is halved, so the live file stays small
 PUBLISH_SECONDS = 0.25  # live.json is rewritten at most this often (curves reach the page within ~1 s)
 FLUSH_SECONDS = 0.25  # the training loop syncs its per-step numbers from the device this often
 CONTROL_POLL_SECONDS = 0.1  # how often the worker looks at control.json
-LIVE_FILE = "live.json"
-CONTROL_FILE = "control.json"
 
 
 class DivergedError(RuntimeError):
     """The loss became NaN or infinite."""
-
-
-MAX_LR = 10.0
-
-
-def check_lr(lr) -> float:
-    """A learning rate a student may set while a run trains: a number in (0, 10]."""
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or not 0 < lr <= MAX_LR:
-        raise ValueError(f"The learning rate must be a number above 0 and at most {MAX_LR:g}, got {lr!r}.")
-    return float(lr)
 
 
 class JobControl:
@@ -183,21 +175,6 @@ def _metric(trainer: L.Trainer, name: str) -> float | None:
     return None if value is None else float(value)
 
 
-def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    # Write then rename: a reader in another process never sees half a file.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, separators=(",", ":")))
-    os.replace(tmp, path)
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def write_live(run_path: Path, state: LiveState) -> None:
     """Write a run's LiveState snapshot to its ``live.json`` now."""
     _write_json_atomic(Path(run_path) / LIVE_FILE, state.snapshot())
@@ -275,57 +252,6 @@ class FileControl(JobControl):
             self.refresh(force=True)
 
 
-class RemoteControl:
-    """The page's side of ``FileControl``: pause, resume, step and stop a run in another process."""
-
-    _lock = threading.Lock()  # one server process writes control files; its sessions take turns
-
-    def __init__(self, run_path: Path) -> None:
-        self.path = Path(run_path) / CONTROL_FILE
-
-    def read(self) -> dict[str, Any]:
-        data = _read_json(self.path) or {}
-        grants = data.get("step_grants", 0)
-        return {"paused": data.get("paused") is True, "stop": data.get("stop") is True,
-                "step_grants": grants if isinstance(grants, int) and grants >= 0 else 0}
-
-    def _change(self, **changes: Any) -> None:
-        with self._lock:
-            data = self.read()
-            if "step_grants" in changes:
-                changes["step_grants"] = data["step_grants"] + changes["step_grants"]
-            _write_json_atomic(self.path, {**data, **changes, "updated": time.time()})
-
-    @property
-    def paused(self) -> bool:
-        return self.read()["paused"]
-
-    @property
-    def stop_requested(self) -> bool:
-        return self.read()["stop"]
-
-    def pause(self) -> None:
-        self._change(paused=True)
-
-    def resume(self) -> None:
-        self._change(paused=False)
-
-    def step(self, n: int = 1) -> None:
-        self._change(paused=True, step_grants=n)
-
-    def stop(self) -> None:
-        self._change(stop=True)
-
-    def set_lr(self, lr: float) -> None:
-        """Change the learning rate of a run while it trains (applied before its next batch)."""
-        self._change(lr=check_lr(lr))
-
-    @property
-    def requested_lr(self) -> float | None:
-        value = (_read_json(self.path) or {}).get("lr")
-        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
 class LivePublisher:
     """A worker-side thread: writes ``live.json`` when the state changed, and beats the heartbeat.
 
@@ -370,35 +296,6 @@ class LivePublisher:
             self.publish()
         except OSError:
             pass
-
-
-_live_cache: dict[Path, tuple[tuple[int, int], dict[str, Any]]] = {}
-_live_cache_lock = threading.Lock()
-
-
-def read_live(run_path: Path) -> dict[str, Any] | None:
-    """The latest published LiveState snapshot of a run (None before the worker wrote one).
-
-    Parsed once per change and shared by every page that asks (thirty viewers, one parse).
-    """
-    path = Path(run_path) / LIVE_FILE
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    key = (stat.st_mtime_ns, stat.st_size)
-    with _live_cache_lock:
-        cached = _live_cache.get(path)
-        if cached and cached[0] == key:
-            return cached[1]
-    data = _read_json(path)
-    if data is None or not isinstance(data.get("version"), int):
-        return None
-    with _live_cache_lock:
-        if len(_live_cache) > 256:
-            _live_cache.clear()
-        _live_cache[path] = (key, data)
-    return data
 
 
 class LiveCallback(L.Callback):

@@ -15,11 +15,12 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from vision_core.config import RunConfig
+
+if TYPE_CHECKING:  # torch is imported where weights are read: every page's sidebar lists runs
+    import torch
 
 ACTIVE_STATUSES = ("queued", "starting", "running", "paused")
 # Every word status.json may hold; anything else makes the folder damaged.
@@ -577,6 +578,8 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     ``weights_only=True`` refuses anything but tensors and plain containers, so a tampered file
     cannot run code; every failure becomes a RunError with a plain sentence.
     """
+    import torch
+
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -643,6 +646,8 @@ def load_model(run_id: str | RunRecord, which: str = "best", root: str | os.Path
 
 def checkpoint_epoch(path: str | os.PathLike) -> int | None:
     """The epoch a checkpoint was saved at (to say which epoch a page shows)."""
+    import torch
+
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # noqa: BLE001 — an unreadable checkpoint simply has no known epoch

@@ -1,0 +1,197 @@
+"""What the browser benchmarks share: the dashboard started as ``scripts/dashboard`` starts it, Chromium, /proc.
+
+Not a benchmark itself (watched_run.py, classroom_load.py and first_page.py import it). On a 2-core machine the
+server (and the training workers it starts, which inherit its CPU affinity) is pinned to one core and this
+process, Playwright's driver and Chromium to the other, so what a viewer costs the server shows up as training
+time, not as the browser's own rendering.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run", "--disable-renderer-backgrounding",
+                  "--disable-background-timer-throttling", "--disable-backgrounding-occluded-windows"]
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+# The newest step on the live chart: the last x of the per-step loss trace (downsampling keeps the last point).
+CHART_LAST_STEP = """() => {
+  let last = -1;
+  for (const p of document.querySelectorAll('.js-plotly-plot')) {
+    for (const t of (p.data || [])) {
+      if (t.name === 'train, each step' && t.x && t.x.length) last = Math.max(last, Number(t.x[t.x.length - 1]));
+    }
+  }
+  return last;
+}"""
+
+
+def cores() -> tuple[int, int]:
+    """(server core, browser core): the first two CPUs this process may use (the same one twice on 1 CPU)."""
+    allowed = sorted(os.sched_getaffinity(0))
+    return allowed[0], allowed[1 % len(allowed)]
+
+
+def pin_self(cpu: int) -> None:
+    """Pin this process; Playwright's driver and Chromium, started after this, inherit it."""
+    os.sched_setaffinity(0, {cpu})
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def workspace(max_epochs: int = 200) -> Path:
+    """A fresh folder with an empty runs/ and a classroom.toml (long runs allowed for the load benchmark)."""
+    folder = Path(tempfile.mkdtemp(prefix="cnnlab-bench-"))
+    (folder / "runs").mkdir()
+    (folder / "classroom.toml").write_text(f"max_epochs = {max_epochs}\nmax_jobs_per_person = 4\n")
+    return folder
+
+
+class Server:
+    """``streamlit run app.py --server.headless true`` (scripts/dashboard's command) on a free port, pinned."""
+
+    def __init__(self, folder: Path, cpu: int | None) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "VISION_CORE_RUNS": str(folder / "runs"),
+               "VISION_CORE_CLASSROOM": str(folder / "classroom.toml"),
+               "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+        command = [str(ROOT / ".venv/bin/streamlit"), "run", "app.py", "--server.headless", "true",
+                   "--server.port", str(self.port), "--server.address", "127.0.0.1"]
+        if cpu is not None:
+            command = ["taskset", "-c", str(cpu)] + command  # taskset execs: the pid below is streamlit's
+        self.log_path = folder / "server.log"
+        self.started = time.perf_counter()
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.pid = self.proc.pid
+
+    def wait_healthy(self, timeout: float = 120) -> float:
+        """Seconds from the start until /_stcore/health answers."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(self.url + "/_stcore/health", timeout=2)
+                return time.perf_counter() - self.started
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"streamlit exited: {self.log_path.read_text()[-2000:]}") from None
+                time.sleep(0.05)
+        raise RuntimeError(f"streamlit did not answer in {timeout:.0f} s")
+
+    def cpu_seconds(self) -> float:
+        return process_cpu_seconds(self.pid)
+
+    def rss_mb(self) -> float:
+        return process_rss_mb(self.pid)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.folder / "runs"
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process (all its threads, not its children), from /proc/<pid>/stat."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+
+
+def process_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def launch_browser(playwright):
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+
+
+def wait_for_app(page, timeout_ms: int = 120_000) -> None:
+    """Streamlit finished the current script run (no "Running…" status widget)."""
+    page.wait_for_selector("[data-testid='stApp']", timeout=timeout_ms)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')",
+        timeout=timeout_ms,
+    )
+
+
+def start_run_from_train_page(page, url: str, epochs: int | None = None) -> str:
+    """Open /train, optionally set the epochs, click Start (the form's defaults are the quick-start run:
+    LeNet on the digits, Adam lr 0.002, batch 32, 10 epochs); returns the run id from the URL."""
+    page.goto(url + "/train")
+    wait_for_app(page)
+    page.get_by_text("Set up a run").wait_for(timeout=120_000)
+    if epochs is not None:
+        field = page.get_by_label("Epochs", exact=True)
+        field.fill(str(epochs))
+        field.press("Enter")
+        wait_for_app(page)
+    page.get_by_role("button", name="▶ Start training").click()
+    page.wait_for_url(re.compile(r"[?&]run="), timeout=120_000)
+    return re.search(r"run=([^&]+)", page.url).group(1)
+
+
+def read_json(path: Path) -> dict | None:
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def run_status(run_path: Path) -> str:
+    return str((read_json(run_path / "status.json") or {}).get("status", ""))
+
+
+def wait_status(run_path: Path, statuses: tuple[str, ...], timeout: float) -> str:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        status = run_status(run_path)
+        if status in statuses:
+            return status
+        time.sleep(0.2)
+    raise RuntimeError(f"run {run_path.name} stayed {run_status(run_path)!r} for {timeout:.0f} s "
+                       f"(wanted {'/'.join(statuses)})")
+
+
+def worker_pid(server_pid: int, run_id: str) -> int | None:
+    """The training worker of ``run_id``: a child of the server running ``python -m vision_core.worker RUN_ID``."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        if ppid == server_pid and b"vision_core.worker" in cmdline and run_id.encode() in cmdline:
+            return int(proc.name)
+    return None
