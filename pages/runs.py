@@ -129,13 +129,14 @@ if records:
     curves = [cf.RunCurves(r.run_id, labels[r.run_id], runs.read_metrics(r), (r.summary or {}).get("train_seconds"))
               for r in chosen]
     metrics = cf.plot_metrics(curves) or ["val_acc"]
-    c = st.columns([3, 2, 2, 1])
+    c = st.columns(2)
     metric = c[0].selectbox("Metric", metrics, format_func=cf.metric_label, key="runs_metric")
     x_axis = c[1].radio("x-axis", list(cf.X_AXES), horizontal=True, key="runs_x",
                         help="time: a run's training time spread over its steps at its average pace")
-    smoothing = c[2].slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key="runs_smoothing",
+    c = st.columns([3, 1], vertical_alignment="center")
+    smoothing = c[0].slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key="runs_smoothing",
                             help="exponential moving average, as in TensorBoard (0 = raw values)")
-    log_y = c[3].toggle("Log scale", key="runs_log")
+    log_y = c[1].toggle("Log scale", key="runs_log")
     fig = cf.compare_curves(curves, metric or metrics[0], x_axis, smoothing, log_y)
     st.plotly_chart(fig, key="runs_overlay")
     missing = fig.layout.meta.get("missing", []) if fig.layout.meta else []

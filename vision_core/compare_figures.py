@@ -188,6 +188,7 @@ def compare_curves(curves: Sequence[RunCurves], metric: str, x: str = "step", sm
         fig.add_annotation(text=f"No selected run has {metric_label(metric)} yet", showarrow=False,
                            xref="paper", yref="paper", x=0.5, y=0.5)
     fig.update_layout(xaxis_title=X_AXES[x], yaxis_title=metric_label(metric), height=380, hovermode="closest",
+                      showlegend=True,  # even for one run: the legend names it
                       margin={"l": 50, "r": 10, "t": 30, "b": 40},
                       legend={"orientation": "h", "y": -0.22, "title": {"text": ""}})
     fig.update_yaxes(type="log" if log_y else "linear")
