@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from functools import partial
+from itertools import pairwise
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -37,7 +40,7 @@ def on_source_change() -> None:
 
 for key, value in {"conv_dims": "2-D image", "conv_source": TEXTBOOK, "conv_kernel_source": TEXTBOOK,
                    "conv_padding_mode": "number", "conv_padding": 1, "conv_stride": 1, "conv_dilation": 1,
-                   "conv_type": TRUE, "conv_playing": False}.items():
+                   "conv_type": TRUE, "conv_playing": False, "conv_pick": None}.items():
     st.session_state.setdefault(key, value)
 
 
@@ -276,6 +279,57 @@ c1.button("⏸ Pause" if st.session_state.conv_playing else "▶ Play", on_click
 speed = c2.select_slider("Speed (cells per second)", [0.5, 1, 2, 4, 8], value=2, key="conv_speed")
 
 
+def clicked_cell(key: str) -> tuple[int, int] | None:
+    """The (row, column) of the cell clicked on the Plotly heat map ``key`` (its axes are the grid's)."""
+    state = st.session_state.get(key)
+    points = state.selection.points if state else []
+    if not points:
+        return None
+    return round(points[0]["y"]), round(points[0]["x"])
+
+
+def on_output_click(key: str, map_shape: tuple[int, ...]) -> None:
+    """Clicking an output cell moves the step there: the input figure outlines the cells it depends on."""
+    cell = clicked_cell(key)
+    if cell is None:
+        return
+    position = cell if len(map_shape) == 2 else (cell[1],)
+    if all(0 <= p < n for p, n in zip(position, map_shape)):
+        st.session_state.conv_step = int(np.ravel_multi_index(position, map_shape))
+        st.session_state.conv_playing = False
+        st.session_state.conv_pick = None
+
+
+def on_input_click(key: str, ndim: int) -> None:
+    """Clicking an input cell picks it: the output figure outlines every output cell that uses it."""
+    cell = clicked_cell(key)
+    if cell is not None:
+        st.session_state.conv_pick = cell if ndim == 2 else (cell[1],)
+        st.session_state.conv_playing = False
+
+
+def clear_pick() -> None:
+    st.session_state.conv_pick = None
+
+
+def span_text(coords: np.ndarray) -> str:
+    """Coordinates as the axes show them: "−1 … 1" for a run of neighbours, "0, 2, 4" with dilation."""
+    values = [int(v) for v in coords]
+    if len(values) > 1 and all(b - a == 1 for a, b in pairwise(values)):
+        return f"{values[0]} … {values[-1]}".replace("-", "−")
+    return ", ".join(map(str, values)).replace("-", "−")
+
+
+def as_grid_cells(positions: list[tuple[int, ...]]) -> list[tuple[int, int]]:
+    """(i,) positions of a 1-D signal drawn as row 0 of a grid; (row, col) positions unchanged."""
+    return [(0, p[0]) if len(p) == 1 else (int(p[0]), int(p[1])) for p in positions]
+
+
+def cell_name(position: tuple[int, ...]) -> str:
+    return (f"position {position[0]}" if len(position) == 1 else
+            f"row {position[0]}, column {position[1]}").replace("-", "−")
+
+
 @st.fragment(run_every=1 / speed if st.session_state.conv_playing else None)
 def step_view(steps: convolution.ConvolutionSteps, out_channel: int) -> None:
     if st.session_state.conv_playing:
@@ -294,29 +348,63 @@ def step_view(steps: convolution.ConvolutionSteps, out_channel: int) -> None:
     position = tuple(int(p) for p in np.unravel_index(cell, steps.map_shape))
     step = steps[steps.index(out_channel, *position)]
 
+    # A picked input cell (clicked) that these settings no longer have is forgotten.
+    pick = st.session_state.get("conv_pick")
+    try:
+        fed = steps.outputs_using(*pick) if pick is not None else []
+    except ValueError:
+        pick, fed = None, []
+        st.session_state.conv_pick = None
+
     where = ", ".join(map(str, position))
+    names = ["positions"] if one_d else ["rows", "columns"]
     st.markdown(f"**Cell {cell + 1} of {n_cells}** — output[{where}]: the window covers input "
-                + " × ".join(f"{axis} {c.tolist()}" for axis, c in zip(axes, step.input_coords))
-                + (" (outlined cells outside the dashed frame are zero padding)" if step.is_padding.any() else ""))
+                + ", ".join(f"{name} {span_text(c)}" for name, c in zip(names, step.input_coords))
+                + (" (outlined cells outside the dashed frame are zero padding)" if step.is_padding.any() else "")
+                + ". Click an output cell to jump to it, or an input cell to see every output it feeds.")
+    picked_input = as_grid_cells([pick]) if pick is not None else []
+    zoom_view = None
     for c in range(steps.channels):
         cols = st.columns([3, 2, 2])
         title = f"Input channel {c}" if steps.channels > 1 else "Input (padded)"
-        cols[0].plotly_chart(figs.input_window_figure(steps.padded[c], steps.padding, steps.input_shape,
-                                                      step.padded_coords, title), key=f"conv_fig_in{c}")
+        figure, zoom_view = figs.convolution_input_figure(steps.padded[c], steps.padding, steps.input_shape,
+                                                          step.padded_coords, title, picked=picked_input)
+        if zoom_view is not None:
+            r0, r1, c0, c1 = zoom_view
+            figure.update_layout(title_text=f"{title}: zoom on rows {r0} … {r1}, columns {c0} … {c1}"
+                                 .replace("-", "−"))
+        cols[0].plotly_chart(figure, key=f"conv_fig_in{c}", selection_mode="points",
+                             on_select=partial(on_input_click, f"conv_fig_in{c}", len(steps.input_shape)))
         cols[1].plotly_chart(figs.kernel_figure(step.kernel[c], "Kernel" + (" (flipped)" if steps.flip else "")
                                                 + (f" slice {c}" if steps.channels > 1 else "")),
                              key=f"conv_fig_k{c}")
         cols[2].plotly_chart(figs.products_figure(step.products[c]), key=f"conv_fig_p{c}")
         if steps.channels > 1:
             st.caption(f"Channel {c}: partial sum = **{fmt(step.channel_sums[c])}**")
-    partial = " + ".join(fmt(s) for s in step.channel_sums)
-    total = f"{partial} = {fmt(step.total)}" if steps.channels > 1 else fmt(step.total)
+    sums = " + ".join(fmt(s) for s in step.channel_sums)
+    total = f"{sums} = {fmt(step.total)}" if steps.channels > 1 else fmt(step.total)
     st.markdown(f"Σ products = {total}; + bias {fmt(step.bias)} = **{fmt(step.result)}**")
+    if pick is not None:
+        listed = ", ".join(f"output[{', '.join(map(str, p))}]" for p in fed[:12]) + (" …" if len(fed) > 12 else "")
+        c1, c2 = st.columns([4, 1])
+        c1.markdown(f"Input cell ({cell_name(pick)}) feeds **{len(fed)}** output cell(s), outlined in purple"
+                    + (f": {listed}." if fed else ": none — the stride steps over it."))
+        c2.button("Clear", on_click=clear_pick, key="conv_clear_pick")
     m1, m2 = st.columns([1, 3])
     m1.metric(f"output[{where}]", fmt(step.result))
-    m2.plotly_chart(figs.output_progress_figure(steps.maps[out_channel], cell + 1, position,
-                                                f"Output map {out_channel}" if steps.out_channels > 1 else "Output"),
-                    key="conv_fig_out")
+    if zoom_view is not None:  # the whole input, to see where the zoom is (click it too)
+        m1.plotly_chart(figs.input_overview_figure(steps.padded[0], steps.padding, steps.input_shape,
+                                                   step.padded_coords, zoom_view, picked=picked_input),
+                        key="conv_fig_overview", selection_mode="points",
+                        on_select=partial(on_input_click, "conv_fig_overview", 2))
+    out_map = steps.maps[out_channel]
+    m2.plotly_chart(figs.output_progress_figure(out_map, cell + 1, position,
+                                                f"Output map {out_channel}" if steps.out_channels > 1 else "Output",
+                                                picked=as_grid_cells(fed),
+                                                show_text=np.atleast_2d(out_map).shape[1] <= 24,
+                                                axis_titles=None if one_d else ("row", "column")),
+                    key="conv_fig_out", selection_mode="points",
+                    on_select=partial(on_output_click, "conv_fig_out", steps.map_shape))
 
 
 step_view(steps, out_channel)

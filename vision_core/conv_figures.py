@@ -19,8 +19,11 @@ STYLE = {
     "changed": "#dc2626",  # cells that changed in the invariance demo
     "diverging": "RdBu_r",  # signed values: kernels, products, outputs (0 = white)
     "image": "gray",  # non-negative pixel values
+    "picked": "#7c3aed",  # a clicked input cell and the output cells it feeds
     "max_text_cells": 24 * 24,  # above this many cells, numbers are left out (they would be unreadable)
     "cell_px": 34,
+    "zoom_side": 15,  # a larger input is shown as a zoomed window of this many cells around the kernel
+    "max_text_side": 16,  # numbers are written only when a grid is at most this many cells wide (legible)
 }
 
 
@@ -50,12 +53,15 @@ def _cell_rect(row: int, col: int, color: str, width: float = 3, dash: str = "so
 def grid_figure(values: np.ndarray, title: str = "", *, signed: bool | None = None, outline: Iterable = (),
                 outline_color: str = STYLE["window"], marks: Iterable = (), frame: tuple | None = None,
                 show_text: bool | None = None, zrange: tuple[float, float] | None = None,
-                hover_name: str = "value") -> go.Figure:
+                hover_name: str = "value", origin: tuple[int, int] = (0, 0), picked: Iterable = (),
+                axis_titles: tuple[str, str] | None = None, zoom_frame: tuple | None = None) -> go.Figure:
     """A heat map of a 1-D or 2-D grid with its numbers, outlined cells and an optional dashed frame.
 
-    ``outline`` / ``marks``: (row, col) cells (row 0 for 1-D); ``frame``: (row0, row1, col0, col1) inclusive.
-    NaN cells stay blank (not computed yet); −∞ cells (max-pooling padding) are blank and read "−∞".
-    Example: ``grid_figure(np.eye(3), "identity", outline=[(1, 1)])``.
+    ``origin``: the axis coordinates (row, column) of ``values[0, 0]`` (e.g. (−1, −1) when the grid starts
+    with one padding cell), so the axes read what the page's text says. ``outline`` / ``marks`` / ``picked``:
+    (row, col) cells in those axis coordinates (row 0 for 1-D); ``frame`` / ``zoom_frame``: (row0, row1, col0,
+    col1) inclusive, dashed grey / dotted orange. NaN cells stay blank (not computed yet); −∞ cells
+    (max-pooling padding) are blank and read "−∞". Example: ``grid_figure(np.eye(3), "identity", outline=[(1, 1)])``.
     """
     grid = _as_grid(values)
     finite = grid[np.isfinite(grid)]
@@ -72,8 +78,11 @@ def grid_figure(values: np.ndarray, title: str = "", *, signed: bool | None = No
     if show_text is None:
         show_text = grid.size <= STYLE["max_text_cells"]
     text = np.vectorize(format_number, otypes=[str])(grid) if show_text else None
+    rows, cols = grid.shape
+    row0, col0 = origin
     heatmap = go.Heatmap(
         z=np.where(np.isfinite(grid), grid, np.nan), text=text, texttemplate="%{text}" if show_text else None,
+        x=np.arange(cols) + col0, y=np.arange(rows) + row0,
         colorscale=STYLE["diverging"] if signed else STYLE["image"], zmin=zrange[0], zmax=zrange[1],
         showscale=False, xgap=1, ygap=1,
         hovertemplate=f"row %{{y}}, column %{{x}}<br>{hover_name} %{{z:.4g}}<extra></extra>",
@@ -81,21 +90,25 @@ def grid_figure(values: np.ndarray, title: str = "", *, signed: bool | None = No
     fig = go.Figure(heatmap)
     shapes = [_cell_rect(r, c, outline_color) for r, c in outline]
     shapes += [_cell_rect(r, c, STYLE["winner"], width=5) for r, c in marks]
-    if frame is not None:
-        r0, r1, c0, c1 = frame
-        shapes.append({"type": "rect", "x0": c0 - 0.5, "x1": c1 + 0.5, "y0": r0 - 0.5, "y1": r1 + 0.5, "layer": "above",
-                           "line": {"color": STYLE["frame"], "width": 2, "dash": "dash"}})
-    rows, cols = grid.shape
+    shapes += [_cell_rect(r, c, STYLE["picked"], width=4) for r, c in picked]
+    for box, color, dash in ((frame, STYLE["frame"], "dash"), (zoom_frame, STYLE["window"], "dot")):
+        if box is not None:
+            r0, r1, c0, c1 = box
+            shapes.append({"type": "rect", "x0": c0 - 0.5, "x1": c1 + 0.5, "y0": r0 - 0.5, "y1": r1 + 0.5,
+                           "layer": "above", "line": {"color": color, "width": 2, "dash": dash}})
     cell = STYLE["cell_px"] if grid.size <= STYLE["max_text_cells"] else max(4, 480 // max(rows, cols))
     fig.update_layout(
         title={"text": title, "font": {"size": 14}}, shapes=shapes, margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
-        height=min(640, max(110, rows * cell + 60)), plot_bgcolor="rgba(0,0,0,0)",
+        height=min(640, max(110, rows * cell + 60 + (20 if axis_titles else 0))), plot_bgcolor="rgba(0,0,0,0)",
     )
+    # Explicit ranges: a frame reaching outside a zoomed view must not widen the axes.
     fig.update_xaxes(showgrid=False, zeroline=False, tickmode="array" if cols <= 32 else "auto",
-                     tickvals=list(range(cols)) if cols <= 32 else None, constrain="domain")
-    fig.update_yaxes(showgrid=False, zeroline=False, autorange="reversed", scaleanchor="x", constrain="domain",
-                     tickmode="array" if rows <= 32 else "auto", tickvals=list(range(rows)) if rows <= 32 else None,
-                     showticklabels=rows > 1)
+                     tickvals=list(range(col0, col0 + cols)) if cols <= 32 else None, constrain="domain",
+                     range=[col0 - 0.5, col0 + cols - 0.5], title=axis_titles[1] if axis_titles else None)
+    fig.update_yaxes(showgrid=False, zeroline=False, range=[row0 + rows - 0.5, row0 - 0.5], scaleanchor="x",
+                     constrain="domain", tickmode="array" if rows <= 32 else "auto",
+                     tickvals=list(range(row0, row0 + rows)) if rows <= 32 else None, showticklabels=rows > 1,
+                     title=axis_titles[0] if axis_titles and rows > 1 else None)
     return fig
 
 
@@ -126,6 +139,75 @@ def input_window_figure(padded: np.ndarray, padding: Sequence[tuple[int, int]], 
                        hover_name="input")
 
 
+def view_box(shape: Sequence[int], focus: Sequence[float], side: int) -> tuple[int, int, int, int]:
+    """The ``side`` × ``side`` view (row0, row1, col0, col1, inclusive) of a grid of ``shape`` centred as near
+    ``focus`` (row, col) as the grid's edges allow; the whole axis when it is shorter than ``side``."""
+    box = []
+    for n, f in zip(shape, focus):
+        if n <= side:
+            box += [0, n - 1]
+            continue
+        start = int(min(max(round(f - (side - 1) / 2), 0), n - side))
+        box += [start, start + side - 1]
+    return tuple(box)
+
+
+def convolution_input_figure(padded: np.ndarray, padding: Sequence[tuple[int, int]], input_shape: Sequence[int],
+                             padded_coords: Sequence[np.ndarray], title: str = "Input", *, picked: Iterable = (),
+                             zoom_side: int = STYLE["zoom_side"]) -> tuple[go.Figure, tuple | None]:
+    """One channel of the padded input, axes in the input's own coordinates (padding cells are −1, −2, … and
+    n, n+1, …), the kernel's window outlined, the real input framed, ``picked`` cells (input coordinates) in purple.
+
+    A grid more than ``zoom_side`` cells wide or high is shown as a zoomed ``zoom_side``² view around the window,
+    with its numbers; returns (figure, the view in input coordinates, or None when the whole grid is shown).
+    """
+    grid = np.atleast_2d(np.asarray(padded, dtype=np.float64))
+    one_d = len(input_shape) == 1
+    top, left = (0, padding[0][0]) if one_d else (padding[0][0], padding[1][0])
+    window = _window_cells(padded_coords)  # padded coordinates
+    center = np.mean([r for r, _ in window]), np.mean([c for _, c in window])
+    zoomed = not one_d and max(grid.shape) > zoom_side
+    r0, r1, c0, c1 = view_box(grid.shape, center, zoom_side) if zoomed else (0, grid.shape[0] - 1, 0, grid.shape[1] - 1)
+    view = grid[r0:r1 + 1, c0:c1 + 1]
+    origin = (r0 - top, c0 - left)  # input coordinates of the view's first cell
+    frame = _frame(padding, input_shape)
+    frame = None if frame is None else (frame[0] - top, frame[1] - top, frame[2] - left, frame[3] - left)
+    finite = grid[np.isfinite(grid)]
+    fig = grid_figure(view, title, signed=bool(finite.size and finite.min() < 0),
+                      zrange=None if not zoomed else _zrange(finite), origin=origin,
+                      outline=[(r - top, c - left) for r, c in window], frame=frame, picked=picked,
+                      show_text=max(view.shape) <= STYLE["max_text_side"], hover_name="input",
+                      axis_titles=None if one_d else ("row", "column"))
+    box = (origin[0], origin[0] + view.shape[0] - 1, origin[1], origin[1] + view.shape[1] - 1)
+    return fig, box if zoomed else None
+
+
+def _zrange(finite: np.ndarray) -> tuple[float, float]:
+    """The whole grid's colour range, so a zoomed view keeps the colours of the overview."""
+    if not finite.size:
+        return (0.0, 1.0)
+    if finite.min() < 0:
+        bound = float(np.abs(finite).max()) or 1.0
+        return (-bound, bound)
+    low, high = float(finite.min()), float(finite.max())
+    return (low, high) if high > low else (low - 1, high + 1)
+
+
+def input_overview_figure(padded: np.ndarray, padding: Sequence[tuple[int, int]], input_shape: Sequence[int],
+                          padded_coords: Sequence[np.ndarray], view: tuple, title: str = "Whole input",
+                          picked: Iterable = ()) -> go.Figure:
+    """The whole padded input without numbers, axes in input coordinates: the window outlined, the zoomed
+    view ``view`` (input coordinates, inclusive) dotted, so a student sees where the zoom is."""
+    grid = np.asarray(padded, dtype=np.float64)
+    top, left = padding[0][0], padding[1][0]
+    frame = _frame(padding, input_shape)
+    frame = None if frame is None else (frame[0] - top, frame[1] - top, frame[2] - left, frame[3] - left)
+    finite = grid[np.isfinite(grid)]
+    return grid_figure(grid, title, signed=bool(finite.size and finite.min() < 0), show_text=False,
+                       origin=(-top, -left), outline=[(r - top, c - left) for r, c in _window_cells(padded_coords)],
+                       frame=frame, zoom_frame=view, picked=picked, hover_name="input", axis_titles=("row", "column"))
+
+
 def kernel_figure(kernel: np.ndarray, title: str = "Kernel") -> go.Figure:
     """The kernel as applied (already flipped for true convolution), 0 = white."""
     return grid_figure(kernel, title, signed=True, hover_name="weight")
@@ -137,10 +219,12 @@ def products_figure(products: np.ndarray, title: str = "Window × kernel") -> go
 
 
 def output_progress_figure(output_map: np.ndarray, done: int, current: Sequence[int] | None,
-                           title: str = "Output") -> go.Figure:
+                           title: str = "Output", *, picked: Iterable = (), show_text: bool | None = None,
+                           axis_titles: tuple[str, str] | None = None) -> go.Figure:
     """The output map filled in up to cell ``done`` (row-major, inclusive count), the current cell outlined.
 
-    The colour range is the full map's, so colours do not shift while the map fills in.
+    The colour range is the full map's, so colours do not shift while the map fills in. ``picked``: output
+    cells to mark in purple (those a clicked input cell feeds).
     """
     grid = _as_grid(output_map)
     finite = grid[np.isfinite(grid)]
@@ -151,7 +235,7 @@ def output_progress_figure(output_map: np.ndarray, done: int, current: Sequence[
     shown[done:] = np.nan
     outline = [] if current is None else [(0, current[0])] if len(current) == 1 else [tuple(current)]
     return grid_figure(shown.reshape(grid.shape), title, signed=signed, outline=outline, zrange=zrange,
-                       hover_name="output")
+                       hover_name="output", picked=picked, show_text=show_text, axis_titles=axis_titles)
 
 
 def pooling_input_figure(padded: np.ndarray, padding: Sequence[tuple[int, int]], input_shape: Sequence[int],

@@ -24,6 +24,7 @@ cross-correlation, which is what ``torch.nn.Conv2d`` computes.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -314,6 +315,27 @@ class ConvolutionSteps:
                                products, channel_sums, total, bias, float(self.maps[(o,) + position]))
 
 
+    def outputs_using(self, *input_position: int) -> list[tuple[int, ...]]:
+        """Every output cell (row-major) whose window covers input cell ``input_position``: the reverse of a step.
+
+        Coordinates are the input's (``-1`` = the first padding cell before it); a cell outside the padded
+        input raises ValueError. Example: with a 3×3 kernel, stride 1, padding 1, input (0, 0) feeds outputs
+        (0, 0), (0, 1), (1, 0), (1, 1).
+        """
+        if len(input_position) != len(self.input_shape):
+            raise ValueError(f"an input cell has {len(self.input_shape)} coordinate(s), got {input_position}")
+        per_axis = []
+        for c, (before, after), n, k, s, d, out in zip(input_position, self.padding, self.input_shape,
+                                                       self.kernel.shape[2:], self.stride, self.dilation,
+                                                       self.map_shape):
+            if not -before <= c < n + after:
+                raise ValueError(f"input cell {input_position} is outside the padded input "
+                                 f"({-before} … {n + after - 1} along each axis)")
+            offsets = (c + before) - s * np.arange(out)  # where this cell falls inside each window
+            per_axis.append([i for i, o in enumerate(offsets) if 0 <= o <= d * (k - 1) and o % d == 0])
+        return list(itertools.product(*per_axis))
+
+
 def convolution_steps(x: Any, kernel: Any, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
                       flip: bool = False, bias: Any = 0, *, dims: int | None = None) -> ConvolutionSteps:
     """Every output cell of ``convolve(...)`` (same arguments) as a step: window, products, sums, result.
@@ -387,3 +409,148 @@ def pytorch_code(settings: Mapping[str, Any], max_values: int = 4096) -> str:
               f"out = out{out_index}  # drop the batch axis{'' if p.kernel_has_outputs else ' and the single map'}",
               "print(out)"]
     return "\n".join(lines) + "\n"
+
+
+# ---- transposed convolution ----------------------------------------------------------------------
+
+
+def transposed_output_size(n: int, kernel: int, stride: int = 1, padding: int = 0, output_padding: int = 0,
+                           dilation: int = 1) -> int:
+    """(n − 1)·s − 2p + d·(k − 1) + output_padding + 1: what ``F.conv_transpose2d`` returns along one axis.
+
+    Example: ``transposed_output_size(3, 3, stride=2, padding=1, output_padding=1) == 6`` (doubles the size).
+    """
+    return (n - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+
+
+def transposed_output_size_formula(n: int, kernel: int, stride: int = 1, padding: int = 0, output_padding: int = 0,
+                                   dilation: int = 1) -> str:
+    """The transposed output-size formula with the numbers substituted.
+
+    Example: ``transposed_output_size_formula(3, 3, 2, 1, 1) == "(3 − 1)·2 − 2·1 + 1·(3 − 1) + 1 + 1 = 6"``.
+    """
+    size = transposed_output_size(n, kernel, stride, padding, output_padding, dilation)
+    return f"({n} − 1)·{stride} − 2·{padding} + {dilation}·({kernel} − 1) + {output_padding} + 1 = {size}"
+
+
+@dataclass(frozen=True)
+class TransposedStep:
+    """What one input cell adds: the kernel scaled by the cell's value, stamped ``stride`` cells apart."""
+
+    index: int  # position in the row-major walk over the input cells
+    position: tuple[int, int]  # the input cell (row, column)
+    values: np.ndarray  # (C,) the cell's value in every input channel
+    block: np.ndarray  # (O, kh, kw) Σ over channels of value × kernel slice: what lands on the canvas
+    canvas_rows: np.ndarray  # the canvas rows the block lands on: row·s + d·a
+    canvas_cols: np.ndarray  # the canvas columns: column·s + d·b
+
+
+class TransposedSteps:
+    """``F.conv_transpose2d`` one input cell at a time, on an uncropped canvas.
+
+    Every input cell stamps ``value × kernel`` onto the canvas at (row·s, column·s), kernel cells ``d`` apart;
+    overlapping stamps add up. The output is the canvas with ``padding`` cells cut from every side (in a
+    transposed convolution, padding removes), ``output_padding`` extra rows/columns kept at the bottom/right,
+    plus the bias. Shapes: x (H, W) or (C, H, W); kernel (kh, kw) or PyTorch's (C, O, kh, kw); bias one number
+    or (O,). Example: ``TransposedSteps(x, w, stride=2).output`` equals ``F.conv_transpose2d(x, w, stride=2)[0]``.
+    """
+
+    def __init__(self, x: Any, kernel: Any, stride: Any = 1, padding: Any = 0, output_padding: Any = 0,
+                 dilation: Any = 1, bias: Any = 0) -> None:
+        x = _as_array(x, "the input x")
+        w = _as_array(kernel, "the kernel")
+        if x.ndim not in (2, 3):
+            raise ValueError(f"a transposed convolution here takes an (H, W) or (C, H, W) input, got {x.shape}")
+        x = x if x.ndim == 3 else x[None]
+        if w.ndim not in (2, 4):
+            raise ValueError(f"the kernel must be (kh, kw) or PyTorch's (C_in, C_out, kh, kw), got shape {w.shape}")
+        w = w if w.ndim == 4 else w[None, None]
+        if w.shape[0] != x.shape[0]:
+            raise ValueError(f"the input has {x.shape[0]} channel(s) but the kernel's first axis has {w.shape[0]}: "
+                             "a transposed kernel is (C_in, C_out, kh, kw)")
+        b = _as_array(bias, "bias").reshape(-1)
+        b = np.repeat(b, w.shape[1]) if b.size == 1 else b
+        if b.size != w.shape[1]:
+            raise ValueError(f"bias must be one number or one per output map ({w.shape[1]}), got {b.size}")
+        self.stride = _per_axis(stride, 2, "stride", 1)
+        self.padding = _per_axis(padding, 2, "padding", 0)
+        self.output_padding = _per_axis(output_padding, 2, "output_padding", 0)
+        self.dilation = _per_axis(dilation, 2, "dilation", 1)
+        for op, s, d in zip(self.output_padding, self.stride, self.dilation):
+            if op >= max(s, d):
+                raise ValueError(f"output padding {op} must be smaller than the stride ({s}) or the dilation ({d}): "
+                                 "it only picks one of the sizes that the same forward convolution maps onto")
+        self.x, self.kernel, self.bias = x, w, b
+        self.input_shape = x.shape[1:]
+        self.channels, self.out_channels = w.shape[0], w.shape[1]
+        k = w.shape[2:]
+        sizes = [transposed_output_size(n, kk, s, p, op, d) for n, kk, s, p, op, d in
+                 zip(self.input_shape, k, self.stride, self.padding, self.output_padding, self.dilation)]
+        for axis, size, p in zip(("rows", "columns"), sizes, self.padding):
+            if size < 1:
+                raise ValueError(f"padding {p} cuts away everything: the output would have {size} {axis}. Use less "
+                                 "padding, a larger stride or kernel, or a larger input")
+        self.map_shape = tuple(sizes)
+        self.full_shape = tuple((n - 1) * s + d * (kk - 1) + 1 for n, kk, s, d in
+                                zip(self.input_shape, k, self.stride, self.dilation))
+        # output padding beyond the cut padding adds rows/columns that no stamp reaches (bias only)
+        self.canvas_shape = tuple(f + max(0, op - p) for f, op, p in
+                                  zip(self.full_shape, self.output_padding, self.padding))
+        self.output = self.crop(self.canvas_after(len(self) - 1))  # (O, Ho, Wo)
+
+    def __len__(self) -> int:
+        return int(np.prod(self.input_shape))
+
+    def _stamp(self, x: np.ndarray) -> np.ndarray:
+        """The canvas (O, Hc, Wc) that the input ``x`` (C, H, W) stamps, without bias."""
+        canvas = np.zeros((self.out_channels, *self.canvas_shape))
+        (h, w), (sh, sw), (dh, dw) = self.input_shape, self.stride, self.dilation
+        for a in range(self.kernel.shape[2]):
+            for b in range(self.kernel.shape[3]):
+                contribution = np.einsum("chw,co->ohw", x, self.kernel[:, :, a, b])  # (O, H, W)
+                canvas[:, a * dh:a * dh + (h - 1) * sh + 1:sh, b * dw:b * dw + (w - 1) * sw + 1:sw] += contribution
+        return canvas
+
+    def canvas_after(self, index: int) -> np.ndarray:
+        """The canvas (O, Hc, Wc) once input cells 0 … ``index`` (row-major) have stamped; −1 = empty."""
+        keep = (np.arange(len(self)) <= index).reshape(self.input_shape)
+        return self._stamp(self.x * keep)
+
+    def crop(self, canvas: np.ndarray) -> np.ndarray:
+        """Canvas → output: cut ``padding`` from the top/left, keep the output size, add the bias."""
+        (pt, pl), (ho, wo) = self.padding, self.map_shape
+        return canvas[:, pt:pt + ho, pl:pl + wo] + self.bias[:, None, None]
+
+    def __getitem__(self, index: int) -> TransposedStep:
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"step {index} does not exist: there are {n} input cells (0 … {n - 1})")
+        index %= n
+        row, col = (int(v) for v in np.unravel_index(index, self.input_shape))
+        values = self.x[:, row, col]
+        block = np.einsum("c,cokl->okl", values, self.kernel)
+        kh, kw = self.kernel.shape[2:]
+        return TransposedStep(index, (row, col), values, block,
+                              row * self.stride[0] + self.dilation[0] * np.arange(kh),
+                              col * self.stride[1] + self.dilation[1] * np.arange(kw))
+
+
+def transposed_pytorch_code(x: np.ndarray, kernel: np.ndarray, stride: int, padding: int, output_padding: int,
+                            dilation: int, bias: float = 0.0) -> str:
+    """A runnable snippet: ``F.conv_transpose2d`` on one-channel ``x`` (H, W) and ``kernel`` (kh, kw); ends in ``out``."""
+    x, kernel = np.asarray(x, dtype=np.float64), np.asarray(kernel, dtype=np.float64)
+    call = (f"F.conv_transpose2d(x.reshape(1, 1, {x.shape[0]}, {x.shape[1]}), "
+            f"w.reshape(1, 1, {kernel.shape[0]}, {kernel.shape[1]}), b,\n"
+            f"                         stride={stride}, padding={padding}, output_padding={output_padding}, "
+            f"dilation={dilation})")
+    return "\n".join([
+        "import torch",
+        "import torch.nn.functional as F",
+        "",
+        f"x = torch.tensor({_literal(x)}, dtype=torch.float64)  # {x.shape}",
+        f"w = torch.tensor({_literal(kernel)}, dtype=torch.float64)  # {kernel.shape}",
+        f"b = torch.tensor([{float(bias)!r}], dtype=torch.float64)",
+        "# F.conv_transpose2d wants input (N, C_in, H, W) and weight (C_in, C_out, kh, kw)",
+        f"out = {call}[0, 0]",
+        "print(out)",
+    ]) + "\n"
