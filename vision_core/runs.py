@@ -652,4 +652,6 @@ def checkpoint_epoch(path: str | os.PathLike) -> int | None:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # noqa: BLE001 — an unreadable checkpoint simply has no known epoch
         return None
-    return data.get("epoch") if isinstance(data, dict) else None
+    epoch = data.get("epoch") if isinstance(data, dict) else None
+    # Pages write it into a sentence: only a plain non-negative integer is trusted from the file.
+    return epoch if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= 0 else None

@@ -219,6 +219,9 @@ def test_lightning_prefix_is_stripped(tmp_path):
     torch.save({"state_dict": {"model.fc.weight": torch.ones(2, 2)}, "epoch": 3}, path)
     assert list(runs.load_state_dict(path)) == ["fc.weight"]
     assert runs.checkpoint_epoch(path) == 3
+    for bad in ("![x](http://x.invalid/x.png)", -1, True, 2.5):
+        torch.save({"state_dict": {"model.fc.weight": torch.ones(2, 2)}, "epoch": bad}, path)
+        assert runs.checkpoint_epoch(path) is None
 
 
 def test_cli_turns_options_into_a_config():
