@@ -35,6 +35,9 @@ PAGES = {
     ],
 }
 
+# Students get no Streamlit "Stop" button next to the running indicator (toolbarMode="viewer" in
+# .streamlit/config.toml already removes Deploy and the developer menu).
+st.html("<style>[data-testid='stStatusWidget'] button {display: none;}</style>")
 page = st.navigation(PAGES, position="hidden")
 with st.sidebar:
     for section, entries in PAGES.items():
