@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 import torch
+import torch.nn.functional as F
 
 from vision_core import conv_figures as figs
 from vision_core import convolution, images, kernels
@@ -82,6 +83,163 @@ def fit_channels(values: np.ndarray, channels: int) -> np.ndarray:
 def starting_numbers(shape: tuple[int, ...], seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 10, shape).astype(np.float64)
 
+
+# ---- clicks and coordinates --------------------------------------------------------------------
+
+
+def clicked_cell(key: str) -> tuple[int, int] | None:
+    """The (row, column) of the cell clicked on the Plotly heat map ``key`` (its axes are the grid's)."""
+    state = st.session_state.get(key)
+    points = state.selection.points if state else []
+    if not points:
+        return None
+    return round(points[0]["y"]), round(points[0]["x"])
+
+
+def on_output_click(key: str, map_shape: tuple[int, ...]) -> None:
+    """Clicking an output cell moves the step there: the input figure outlines the cells it depends on."""
+    cell = clicked_cell(key)
+    if cell is None:
+        return
+    position = cell if len(map_shape) == 2 else (cell[1],)
+    if all(0 <= p < n for p, n in zip(position, map_shape)):
+        st.session_state.conv_step = int(np.ravel_multi_index(position, map_shape))
+        st.session_state.conv_playing = False
+        st.session_state.conv_pick = None
+
+
+def on_input_click(key: str, ndim: int) -> None:
+    """Clicking an input cell picks it: the output figure outlines every output cell that uses it."""
+    cell = clicked_cell(key)
+    if cell is not None:
+        st.session_state.conv_pick = cell if ndim == 2 else (cell[1],)
+        st.session_state.conv_playing = False
+
+
+def clear_pick() -> None:
+    st.session_state.conv_pick = None
+
+
+def span_text(coords: np.ndarray) -> str:
+    """Coordinates as the axes show them: "−1 … 1" for a run of neighbours, "0, 2, 4" with dilation."""
+    values = [int(v) for v in coords]
+    if len(values) > 1 and all(b - a == 1 for a, b in pairwise(values)):
+        return f"{values[0]} … {values[-1]}".replace("-", "−")
+    return ", ".join(map(str, values)).replace("-", "−")
+
+
+def as_grid_cells(positions: list[tuple[int, ...]]) -> list[tuple[int, int]]:
+    """(i,) positions of a 1-D signal drawn as row 0 of a grid; (row, col) positions unchanged."""
+    return [(0, p[0]) if len(p) == 1 else (int(p[0]), int(p[1])) for p in positions]
+
+
+def cell_name(position: tuple[int, ...]) -> str:
+    return (f"position {position[0]}" if len(position) == 1 else
+            f"row {position[0]}, column {position[1]}").replace("-", "−")
+
+
+# ---- transposed convolution ----------------------------------------------------------------------
+
+
+def transposed_view() -> None:
+    """F.conv_transpose2d one input cell at a time: each cell stamps value × kernel onto a canvas."""
+    st.markdown("A **transposed convolution** goes the other way: every *input* cell stamps a copy of the kernel, "
+                "scaled by its value, onto the output, **stride** cells apart; where stamps overlap they add up. "
+                "Then **padding** cells are cut off every side (here padding removes), **output padding** keeps "
+                "extra rows and columns at the bottom and right, and the bias is added. Decoders and GANs use it "
+                "to make maps larger.")
+    c = st.columns(4)
+    rows = int(c[0].number_input("Input rows", 1, 6, 3, key="conv_t_rows"))
+    cols = int(c[1].number_input("Input columns", 1, 6, 3, key="conv_t_cols"))
+    k_rows = int(c[2].number_input("Kernel rows", 1, 4, 3, key="conv_t_k_rows"))
+    k_cols = int(c[3].number_input("Kernel columns", 1, 4, 3, key="conv_t_k_cols"))
+    left, right = st.columns(2)
+    with left:
+        x = number_grid(starting_numbers((rows, cols), 11) % 4, "conv_t_x", "Input (edit the numbers)")
+    with right:
+        w = number_grid(starting_numbers((k_rows, k_cols), 12) % 3 + 1, "conv_t_w", "Kernel (edit the numbers)")
+    c = st.columns(5)
+    stride = int(c[0].number_input("Stride", 1, 4, 2, key="conv_t_stride"))
+    padding = int(c[1].number_input("Padding", 0, 4, 0, key="conv_t_padding",
+                                    help="Cut this many cells off every side of the result."))
+    output_padding = int(c[2].number_input("Output padding", 0, 3, 0, key="conv_t_output_padding",
+                                           help="Keep this many extra rows/columns at the bottom and right: "
+                                                "smaller than the stride or the dilation."))
+    dilation = int(c[3].number_input("Dilation", 1, 3, 1, key="conv_t_dilation"))
+    bias = float(c[4].number_input("Bias", value=0.0, step=0.5, key="conv_t_bias"))
+    try:
+        steps = convolution.TransposedSteps(x, w, stride, padding, output_padding, dilation, bias)
+    except ValueError as exc:
+        st.error(f"These settings are impossible: {exc}")
+        return
+    formulas = [f"{axis}: {convolution.transposed_output_size_formula(n, k, stride, padding, output_padding, dilation)}"
+                for axis, n, k in zip(("rows", "columns"), steps.input_shape, w.shape)]
+    st.markdown("**Output size** (n − 1)·s − 2p + d·(k − 1) + output padding + 1 — "
+                + " · ".join(f"`{f}`" for f in formulas))
+    reference = F.conv_transpose2d(torch.tensor(x)[None, None], torch.tensor(w)[None, None],
+                                   torch.tensor([bias], dtype=torch.float64), stride=stride, padding=padding,
+                                   output_padding=output_padding, dilation=dilation)[0, 0].numpy()
+    same = reference.shape == steps.output[0].shape and np.allclose(reference, steps.output[0])
+    st.caption("✅ `F.conv_transpose2d` gives exactly this output." if same else
+               "⚠️ `F.conv_transpose2d` disagrees with this output: please report it.")
+
+    n = len(steps)
+    if st.session_state.get("conv_t_step", 0) >= n:
+        st.session_state.conv_t_step = n - 1
+
+    def move(delta: int) -> None:
+        st.session_state.conv_t_step = min(max(st.session_state.get("conv_t_step", 0) + delta, 0), n - 1)
+
+    def on_click() -> None:
+        cell = clicked_cell("conv_t_fig_in")
+        if cell is not None and 0 <= cell[0] < rows and 0 <= cell[1] < cols:
+            st.session_state.conv_t_step = cell[0] * cols + cell[1]
+
+    b1, b2, b3 = st.columns([1, 1, 4])
+    b1.button("◀ Previous", on_click=move, args=(-1,), key="conv_t_prev", width="stretch")
+    b2.button("Next ▶", on_click=move, args=(1,), key="conv_t_next", width="stretch")
+    index = int(b3.slider("Input cell (row by row)", 0, n - 1, key="conv_t_step")) if n > 1 else 0
+    step = steps[index]
+    pad_top, pad_left = steps.padding
+    out_rows, out_cols = step.canvas_rows - pad_top, step.canvas_cols - pad_left  # output coordinates
+    st.markdown(f"**Input cell {index + 1} of {n}** — row {step.position[0]}, column {step.position[1]}, value "
+                f"**{fmt(step.values[0])}**: adds {fmt(step.values[0])} × kernel to output rows "
+                f"{span_text(out_rows)}, columns {span_text(out_cols)} (negative or past the end: cut off by the "
+                "padding). Click an input cell to jump to it.")
+    c = st.columns([2, 2, 2])
+    c[0].plotly_chart(figs.grid_figure(x, "Input", outline=[step.position], hover_name="input",
+                                       axis_titles=("row", "column")),
+                      key="conv_t_fig_in", selection_mode="points", on_select=on_click)
+    c[1].plotly_chart(figs.kernel_figure(w), key="conv_t_fig_k")
+    c[2].plotly_chart(figs.products_figure(step.block[0], f"{fmt(step.values[0])} × kernel"), key="conv_t_fig_block")
+    canvas = steps.canvas_after(index)  # (1, Hc, Wc)
+    so_far = steps.crop(canvas)[0]
+    block_cells = [(int(r), int(cc)) for r in out_rows for cc in out_cols]
+    out_h, out_w = steps.map_shape
+    c = st.columns(2)
+    c[0].plotly_chart(figs.grid_figure(canvas[0], f"Stamps so far ({index + 1} of {n}), before cutting",
+                                       signed=True, origin=(-pad_top, -pad_left), outline=block_cells,
+                                       frame=(0, out_h - 1, 0, out_w - 1), hover_name="sum",
+                                       axis_titles=("row", "column"),
+                                       show_text=max(canvas.shape[1:]) <= figs.STYLE["max_text_side"]),
+                      key="conv_t_fig_canvas")
+    kept = [(r, cc) for r, cc in block_cells if 0 <= r < out_h and 0 <= cc < out_w]
+    c[1].plotly_chart(figs.grid_figure(so_far, "Output so far (dashed frame cut out, + bias)", signed=True,
+                                       outline=kept, hover_name="output", axis_titles=("row", "column"),
+                                       show_text=max(so_far.shape) <= figs.STYLE["max_text_side"]),
+                      key="conv_t_fig_out")
+    st.caption("The dashed frame on the left is what is kept: rows and columns outside it are the padding, cut "
+               "off. A transposed convolution is the gradient of a convolution with respect to its input, which "
+               "is why it takes the same kernel, stride, padding and dilation.")
+    with st.expander("Show the PyTorch code"):
+        st.code(convolution.transposed_pytorch_code(x, w, stride, padding, output_padding, dilation, bias),
+                language="python")
+
+
+mode = st.radio("Show", ["Convolution", "Transposed convolution"], key="conv_mode", horizontal=True)
+if mode == "Transposed convolution":
+    transposed_view()
+    st.stop()
 
 # ---- input ---------------------------------------------------------------------------------------
 
@@ -277,57 +435,6 @@ def toggle_play() -> None:
 c1, c2 = st.columns([1, 3])
 c1.button("⏸ Pause" if st.session_state.conv_playing else "▶ Play", on_click=toggle_play, key="conv_play")
 speed = c2.select_slider("Speed (cells per second)", [0.5, 1, 2, 4, 8], value=2, key="conv_speed")
-
-
-def clicked_cell(key: str) -> tuple[int, int] | None:
-    """The (row, column) of the cell clicked on the Plotly heat map ``key`` (its axes are the grid's)."""
-    state = st.session_state.get(key)
-    points = state.selection.points if state else []
-    if not points:
-        return None
-    return round(points[0]["y"]), round(points[0]["x"])
-
-
-def on_output_click(key: str, map_shape: tuple[int, ...]) -> None:
-    """Clicking an output cell moves the step there: the input figure outlines the cells it depends on."""
-    cell = clicked_cell(key)
-    if cell is None:
-        return
-    position = cell if len(map_shape) == 2 else (cell[1],)
-    if all(0 <= p < n for p, n in zip(position, map_shape)):
-        st.session_state.conv_step = int(np.ravel_multi_index(position, map_shape))
-        st.session_state.conv_playing = False
-        st.session_state.conv_pick = None
-
-
-def on_input_click(key: str, ndim: int) -> None:
-    """Clicking an input cell picks it: the output figure outlines every output cell that uses it."""
-    cell = clicked_cell(key)
-    if cell is not None:
-        st.session_state.conv_pick = cell if ndim == 2 else (cell[1],)
-        st.session_state.conv_playing = False
-
-
-def clear_pick() -> None:
-    st.session_state.conv_pick = None
-
-
-def span_text(coords: np.ndarray) -> str:
-    """Coordinates as the axes show them: "−1 … 1" for a run of neighbours, "0, 2, 4" with dilation."""
-    values = [int(v) for v in coords]
-    if len(values) > 1 and all(b - a == 1 for a, b in pairwise(values)):
-        return f"{values[0]} … {values[-1]}".replace("-", "−")
-    return ", ".join(map(str, values)).replace("-", "−")
-
-
-def as_grid_cells(positions: list[tuple[int, ...]]) -> list[tuple[int, int]]:
-    """(i,) positions of a 1-D signal drawn as row 0 of a grid; (row, col) positions unchanged."""
-    return [(0, p[0]) if len(p) == 1 else (int(p[0]), int(p[1])) for p in positions]
-
-
-def cell_name(position: tuple[int, ...]) -> str:
-    return (f"position {position[0]}" if len(position) == 1 else
-            f"row {position[0]}, column {position[1]}").replace("-", "−")
 
 
 @st.fragment(run_every=1 / speed if st.session_state.conv_playing else None)

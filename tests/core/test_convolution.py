@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 
 import numpy as np
 import pytest
@@ -13,11 +14,15 @@ import torch.nn.functional as F
 
 from vision_core import conv_figures, kernels
 from vision_core.convolution import (
+    TransposedSteps,
     convolution_steps,
     convolve,
     output_size,
     output_size_formula,
     pytorch_code,
+    transposed_output_size,
+    transposed_output_size_formula,
+    transposed_pytorch_code,
 )
 
 
@@ -263,3 +268,165 @@ def test_figures_show_the_window_and_the_filling_output():
     z = np.array(out.data[0].z, dtype=float)
     assert np.isfinite(z.ravel()[:6]).all() and np.isnan(z.ravel()[6:]).all()
     assert out.data[0].text[1][1] == conv_figures.format_number(steps.output[1, 1])
+
+
+# ---- which outputs an input cell feeds ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dims", [1, 2])
+def test_outputs_using_is_the_reverse_of_every_window(dims):
+    """Brute force: collect every step's window (padding cells included) and invert it."""
+    rng = np.random.default_rng(20 + dims)
+    for _ in range(30):
+        c = random_config(rng, dims)
+        steps = convolution_steps(c["x"][0], c["w"][0, 0], c["stride"], c["padding"], c["dilation"], dims=dims)
+        users: dict[tuple, set] = {}
+        for i in range(steps.cells_per_map):
+            step = steps[i]
+            for cell in itertools.product(*(coords.tolist() for coords in step.input_coords)):
+                users.setdefault(cell, set()).add(step.position)
+        ranges = [range(-b, n + a) for (b, a), n in zip(steps.padding, steps.input_shape)]
+        for cell in itertools.product(*ranges):
+            assert set(steps.outputs_using(*cell)) == users.get(cell, set()), (c, cell)
+
+
+def test_outputs_using_matches_the_gradient_of_f_conv2d():
+    """An output depends on an input cell exactly where its gradient is non-zero (a kernel of ones)."""
+    rng = np.random.default_rng(30)
+    for _ in range(20):
+        h, w = (int(v) for v in rng.integers(4, 9, 2))
+        k, s, p, d = int(rng.integers(1, 4)), int(rng.integers(1, 3)), int(rng.integers(0, 3)), int(rng.integers(1, 3))
+        if d * (k - 1) + 1 > min(h, w) + 2 * p:
+            continue
+        steps = convolution_steps(np.zeros((h, w)), np.ones((k, k)), s, p, d)
+
+        def conv(x, k=k, s=s, p=p, d=d):
+            return F.conv2d(x[None, None], torch.ones(1, 1, k, k), stride=s, padding=p, dilation=d)[0, 0]
+
+        jacobian = torch.autograd.functional.jacobian(conv, torch.zeros(h, w))  # (out_h, out_w, h, w)
+        for r in range(h):
+            for col in range(w):
+                uses = {tuple(int(v) for v in idx) for idx in np.argwhere(jacobian[:, :, r, col].numpy() != 0)}
+                assert set(steps.outputs_using(r, col)) == uses
+
+
+def test_outputs_using_refuses_a_cell_outside_the_padded_input():
+    steps = convolution_steps(np.zeros((4, 4)), np.ones((3, 3)), padding=1)
+    assert steps.outputs_using(-1, -1) == [(0, 0)]
+    with pytest.raises(ValueError, match="outside the padded input"):
+        steps.outputs_using(-2, 0)
+    with pytest.raises(ValueError, match="2 coordinate"):
+        steps.outputs_using(1)
+    assert convolution_steps(np.zeros(5), np.ones(2), stride=2, dims=1).outputs_using(4) == []  # stepped over
+
+
+# ---- transposed convolution -----------------------------------------------------------------------
+
+
+def random_transposed(rng: np.random.Generator) -> dict:
+    stride = tuple(int(v) for v in rng.integers(1, 4, 2))
+    dilation = tuple(int(v) for v in rng.integers(1, 3, 2))
+    return {"x": rng.normal(size=(int(rng.integers(1, 4)), *(int(v) for v in rng.integers(1, 6, 2)))),
+            "stride": stride, "dilation": dilation,
+            "padding": tuple(int(v) for v in rng.integers(0, 3, 2)),
+            "output_padding": tuple(int(rng.integers(0, max(s, d))) for s, d in zip(stride, dilation))}
+
+
+def test_transposed_convolution_matches_f_conv_transpose2d_on_random_cases():
+    rng = np.random.default_rng(40)
+    checked = 0
+    for _ in range(300):
+        c = random_transposed(rng)
+        channels, outs = c["x"].shape[0], int(rng.integers(1, 4))
+        w = rng.normal(size=(channels, outs, *(int(v) for v in rng.integers(1, 5, 2))))
+        b = rng.normal(size=outs)
+        args = {k: c[k] for k in ("stride", "padding", "output_padding", "dilation")}
+        try:
+            expected = F.conv_transpose2d(torch.tensor(c["x"])[None], torch.tensor(w), torch.tensor(b), **args)[0]
+        except RuntimeError:  # an impossible size: ours must refuse it too
+            with pytest.raises(ValueError):
+                TransposedSteps(c["x"], w, bias=b, **args)
+            continue
+        steps = TransposedSteps(c["x"], w, bias=b, **args)
+        np.testing.assert_allclose(steps.output, expected.numpy(), atol=1e-10)
+        assert steps.map_shape == tuple(expected.shape[1:]) == tuple(
+            transposed_output_size(n, k, s, p, op, d) for n, k, s, p, op, d in
+            zip(c["x"].shape[1:], w.shape[2:], c["stride"], c["padding"], c["output_padding"], c["dilation"]))
+        checked += 1
+    assert checked > 150
+
+
+def test_transposed_steps_stamp_one_cell_at_a_time():
+    rng = np.random.default_rng(41)
+    x, w = rng.integers(0, 4, (3, 2)).astype(float), rng.integers(1, 4, (3, 3)).astype(float)
+    steps = TransposedSteps(x, w, stride=2, padding=1, output_padding=1, bias=0.5)
+    assert len(steps) == 6 and steps.canvas_after(-1).sum() == 0
+    total = np.zeros_like(steps.canvas_after(-1))
+    for i in range(len(steps)):
+        step = steps[i]
+        assert step.position == divmod(i, 2)
+        np.testing.assert_array_equal(step.block[0], x[step.position] * w)
+        np.testing.assert_array_equal(step.canvas_rows, step.position[0] * 2 + np.arange(3))
+        total[0][np.ix_(step.canvas_rows, step.canvas_cols)] += step.block[0]
+        np.testing.assert_allclose(steps.canvas_after(i), total)  # each step adds exactly its stamp
+    np.testing.assert_allclose(steps.crop(total), steps.output)
+    assert steps.map_shape == (6, 4)  # rows (3−1)·2 − 2·1 + (3−1) + 1 + 1, columns (2−1)·2 − 2·1 + (3−1) + 1 + 1
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"output_padding": 2, "stride": 2}, "smaller than the stride"),
+    ({"padding": 3}, "cuts away everything"),
+    ({"stride": 0}, "stride must be a whole number"),
+])
+def test_impossible_transposed_settings_say_why(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TransposedSteps(np.ones((2, 2)), np.ones((2, 2)), **kwargs)
+
+
+def test_transposed_formula_and_code():
+    assert transposed_output_size_formula(3, 3, 2, 1, 1) == "(3 − 1)·2 − 2·1 + 1·(3 − 1) + 1 + 1 = 6"
+    x, w = np.arange(6.0).reshape(2, 3), np.array([[1.0, -1.0], [2.0, 0.5]])
+    code = transposed_pytorch_code(x, w, stride=2, padding=1, output_padding=1, dilation=1, bias=0.25)
+    out, printed = run_snippet(code)
+    np.testing.assert_allclose(out, TransposedSteps(x, w, 2, 1, 1, 1, 0.25).output[0])
+    assert "tensor(" in printed
+
+
+# ---- zoomed, readable figures ------------------------------------------------------------------------
+
+
+def test_a_large_input_is_zoomed_around_the_window_with_input_coordinates():
+    x = np.random.default_rng(50).random((40, 30))
+    steps = convolution_steps(x, np.ones((3, 3)), padding=1)
+    step = steps[steps.index(0, 20, 0)]  # window over input rows 19..21, columns −1..1
+    fig, view = conv_figures.convolution_input_figure(steps.padded[0], steps.padding, steps.input_shape,
+                                                      step.padded_coords, picked=[(20, 0)])
+    side = conv_figures.STYLE["zoom_side"]
+    r0, r1, c0, c1 = view
+    assert (r1 - r0 + 1, c1 - c0 + 1) == (side, side) and c0 == -1  # clamped at the left edge (padding column)
+    assert r0 <= 19 and 21 <= r1  # the window is inside the view
+    heat = fig.data[0]
+    assert list(heat.x) == list(range(c0, c1 + 1)) and list(heat.y) == list(range(r0, r1 + 1))
+    assert heat.text is not None and heat.text[0][0] == conv_figures.format_number(steps.padded[0][r0 + 1, 0])
+    outlined = {((s.y0 + s.y1) / 2, (s.x0 + s.x1) / 2) for s in fig.layout.shapes
+                if s.line.color == conv_figures.STYLE["window"]}
+    assert outlined == {(r, c) for r in (19, 20, 21) for c in (-1, 0, 1)}  # in the axes' coordinates
+    assert [(s.y0 + 0.5, s.x0 + 0.5) for s in fig.layout.shapes if s.line.color == conv_figures.STYLE["picked"]] \
+        == [(20, 0)]
+    assert tuple(fig.layout.xaxis.range) == (c0 - 0.5, c1 + 0.5)  # the frame does not widen the view
+    overview = conv_figures.input_overview_figure(steps.padded[0], steps.padding, steps.input_shape,
+                                                  step.padded_coords, view)
+    assert overview.data[0].text is None and overview.data[0].y[0] == -1  # no numbers; axes in input coords
+    assert any(s.line.dash == "dot" for s in overview.layout.shapes)  # where the zoom is
+
+
+def test_a_small_input_is_shown_whole_without_zoom():
+    steps = convolution_steps(kernels.WORKED_EXAMPLES["2-D"].x, kernels.WORKED_EXAMPLES["2-D"].kernel, padding=1)
+    fig, view = conv_figures.convolution_input_figure(steps.padded[0], steps.padding, steps.input_shape,
+                                                      steps[0].padded_coords)
+    assert view is None and list(fig.data[0].x) == [-1, 0, 1, 2, 3, 4] and fig.data[0].text is not None
+
+
+def test_view_box_stays_inside_the_grid():
+    assert conv_figures.view_box((40, 30), (0, 29), 15) == (0, 14, 15, 29)
+    assert conv_figures.view_box((10, 30), (5, 15), 15) == (0, 9, 8, 22)
