@@ -143,8 +143,9 @@ def image_folder_picker(area, limits: classroom.Limits) -> str | None:
     """A choice among the data folder's image folders, or a new one from an uploaded zip. No path is typed."""
     st.file_uploader(f"Add your own: a zip of class folders (up to {limits.max_upload_mb} MB)", type=["zip"],
                      key="train_folder_zip",
-                     help="Inside the zip: train/<class>/*.jpg and test/<class>/*.jpg, or just <class>/*.jpg "
-                          "(20 % of each class is then kept for testing). Only image files are kept.")
+                     help=md_text("Inside the zip: train/<class>/*.jpg and test/<class>/*.jpg, or just "
+                                  "<class>/*.jpg (20 % of each class is then kept for testing). Only image files "
+                                  "are kept."))
     _handle_upload(limits)
     result = st.session_state.get("train_zip_result")
     if result:
