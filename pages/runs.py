@@ -22,8 +22,7 @@ flash = st.session_state.pop("runs_flash", None)  # what the last delete / renam
 if flash:
     (st.success if flash[0] == "ok" else st.error)(plain(flash[1]))
 
-records = runs.list_runs()
-damaged = runs.list_damaged()
+records, damaged = runs.scan()
 me = identity.current_person()
 
 

@@ -438,7 +438,8 @@ def _entries(root: str | os.PathLike | None) -> list[Path]:
     return sorted(entries, key=lambda p: p.name, reverse=True)
 
 
-def _scan(root: str | os.PathLike | None) -> tuple[list[RunRecord], list[DamagedRun]]:
+def scan(root: str | os.PathLike | None = None) -> tuple[list[RunRecord], list[DamagedRun]]:
+    """``(list_runs(root), list_damaged(root))`` in one pass over the folders; never raises."""
     good, damaged = [], []
     for path in _entries(root):
         if path.is_symlink():
@@ -466,12 +467,12 @@ def _younger_than(path: Path, seconds: float) -> bool:
 
 def list_runs(root: str | os.PathLike | None = None) -> list[RunRecord]:
     """Every readable run folder, newest first. Damaged folders are left out (see list_damaged); never raises."""
-    return _scan(root)[0]
+    return scan(root)[0]
 
 
 def list_damaged(root: str | os.PathLike | None = None) -> list[DamagedRun]:
     """The run folders that cannot be read, each with the reason (and its owner when owner.json says)."""
-    return _scan(root)[1]
+    return scan(root)[1]
 
 
 def accuracy(run: RunRecord) -> float | None:
