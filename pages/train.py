@@ -4,7 +4,7 @@ import streamlit as st
 
 from ui import identity
 from ui.live_panel import live_panel
-from ui.train_form import QUICKSTART, apply_config, config_form
+from ui.train_form import QUICKSTART, apply_config, config_form, md_text
 from vision_core import jobs
 from vision_core.engine import TrainingError
 
@@ -51,7 +51,7 @@ if run_id:
 st.subheader("Set up a run" if not run_id else "Set up another run")
 config, problem = config_form()
 if problem:
-    st.warning(f"Start is disabled: {problem}")
+    st.warning(f"Start is disabled: {md_text(problem)}")  # shown literally: model and dataset names are not markdown
 if st.button("▶ Start training", type="primary", disabled=config is None or problem is not None,
-             key="train_start"):
+             key="train_start", help=problem):
     start(config)
