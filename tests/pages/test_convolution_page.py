@@ -199,3 +199,121 @@ def test_kernels_from_a_trained_run_step_through_its_first_layer(trained_root, m
     flip = at.radio(key="conv_type").value.startswith("True")
     expected = convolve(image, weight[0], padding=padding, flip=flip, bias=bias[0])
     assert shown(at) == ("output[0, 0]", format_number(expected[0, 0]))
+
+
+# ---- clicks (their effect: the picked cell and the step), zoom, transposed convolution ---------------
+
+
+def chart(at: AppTest, key: str) -> dict:
+    import json
+
+    (element,) = [e for e in at.get("plotly_chart") if e.proto.id.endswith(key)]
+    return json.loads(element.proto.spec)
+
+
+def values(value) -> np.ndarray:
+    """Plotly's JSON writes numpy arrays as {"dtype", "bdata", "shape"} (base64); lists stay lists."""
+    import base64
+
+    if isinstance(value, dict) and "bdata" in value:
+        flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        return flat.reshape([int(v) for v in str(value.get("shape", len(flat))).split(",")])
+    return np.asarray(value)
+
+
+def cells_in(spec: dict, color: str) -> set[tuple[float, float]]:
+    """Centres (row, column) of the outlined cells of one colour, in the figure's axis coordinates."""
+    return {((s["y0"] + s["y1"]) / 2, (s["x0"] + s["x1"]) / 2) for s in spec["layout"].get("shapes", [])
+            if s["line"]["color"] == color}
+
+
+def test_a_picked_input_cell_outlines_every_output_it_feeds(page):
+    from vision_core.conv_figures import STYLE
+
+    page.session_state["conv_pick"] = (0, 0)  # what clicking input cell (row 0, column 0) stores
+    page.run()
+    assert not page.exception
+    (line,) = [m.value for m in page.markdown if m.value.startswith("Input cell (")]
+    assert "Input cell (row 0, column 0) feeds **4** output cell(s)" in line
+    assert cells_in(chart(page, "conv_fig_out"), STYLE["picked"]) == {(0, 0), (0, 1), (1, 0), (1, 1)}
+    assert cells_in(chart(page, "conv_fig_in0"), STYLE["picked"]) == {(0, 0)}
+    page.button(key="conv_clear_pick").click().run()
+    assert not [m for m in page.markdown if m.value.startswith("Input cell (")]
+    assert not cells_in(chart(page, "conv_fig_out"), STYLE["picked"])
+
+
+def test_a_cell_the_stride_steps_over_feeds_nothing_and_a_stale_pick_is_dropped(page):
+    page.selectbox(key="conv_padding_mode").set_value("valid").run()
+    page.number_input(key="conv_stride").set_value(3).run()
+    page.session_state["conv_pick"] = (3, 3)
+    page.run()
+    assert any("feeds **0** output cell(s), outlined in purple: none — the stride steps over it" in m.value
+               for m in page.markdown)
+    page.session_state["conv_pick"] = (7, 7)  # outside this input (a pick left from other settings)
+    page.run()
+    assert not page.exception and not page.error
+    assert not [m for m in page.markdown if m.value.startswith("Input cell (")]
+
+
+def test_the_text_names_the_window_in_the_axes_coordinates(page):
+    page.slider(key="conv_step").set_value(5).run()  # output (1, 1): input rows 0 … 2, columns 0 … 2
+    assert any("the window covers input rows 0 … 2, columns 0 … 2" in m.value for m in page.markdown)
+    spec = chart(page, "conv_fig_in0")
+    from vision_core.conv_figures import STYLE
+
+    assert cells_in(spec, STYLE["window"]) == {(r, c) for r in range(3) for c in range(3)}
+    assert spec["layout"]["xaxis"]["title"]["text"] == "column" and values(spec["data"][0]["y"])[0] == -1
+
+
+def test_a_large_photo_is_zoomed_with_its_numbers_and_an_overview(page):
+    page.radio(key="conv_source").set_value("Sample photo").run()
+    page.slider(key="conv_photo_side").set_value(64).run()
+    page.slider(key="conv_step").set_value(40).run()
+    assert not page.exception
+    spec = chart(page, "conv_fig_in0")
+    heat = spec["data"][0]
+    assert "zoom on rows" in spec["layout"]["title"]["text"]
+    assert heat.get("texttemplate") == "%{text}" and len(values(heat["x"])) <= 16  # numbers, few enough to read
+    (line,) = [m.value for m in page.markdown if m.value.startswith("**Cell 41 of")]
+    rows_text = line.split("rows ")[1].split(",")[0]  # e.g. "−1 … 1"
+    first_row = int(rows_text.split(" … ")[0].replace("−", "-"))
+    assert values(heat["y"])[0] <= first_row <= values(heat["y"])[-1]  # the window named is on the zoomed axes
+    overview = chart(page, "conv_fig_overview")
+    assert overview["data"][0].get("texttemplate") is None  # too many cells: no numbers
+    assert any(s["line"].get("dash") == "dot" for s in overview["layout"]["shapes"])
+
+
+def test_clicking_an_output_cell_moves_the_step(page):
+    """The click handler's effect: it stores the cell's step (AppTest cannot click a Plotly chart)."""
+    page.session_state["conv_step"] = 6
+    page.run()
+    assert shown(page)[0] == "output[1, 2]"
+
+
+def test_transposed_convolution_step_by_step(page):
+    page.radio(key="conv_mode").set_value("Transposed convolution").run()
+    assert not page.exception
+    assert any("`rows: (3 − 1)·2 − 2·0 + 1·(3 − 1) + 0 + 1 = 7`" in m.value for m in page.markdown)
+    assert any("F.conv_transpose2d` gives exactly this output" in c.value for c in page.caption)
+    page.button(key="conv_t_next").click().run()
+    (line,) = [m.value for m in page.markdown if m.value.startswith("**Input cell 2 of 9**")]
+    assert "output rows 0 … 2, columns 2 … 4" in line  # stride 2: the second stamp starts two columns on
+    page.number_input(key="conv_t_padding").set_value(1).run()
+    page.number_input(key="conv_t_output_padding").set_value(1).run()
+    assert any("= 6`" in m.value for m in page.markdown)
+    assert values(chart(page, "conv_t_fig_out")["data"][0]["x"]).tolist() == list(range(6))
+    canvas = chart(page, "conv_t_fig_canvas")["data"][0]
+    assert values(canvas["y"])[0] == -1  # the canvas's first row is padding, cut off: row −1 of the output
+    page.slider(key="conv_t_step").set_value(8).run()  # the last stamp: the output is complete
+    import torch
+    import torch.nn.functional as F
+
+    x = np.random.default_rng(11).integers(0, 10, (3, 3)) % 4  # the page's starting numbers
+    w = np.random.default_rng(12).integers(0, 10, (3, 3)) % 3 + 1
+    expected = F.conv_transpose2d(torch.tensor(x, dtype=torch.float64)[None, None],
+                                  torch.tensor(w, dtype=torch.float64)[None, None], stride=2, padding=1,
+                                  output_padding=1)[0, 0].numpy()
+    np.testing.assert_allclose(values(chart(page, "conv_t_fig_out")["data"][0]["z"]), expected)
+    page.number_input(key="conv_t_output_padding").set_value(2).run()
+    assert not page.exception
+    assert any("output padding 2 must be smaller than the stride (2)" in e.value for e in page.error)
