@@ -15,6 +15,7 @@ Example: ``build("lenet", in_channels=1, num_classes=10, image_size=32)``.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import operator
@@ -219,15 +220,48 @@ def smallest_input(layers: Sequence[nn.Module]) -> tuple[int, int]:
     return needed[0], needed[1]
 
 
-def receptive_fields(layers: Sequence[nn.Module]) -> list[tuple[int | None, int | None]]:
+def sees_whole_input(layers: Sequence[nn.Module], input_size: Sequence[int],
+                     output_shapes: Sequence[Sequence[int]]) -> list[bool]:
+    """Per layer: whether every one of its output pixels sees every input pixel, on both axes.
+
+    That is a global pooling written as a plain pool (the smile CNN's ``AvgPool2d(8)`` on 8×8 maps), or
+    windows that span the whole map. Along each axis it follows which input pixels each map pixel sees (a
+    bit mask per pixel), so padding, dilation gaps and rows a floored pooling drops count as they should.
+    Example: the smile CNN on 3×64×64 gives True from its avgpool on, False before.
+    """
+    flags = [True] * len(layers)
+    for axis in (0, 1):
+        everything = (1 << input_size[axis]) - 1
+        cover: list[int] | None = [1 << x for x in range(input_size[axis])]  # per map pixel: bit x = input pixel x
+        for i, (layer, shape) in enumerate(zip(layers, output_shapes)):
+            steps = windows(layer, axis)
+            n_out = shape[1 + axis] if len(shape) == 3 else None
+            for number, (k, s, p, d) in enumerate(steps):
+                if cover is None:
+                    break
+                n = n_out if number == len(steps) - 1 else (len(cover) + 2 * p - d * (k - 1) - 1) // s + 1
+                cover = [functools.reduce(operator.or_, (cover[j] for j in range(o * s - p, o * s - p + d * k, d)
+                                                         if 0 <= j < len(cover)), 0) for o in range(n or 0)]
+            if cover is not None and len(cover) != n_out:  # a layer that resizes without a window: unknown
+                cover = None
+            flags[i] = flags[i] and cover is not None and all(c == everything for c in cover)
+    return flags
+
+
+def receptive_fields(layers: Sequence[nn.Module], input_size: Sequence[int] | None = None,
+                     output_shapes: Sequence[Sequence[int]] | None = None) -> list[tuple[int | None, int | None]]:
     """(receptive field, jump) after each layer along the height: r ← r + (k − 1)·d·j, j ← j·s (1, 1 at the input).
 
-    ``(None, None)`` once a layer mixes the whole input (Flatten, Linear, global average pooling).
+    ``(None, None)`` once a layer mixes the whole input: Flatten, Linear, adaptive pooling, and, given the input
+    (H, W) and each layer's output shape, any layer whose every output pixel sees every input pixel (a global
+    pool written as ``AvgPool2d(8)`` on 8×8 maps: "94×94 px" on a 64×64 image would overstate it).
     """
     r, j, out = 1, 1, []
     whole = False
-    for layer in layers:
-        if isinstance(layer, (nn.Flatten, nn.Linear, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
+    global_flags = (sees_whole_input(layers, input_size, output_shapes) if input_size is not None
+                    and output_shapes is not None else [False] * len(layers))
+    for layer, global_here in zip(layers, global_flags):
+        if global_here or isinstance(layer, (nn.Flatten, nn.Linear, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
             whole = True
         for k, s, _, d in windows(layer):
             r, j = r + (k - 1) * d * j, j * s
@@ -338,9 +372,13 @@ class LayerRow:
     jump: int | None = None  # input pixels between two neighbouring output pixels
 
 
-def rows_of(traced: Traced) -> list[LayerRow]:
-    """LayerRows (parameters, receptive fields) for what ``trace`` returned or a ShapeMismatchError holds."""
-    fields = receptive_fields([layer for _, layer, _ in traced])
+def rows_of(traced: Traced, input_shape: Sequence[int] | None = None) -> list[LayerRow]:
+    """LayerRows (parameters, receptive fields) for what ``trace`` returned or a ShapeMismatchError holds.
+
+    With the (C, H, W) ``input_shape`` a global pooling layer's receptive field is the whole input.
+    """
+    fields = receptive_fields([layer for _, layer, _ in traced], input_shape[1:] if input_shape else None,
+                              [shape for _, _, shape in traced])
     return [LayerRow(name, type(layer).__name__, shape, sum(p.numel() for p in layer.parameters()),
                      sum(p.numel() for p in layer.parameters() if p.requires_grad), describe(layer), rf, jump)
             for (name, layer, shape), (rf, jump) in zip(traced, fields)]
@@ -353,7 +391,7 @@ def summary(model: nn.Module, input_shape: tuple[int, int, int]) -> list[LayerRo
     Example: ``summary(build("lenet", in_channels=1, num_classes=10, image_size=32), (1, 32, 32))[0].output_shape
     == (6, 28, 28)``.
     """
-    return rows_of(trace(model, input_shape))
+    return rows_of(trace(model, input_shape), input_shape)
 
 
 def total_params(model: nn.Module) -> int:

@@ -128,7 +128,7 @@ def _formula(layer: nn.Module, height: int) -> str | None:
 
 def _rows(traced: models.Traced, input_shape: Shape, total: int) -> list[ShapeRow]:
     rows, shape = [], tuple(input_shape)
-    for row, (_, layer, out) in zip(models.rows_of(traced), traced):
+    for row, (_, layer, out) in zip(models.rows_of(traced, input_shape), traced):
         formula = _formula(layer, shape[1]) if len(shape) == 3 else None
         rows.append(ShapeRow(row.name, row.kind, row.description, out, row.params,
                              100 * row.params / total if total else 0.0, row.receptive_field, row.jump,

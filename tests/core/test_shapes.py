@@ -96,6 +96,61 @@ def test_dilated_and_strided_receptive_fields():
     assert [r.output_shape[1] for r in rows] == [28, 13, 11]
 
 
+def test_a_global_pool_written_as_a_plain_pool_sees_the_whole_input():
+    # The smile CNN ends in AvgPool2d(8) on 8×8 maps of a 64×64 image: one output pixel averages everything.
+    rows = {r.name: r for r in shapes.explore("smile_cnn", (3, 64, 64), num_classes=2).rows}
+    assert rows["avgpool"].receptive_text == "whole input"
+    assert rows["conv4"].receptive_text == "38×38 px (jump 8)"  # still a window before the pool
+    assert models.summary(models.build("smile_cnn", in_channels=3, num_classes=2, image_size=64),
+                          (3, 64, 64))[-3].receptive_field is None  # the Train page's summary says the same
+    # A pool that leaves one pixel but skips part of its map does not see the whole input: AvgPool2d(5, stride=4)
+    # on 8×8 averages rows 0..4 only. Nor does a dilated window whose taps jump over pixels.
+    skipping = shapes.explore(one_layer(nn.AvgPool2d(5, stride=4)), (1, 8, 8)).rows[0]
+    assert skipping.output_shape == (1, 1, 1) and skipping.receptive_text == "5×5 px (jump 4)"
+    assert shapes.explore(one_layer(nn.AvgPool2d(8)), (1, 8, 8)).rows[0].receptive_text == "whole input"
+    assert shapes.explore(one_layer(nn.Conv2d(1, 1, 3, dilation=4)), (1, 9, 9)).rows[0].receptive_field == 9
+
+
+def _random_window_stack(rng: random.Random) -> nn.Sequential:
+    layers = []
+    for _ in range(rng.randint(1, 4)):
+        k, s = rng.randint(1, 5), rng.randint(1, 3)
+        p, d = rng.randint(0, k // 2), rng.randint(1, 2)
+        if rng.random() < 0.5:
+            conv = nn.Conv2d(1, 1, k, stride=s, padding=p, dilation=d, bias=False)
+            nn.init.ones_(conv.weight)  # positive weights: a pixel influences an output iff it is in its window
+            layers.append(conv)
+        else:
+            layers.append(nn.AvgPool2d(k, stride=s, padding=p))
+    return nn.Sequential(*layers)
+
+
+def test_whole_input_agrees_with_torch_on_random_window_stacks():
+    """'Every output pixel sees every input pixel' against what torch computes, layer by layer. The stacks are
+    linear with positive weights, so output pixel o sees input pixel x iff the image that is 1 at x alone
+    gives o > 0: one batch of such images measures who sees what."""
+    rng = random.Random(0)
+    checked = {True: 0, False: 0}
+    while min(checked.values()) < 20:
+        model = _random_window_stack(rng)
+        size = (rng.randint(3, 9), rng.randint(3, 9))
+        outputs = []
+        out = torch.eye(size[0] * size[1]).view(-1, 1, *size)  # one image per input pixel
+        with torch.no_grad():
+            try:
+                for layer in model:
+                    out = layer(out)
+                    outputs.append(out)
+            except RuntimeError:  # the window no longer fits the map
+                continue
+        if min(outputs[-1].shape[2:]) < 1:
+            continue
+        flags = models.sees_whole_input(list(model), size, [o.shape[1:] for o in outputs])
+        for out, flag in zip(outputs, flags):
+            assert flag == bool((out > 0).all()), (model, size)
+            checked[flag] += 1
+
+
 def test_params_and_shares_of_a_small_network():
     model = nn.Sequential(nn.Conv2d(3, 10, 3), nn.ReLU(), nn.Flatten(), nn.Linear(10 * 62 * 62, 2))
     report = shapes.explore(model, (3, 64, 64))
