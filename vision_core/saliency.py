@@ -36,13 +36,24 @@ def _unit_range(m: torch.Tensor) -> torch.Tensor:
     return m / top if top > 0 else torch.zeros_like(m)
 
 
+# Sub-modules that hold a residual block's shortcut (ours: "shortcut"; torchvision's ResNet: "downsample").
+SHORTCUT_NAMES = ("shortcut", "downsample")
+
+
 def last_conv(model: nn.Module) -> nn.Conv2d:
-    """The model's last Conv2d (Grad-CAM's usual layer: the most semantic maps that still have space)."""
-    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    """The model's last Conv2d on the main path (Grad-CAM's usual layer: the most semantic maps that still have
+    space).
+
+    A residual block registers its 1×1 shortcut projection after its main convolutions, but that projection
+    only resamples the block's input: the last main-path convolution is the one Grad-CAM must explain.
+    Example: ``last_conv(models.build("resnet", ..., blocks_per_stage=1)) is model.block3_1.conv2``.
+    """
+    convs = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
     if not convs:
         raise ValueError(f"Grad-CAM needs a Conv2d layer and this model ({type(model).__name__}) has none; "
                          "use saliency_map for models without convolutions.")
-    return convs[-1]
+    main = [m for name, m in convs if not set(name.split(".")) & set(SHORTCUT_NAMES)]
+    return (main or [m for _, m in convs])[-1]
 
 
 class _EvalMode:

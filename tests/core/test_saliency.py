@@ -112,3 +112,17 @@ def test_explaining_leaves_the_model_as_it_was():
     assert all(p.grad is None for p in model.parameters())
     assert not model[3]._forward_hooks  # the hook is removed
     torch.testing.assert_close(x, before)
+
+
+def test_last_conv_is_on_the_main_path_not_a_residual_shortcut():
+    from vision_core import models
+
+    model = models.build("resnet", in_channels=3, num_classes=10, image_size=32, blocks_per_stage=1)
+    block = model.block3_1
+    assert isinstance(block.shortcut[0], nn.Conv2d)  # registered after conv2: the old pick
+    assert last_conv(model) is block.conv2
+    x = torch.randn(1, 3, 32, 32)
+    torch.testing.assert_close(grad_cam(model, x, target=4), grad_cam(model, x, target=4, layer=block.conv2))
+    # A 1×1 convolution that is the main path's last layer is still chosen.
+    head = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Conv2d(4, 2, 1), nn.Flatten(), nn.Linear(8, 3))
+    assert last_conv(head) is head[2]
