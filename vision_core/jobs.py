@@ -193,7 +193,7 @@ class Scheduler:
             if len(mine) >= cap:
                 raise QueueError(f"You already have {len(mine)} run(s) queued or training (the limit is {cap} "
                                  "per person, so everyone gets a turn). Stop one, or wait until one finishes.")
-        device = resolve_accelerator(config.accelerator)
+        device = getattr(self.launcher, "resolve_accelerator", resolve_accelerator)(config.accelerator)  # Ray: its GPUs
         run = runs.create_run(config, self.root, owner=owner)
         if start_paused:
             RemoteControl(run.path).pause()
@@ -332,6 +332,8 @@ class Scheduler:
 
     def _room_for(self, entry: Entry, busy: list[Entry]) -> dict[str, str] | None:
         """Environment for the worker when the device has room for it now, else None."""
+        if getattr(self.launcher, "manages_capacity", False):
+            return {}  # a Ray cluster queues runs itself until a node has room (vision_core/ray_backend.py)
         if entry.device != "gpu":
             return {} if sum(e.device == "cpu" for e in busy) < self.cpu_slots else None
         gpus = self._gpu_memory()
@@ -419,5 +421,7 @@ def manager(root=None) -> Scheduler:
     key = runs.runs_root(root)
     with _managers_lock:
         if key not in _managers:
-            _managers[key] = Scheduler(key).start()
+            from vision_core.ray_backend import configured_launcher  # None unless VISION_CORE_RAY_ADDRESS is set
+
+            _managers[key] = Scheduler(key, launcher=configured_launcher()).start()
         return _managers[key]
