@@ -1,9 +1,8 @@
 """Entry point: `streamlit run app.py`. A router and a frame: page config, navigation, status strip.
 
-Streamlit's own sidebar navigation is off (``client.showSidebarNavigation = false`` in
-.streamlit/config.toml and ``position="hidden"`` here): it would show the raw file names of
-``pages/`` on a cold server's first load. The sidebar links are drawn below with ``st.page_link``,
-so every URL still routes through this file.
+Streamlit's own sidebar navigation is hidden (``position="hidden"`` here; see the note in
+.streamlit/config.toml): it would show the raw file names of ``pages/``. The sidebar links are
+drawn below with ``st.page_link``, so every URL still routes through this file.
 """
 
 import streamlit as st

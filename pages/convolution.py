@@ -11,8 +11,11 @@ import streamlit as st
 import torch
 import torch.nn.functional as F
 
+from ui.frame import ensure_app_frame
 from vision_core import conv_figures as figs
 from vision_core import convolution, images, kernels
+
+ensure_app_frame()  # a cold server's first request goes through app.py
 
 st.title("🔲 Convolution, step by step")
 st.caption("Every output cell is one dot product: lay the kernel over a window of the (zero-padded) input, multiply "

@@ -4,8 +4,11 @@ import json
 
 import streamlit as st
 
+from ui.frame import ensure_app_frame
 from ui.run_picker import pick_run
 from vision_core import datasets, eval_figures, evaluation, runs
+
+ensure_app_frame()  # a cold server's first request goes through app.py
 
 st.title("✅ Evaluate")
 

@@ -2,7 +2,10 @@
 
 import streamlit as st
 
+from ui.frame import ensure_app_frame
 from vision_core import presets
+
+ensure_app_frame()  # a cold server's first request goes through app.py
 
 st.title("🧠 CNN Lab")
 st.markdown(

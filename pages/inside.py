@@ -6,8 +6,11 @@ import random
 import streamlit as st
 import torch
 
+from ui.frame import ensure_app_frame
 from ui.run_picker import pick_run
 from vision_core import datasets, figures, inspect_figures, inspection, models, runs, snapshots
+
+ensure_app_frame()  # a cold server's first request goes through app.py
 
 TOP_LIMIT = 2000  # test images scanned for "top activating" (enough to find good examples, fast on a CPU)
 

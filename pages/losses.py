@@ -7,7 +7,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from ui.frame import ensure_app_frame
 from vision_core import losses as L
+
+ensure_app_frame()  # a cold server's first request goes through app.py
 
 st.title("📉 Losses: how wrong is a prediction?")
 st.caption("A classifier's loss turns its output and the true answer into one number that training pushes down. "

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ui.frame import ensure_app_frame
 from vision_core import playground as core
 from vision_core import playground_figures as pf
+
+ensure_app_frame()  # a cold server's first request goes through app.py
 
 TICK = 0.2  # seconds between frames while training: 5 frames a second
 MAX_STEPS = 20_000  # a forgotten tab stops training by itself

@@ -6,8 +6,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from ui.frame import ensure_app_frame
 from vision_core import conv_figures as figs
 from vision_core import images, pooling
+
+ensure_app_frame()  # a cold server's first request goes through app.py
 
 st.title("🔳 Pooling, step by step")
 st.caption("Pooling slides a window over each channel on its own and keeps one number per window: the largest "

@@ -8,8 +8,11 @@ import streamlit as st
 import torch
 from PIL import Image
 
+from ui.frame import ensure_app_frame
 from ui.run_picker import pick_run
 from vision_core import eval_figures, evaluation, export, images, runs, saliency
+
+ensure_app_frame()  # a cold server's first request goes through app.py
 
 st.title("🔮 Predict")
 
@@ -35,18 +38,21 @@ def onnx_file(run_path: str, which: str, checkpoint_mtime: float, input_shape: t
     return export.onnx_bytes(load_model(run_path, which, checkpoint_mtime), input_shape)
 
 
-def drawn_digit(info: dict) -> Image.Image | None:
-    """A free-hand canvas when streamlit-drawable-canvas is installed, else a grid of cells to tick."""
-    try:
-        from streamlit_drawable_canvas import st_canvas
-    except ImportError:
-        st_canvas = None
-    if st_canvas is not None:
-        result = st_canvas(stroke_width=18, stroke_color="#FFFFFF", background_color="#000000",
-                           height=224, width=224, drawing_mode="freedraw", key="pred_canvas")
-        if result.image_data is None or not result.image_data[..., :3].any():
-            return None
-        return Image.fromarray(result.image_data[..., :3].astype(np.uint8), "RGB")
+def canvas_digit() -> Image.Image | None:
+    """Free-hand drawing (streamlit-drawable-canvas): white strokes on black, like the training digits."""
+    from streamlit_drawable_canvas import st_canvas
+
+    st.caption("Draw one digit, big, in the middle of the black square (the bin icon under it starts again).")
+    result = st_canvas(stroke_width=18, stroke_color="#FFFFFF", background_color="#000000", height=224, width=224,
+                       drawing_mode="freedraw", return_image_data=True, key="pred_canvas")
+    drawing = result.image_data  # (H, W, 4) RGBA, or None before the first stroke
+    if drawing is None or not drawing[..., :3].any():
+        return None
+    return Image.fromarray(np.ascontiguousarray(drawing[..., :3]).astype(np.uint8), "RGB").convert("L")
+
+
+def grid_digit(info: dict) -> Image.Image | None:
+    """The fallback when the canvas package is missing: a grid of cells to tick."""
     size = 8 if max(info["image_size"]) <= 8 else 16
     st.info("Free-hand drawing needs the `streamlit-drawable-canvas` package, which is not installed. "
             f"Meanwhile tick cells of this {size}×{size} grid to paint a digit (bright strokes on black, "
@@ -62,18 +68,34 @@ def drawn_digit(info: dict) -> Image.Image | None:
     return Image.fromarray((cells * 255).astype(np.uint8), "L")
 
 
-def picture_input(info: dict) -> tuple[bytes | Image.Image | None, bool | None]:
-    """(bytes of an upload or photo, or a drawn PIL image; the invert choice)."""
+def drawn_digit(info: dict) -> Image.Image | None:
+    """A free-hand canvas when streamlit-drawable-canvas is installed, else the grid."""
+    try:
+        import streamlit_drawable_canvas  # noqa: F401 - a dependency; the grid stays for installs without it
+    except ImportError:
+        return grid_digit(info)
+    return canvas_digit()
+
+
+def describe_file(name: str, kind: str, size: int) -> str:
+    """``notes.png (image/png, 21 bytes)``: what a student uploaded, in their words, for an error message."""
+    amount = f"{size:,} bytes" if size < 1024 else f"{size / 1024:,.0f} KB" if size < 2**20 else \
+        f"{size / 2**20:,.1f} MB"
+    return f"**{name}** ({kind or 'unknown type'}, {amount})"
+
+
+def picture_input(info: dict) -> tuple[bytes | Image.Image | None, bool | None, str]:
+    """(bytes of an upload or photo, or a drawn PIL image; the invert choice; what the file is, for errors)."""
     sources = ["Upload a picture", "Take a photo"] + (["Draw a digit"] if info["channels"] == 1 else [])
     source = st.radio("Input", sources, horizontal=True, key="pred_source")
     if source == "Draw a digit":
-        return drawn_digit(info), False  # painted bright-on-black already: never invert
+        return drawn_digit(info), False, ""  # painted bright-on-black already: never invert
     if source == "Take a photo":
-        shot = st.camera_input("Take a photo", key="pred_camera")
-        data = shot.getvalue() if shot else None
+        upload = st.camera_input("Take a photo", key="pred_camera")
     else:
         upload = st.file_uploader("A PNG or JPEG picture", type=["png", "jpg", "jpeg"], key="pred_upload")
-        data = upload.getvalue() if upload else None
+    data = upload.getvalue() if upload else None
+    what = describe_file(upload.name, upload.type, upload.size) if upload else ""
     invert = None
     if info["channels"] == 1:
         choice = st.radio("Invert colours", ["auto", "yes", "no"], horizontal=True, key="pred_invert",
@@ -81,7 +103,7 @@ def picture_input(info: dict) -> tuple[bytes | Image.Image | None, bool | None]:
                                "white paper must be inverted; 'auto' does it when the picture is mostly light "
                                "(mean brightness above 0.5).")
         invert = {"auto": None, "yes": True, "no": False}[choice]
-    return data, invert
+    return data, invert, what
 
 
 run = pick_run("pred_run")  # stops the page with a hint when there are no runs
@@ -102,13 +124,13 @@ except (ValueError, OSError, RuntimeError) as exc:  # RunError and friends: one 
     st.error(f"Cannot load this run's network: {exc}")
     st.stop()
 
-picture, invert = picture_input(info)
+picture, invert, what = picture_input(info)
 image = None
 if isinstance(picture, bytes):
     try:
         image = images.decode_upload(picture)
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(f"Cannot use {what}: {exc}")
 elif isinstance(picture, Image.Image):
     image = picture
 
@@ -136,9 +158,11 @@ if image is not None:
     method = a.radio("Method", methods, horizontal=True, key="pred_explain",
                      help="Grad-CAM: which regions of the last convolution's maps raise the class score. "
                           "Saliency: which pixels would change the score most if nudged.")
-    # "the prediction" follows each new picture; a fixed class stays until the user changes it.
-    choice = b.selectbox("Explain the class", ["the prediction", *classes], key="pred_target",
-                         format_func=lambda c: f"the prediction ({classes[best]})" if c == "the prediction" else c)
+    # "the prediction" follows each new picture; a fixed class stays until the user changes it. The options'
+    # text never changes (the browser keeps the text it showed: "the prediction (7)" would outlive a new
+    # prediction of 8), so the current prediction is in the label, which is redrawn on every run.
+    choice = b.selectbox(f"Explain the class (the prediction is {classes[best]})", ["the prediction", *classes],
+                         key="pred_target")
     target = classes[best] if choice == "the prediction" else choice
     # A private copy: hooks on the shared cached model could catch another user's forward pass.
     explain_model = copy.deepcopy(model)
@@ -147,7 +171,8 @@ if image is not None:
         heat = saliency.grad_cam(explain_model, prepared.model_input, target=target_index)
     else:
         heat = saliency.saliency_map(explain_model, prepared.model_input, target=target_index)
-    st.plotly_chart(eval_figures.saliency_overlay(prepared.display, heat, title=f"{method}: {target}"),
+    which = " (the prediction)" if target == classes[best] else f" (the prediction is {classes[best]})"
+    st.plotly_chart(eval_figures.saliency_overlay(prepared.display, heat, title=f"{method}: {target}{which}"),
                     key="pred_saliency")
     if float(heat.max()) == 0:
         st.caption(f"The map is empty: no region pushes the score of **{target}** up (Grad-CAM keeps only "

@@ -3,7 +3,10 @@
 import pandas as pd
 import streamlit as st
 
+from ui.frame import ensure_app_frame
 from vision_core import figures, models, shapes
+
+ensure_app_frame()  # a cold server's first request goes through app.py
 
 PRESETS = {  # label → (C, H, W)
     "digits 1×32×32": (1, 32, 32),

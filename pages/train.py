@@ -3,10 +3,13 @@
 import streamlit as st
 
 from ui import identity
+from ui.frame import ensure_app_frame
 from ui.live_panel import live_panel
 from ui.train_form import QUICKSTART, apply_config, config_form, md_text
 from vision_core import jobs
 from vision_core.engine import TrainingError
+
+ensure_app_frame()  # a cold server's first request goes through app.py
 
 st.title("🏋️ Train")
 
