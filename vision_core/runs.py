@@ -228,13 +228,14 @@ def heartbeat_age(run_or_path: RunRecord | str | os.PathLike) -> float | None:
 
 
 def write_status(run: RunRecord, status: str, message: str = "", **fields: Any) -> None:
-    """Record the run's state on disk (and on the record). Writing a status is also a sign of life."""
+    """Record the run's state on disk (and on the record). Writing an active status is also a sign of life."""
     if status not in KNOWN_STATUSES:
         raise ValueError(f"status must be one of {KNOWN_STATUSES}, got {status!r}")
     run.status = {**run.status, **fields, "status": status, "message": message,
                   "pid": os.getpid(), "updated": time.time()}
     _write_json(run.path / "status.json", run.status)
-    touch_heartbeat(run)
+    if status in ACTIVE_STATUSES + ("testing",):
+        touch_heartbeat(run)
 
 
 def write_summary(run: RunRecord, summary: dict[str, Any]) -> None:

@@ -171,10 +171,11 @@ def test_damaged_folders_of_every_kind(tmp_path):
     assert df["val_acc"].isna().tolist() == [True, False, True]  # "oops" reads as NaN
     history = runs.metrics_history(good["bad-metrics"])
     assert [s for s, _, _ in history["steps"]] == [0, 1, 3]
+    runs.touch_heartbeat(tmp_path / "bad-status")
     with pytest.raises(runs.RunError, match="still running"):
         runs.delete_run("bad-status", tmp_path)  # its heartbeat is fresh: a process may still write there
+    os.utime(tmp_path / "bad-status" / "heartbeat", (0, 0))
     for run_id in damaged:
-        os.utime(tmp_path / run_id / "heartbeat", (0, 0))
         runs.delete_run(run_id, tmp_path)
     assert runs.list_damaged(tmp_path) == []
 

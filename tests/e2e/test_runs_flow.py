@@ -34,7 +34,7 @@ def finished_run(root, run_id: str, owner: str | None) -> runs.RunRecord:
     (run.path / "metrics.csv").write_text("\n".join(rows) + "\n")
     runs.write_summary(run, {"test_acc": 0.5, "test_loss": 1.0, "train_seconds": 2.0, "device": "CPU"})
     runs.write_status(run, "finished", epoch=1)
-    (run.path / "heartbeat").unlink()  # no process behind it (a fresh beat would make it undeletable for 20 s)
+    (run.path / "heartbeat").unlink(missing_ok=True)  # no process behind it (a fresh beat would make it undeletable for 20 s)
     return run
 
 

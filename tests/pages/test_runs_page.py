@@ -60,7 +60,7 @@ def trained(tmp_path_factory):
 def copy_run(trained, root, run_id: str, owner: str | None = None, test_acc: float | None = None) -> None:
     """A copy of the trained run under ``run_id``, owned by ``owner`` (an owner id), finished."""
     shutil.copytree(trained.path, root / run_id)
-    (root / run_id / "heartbeat").unlink()  # its process is long gone (a fresh beat would keep it undeletable)
+    (root / run_id / "heartbeat").unlink(missing_ok=True)  # its process is long gone (a fresh beat would keep it undeletable)
     (root / run_id / "owner.json").write_text(json.dumps({"owner": owner}))
     if test_acc is not None:
         patch(root / run_id / "summary.json", test_acc=test_acc)
