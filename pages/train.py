@@ -5,6 +5,7 @@ import streamlit as st
 from ui import identity
 from ui.frame import ensure_app_frame
 from ui.live_panel import live_panel
+from ui.queue_table import queue_table
 from ui.train_form import QUICKSTART, apply_config, config_form, md_text
 from vision_core import jobs
 from vision_core.engine import TrainingError
@@ -50,6 +51,7 @@ if run_id:
         del st.query_params["run"]
         st.rerun()
     st.divider()
+queue_table()
 
 st.subheader("Set up a run" if not run_id else "Set up another run")
 config, problem = config_form()

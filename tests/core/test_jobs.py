@@ -186,3 +186,19 @@ def test_the_learning_rate_changes_while_training_and_metrics_record_where(tmp_p
     run = runs.list_runs(tmp_path)[0]
     metrics = pd.read_csv(run.path / "metrics.csv")
     assert (metrics["lr"] == 0.0123).any()
+
+
+def test_the_queue_table_names_places_owners_and_waits():
+    from ui.queue_table import queue_rows
+
+    def entry(run_id, status, owner, position=None, wait=None):
+        return jobs.Entry(run_id=run_id, status=status, owner=owner, device="cpu", submitted=0, estimate_mb=0,
+                          epochs=3, model="lenet", dataset="digits", batch_size=32, position=position, wait_s=wait,
+                          progress=0.5 if status == "running" else 0.0)
+
+    view = jobs.QueueView([entry("a", "running", "me", wait=30), entry("b", "queued", "you", 1, 30),
+                           entry("c", "queued", "me", 2, 400)])
+    rows = queue_rows(view, "me")
+    assert [r["place"] for r in rows] == ["training", "#1", "#2"]
+    assert [r["whose"] for r in rows] == ["yours", "a classmate's", "yours"]
+    assert [r["wait / left"] for r in rows] == ["30 s", "30 s", "7 min"]
