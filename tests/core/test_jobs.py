@@ -202,3 +202,21 @@ def test_the_queue_table_names_places_owners_and_waits():
     assert [r["place"] for r in rows] == ["training", "#1", "#2"]
     assert [r["whose"] for r in rows] == ["yours", "a classmate's", "yours"]
     assert [r["wait / left"] for r in rows] == ["30 s", "30 s", "7 min"]
+
+
+def test_a_worker_over_its_memory_cap_fails_alone_with_a_clear_reason(tmp_path):
+    import subprocess
+    import sys
+
+    # Small enough for the guard (≈1 GB estimated), too big for a 300 MB heap cap: the first batch fails.
+    config = RunConfig(dataset="digits", model="custom", batch_size=512, epochs=1, snapshot_every=0,
+                       model_options={"blocks": 1, "convs_per_block": 3, "channels": 64, "pool": None,
+                                      "linear_layers": 0})
+    run = runs.create_run(config, tmp_path, owner="alice")
+    done = subprocess.run([sys.executable, "-m", "vision_core.worker", run.run_id, "--runs-dir", str(tmp_path),
+                           "--memory-mb", "300"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    failed = runs.load_run(run.run_id, tmp_path)
+    assert failed.state == "failed"
+    assert "ran out of memory at batch size 512" in failed.status["message"]
+    assert "Try batch size 128" in failed.status["message"]
