@@ -83,8 +83,8 @@ def _no_checkpoint_yet(run: runs.RunRecord) -> None:
     """One sentence; while the run trains, a fragment looks again every few seconds and reloads the page
     as soon as a checkpoint is there."""
     if run.state not in runs.ACTIVE_STATUSES + ("testing",):
-        st.info(f"This run has no checkpoint: it ended ({run.state}) before the end of its first epoch. "
-                "Pick another run.")
+        st.info(f"This run has no checkpoint yet, and will not get one: it is {run.state} (it ended before "
+                "saving one, or its checkpoints were deleted). Pick another run.")
         st.stop()
     st.info(f"No checkpoint yet: this run is {run.state} and saves one at the end of each epoch. "
             "This page opens it by itself as soon as it is there.")
