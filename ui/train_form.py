@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from vision_core import archives, augment, classroom, datasets, figures, guards, models, presets
+from vision_core import archives, augment, classroom, datasets, figures, guards, models, presets, setups
 from vision_core.config import OPTIMIZERS, SCHEDULERS, RunConfig
 
 IMAGE_SIZES = {"recipe default": None, "28 × 28": 28, "32 × 32": 32, "64 × 64": 64}
@@ -29,12 +29,26 @@ HYPER_KEYS = {"train_optimizer": "optimizer", "train_lr": "lr", "train_momentum"
               "train_accelerator": "accelerator", "train_patience": "early_stopping_patience",
               "train_snapshot_every": "snapshot_every"}
 
+# RunConfig fields the form has widgets for; the others (set by a recipe or a shared link) are carried as they are.
+FORM_FIELDS = {"dataset", "dataset_options", "model", "model_options", "augment", *HYPER_KEYS.values()}
+
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#+!|~$])")
 
 
 def md_text(text: str) -> str:
     """``text`` shown literally by st.markdown / st.caption: ``*.jpg`` stays ``*.jpg``, ``<class>`` stays visible."""
     return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
+
+
+def _locked() -> bool:
+    """True while the form shows a locked set-up link: every widget is disabled, Start is not."""
+    return bool(st.session_state.get("train_locked"))
+
+
+def _image_size_choices() -> dict[str, int | None]:
+    """The resize menu, plus the size a recipe or a link asked for when it is not one of the usual ones."""
+    extra = st.session_state.get("train_image_size_extra")
+    return {**IMAGE_SIZES, f"{extra} × {extra}": extra} if extra and extra not in IMAGE_SIZES.values() else IMAGE_SIZES
 
 
 def _dataset_title(name: str) -> str:
@@ -46,7 +60,10 @@ def apply_config(config: RunConfig, notice: str = "", preset: str = OWN_SETUP) -
     state = st.session_state
     state["train_dataset"] = config.dataset
     size = config.dataset_options.get("image_size")
-    state["train_image_size"] = next((k for k, v in IMAGE_SIZES.items() if v == size), "recipe default")
+    if isinstance(size, (list, tuple)):
+        size = size[0] if len(set(size)) == 1 else None  # the menu has square sizes only
+    state["train_image_size_extra"] = size
+    state["train_image_size"] = next((k for k, v in _image_size_choices().items() if v == size), "recipe default")
     state["train_model"] = config.model
     state["train_model_options"] = dict(config.model_options)
     state["train_model_options_for"] = config.model
@@ -59,6 +76,9 @@ def apply_config(config: RunConfig, notice: str = "", preset: str = OWN_SETUP) -
         state[key] = getattr(config, field)
     for name in augment.AUGMENTATIONS:
         state[f"train_aug_{name}"] = bool(config.augment.get(name))
+    state["train_aug_strengths"] = {k: v for k, v in config.augment.items() if v is not True and v}
+    state["train_carried"] = {k: v for k, v in setups.fields_of(config).items()
+                              if k not in FORM_FIELDS and v != getattr(RunConfig(), k)}
     state["train_notice"] = notice
     state["train_preset"] = preset
     state["train_just_applied"] = True  # the next form read-out is this config, not a change by the student
@@ -142,7 +162,7 @@ def _handle_upload(limits: classroom.Limits) -> None:
 def image_folder_picker(area, limits: classroom.Limits) -> str | None:
     """A choice among the data folder's image folders, or a new one from an uploaded zip. No path is typed."""
     st.file_uploader(f"Add your own: a zip of class folders (up to {limits.max_upload_mb} MB)", type=["zip"],
-                     key="train_folder_zip",
+                     key="train_folder_zip", disabled=_locked(),
                      help=md_text("Inside the zip: train/<class>/*.jpg and test/<class>/*.jpg, or just "
                                   "<class>/*.jpg (20 % of each class is then kept for testing). Only image files "
                                   "are kept."))
@@ -154,7 +174,7 @@ def image_folder_picker(area, limits: classroom.Limits) -> str | None:
     if st.session_state.get("train_image_folder") not in folders:
         st.session_state.pop("train_image_folder", None)
     with area:
-        return st.selectbox("Image folder", folders, key="train_image_folder",
+        return st.selectbox("Image folder", folders, key="train_image_folder", disabled=_locked(),
                             placeholder="none yet: upload a zip below", index=0 if folders else None,
                             help="The sub-folders of the data folder's imagefolder/ folder.")
 
@@ -191,19 +211,22 @@ def _not_on_disk(name: str, exc: datasets.DatasetNotFoundError) -> None:
 
 def data_section(limits: classroom.Limits) -> tuple[str, dict[str, Any], datasets.ImageDataset | None]:
     infos = {info.name: info for info in datasets.list_datasets()}
-    name = st.selectbox("Dataset", list(infos), key="train_dataset", format_func=lambda n: _dataset_label(infos[n]))
+    name = st.selectbox("Dataset", list(infos), key="train_dataset", disabled=_locked(), format_func=lambda n: _dataset_label(infos[n]))
     st.caption(md_text(infos[name].description))
     options = dict(st.session_state.get("train_dataset_extra", {}))
     if st.session_state.get("train_dataset_for_extra") != name:
         options = {}  # options of another dataset do not carry over
     options.pop("root", None)  # a path is never taken from the form's state
     cols = st.columns(2)
-    size = cols[0].selectbox("Resize images to", list(IMAGE_SIZES), key="train_image_size")
-    if IMAGE_SIZES[size]:
-        options["image_size"] = IMAGE_SIZES[size]
+    sizes = _image_size_choices()
+    if st.session_state.get("train_image_size") not in sizes:
+        st.session_state["train_image_size"] = "recipe default"
+    size = cols[0].selectbox("Resize images to", list(sizes), key="train_image_size", disabled=_locked())
+    if sizes[size]:
+        options["image_size"] = sizes[size]
     if name == "shapes":
         options["difficulty"] = cols[1].slider("Difficulty (noise, rotation, clutter)", 0.0, 1.0,
-                                               float(options.get("difficulty", 0.3)), 0.1, key="train_difficulty")
+                                               float(options.get("difficulty", 0.3)), 0.1, key="train_difficulty", disabled=_locked())
     if name == "imagefolder":
         folder = image_folder_picker(cols[1].container(), limits)
         if folder:
@@ -237,9 +260,10 @@ def augment_section(dataset: datasets.ImageDataset | None) -> dict[str, Any]:
     st.markdown("**Augmentation** (random, on the GPU/CPU tensors, a new view every epoch)")
     cols = st.columns(len(augment.AUGMENTATIONS))
     chosen = {}
+    strengths = st.session_state.get("train_aug_strengths", {})  # a recipe's or a link's own strengths
     for col, name in zip(cols, augment.AUGMENTATIONS):
-        if col.toggle(name, key=f"train_aug_{name}"):
-            chosen[name] = True
+        if col.toggle(name, key=f"train_aug_{name}", disabled=_locked()):
+            chosen[name] = strengths.get(name, True)
     if chosen and dataset is not None:
         images = dataset.train.images[:8].float() / 255
         generator = torch.Generator().manual_seed(int(st.session_state.get("train_aug_roll", 0)))
@@ -261,7 +285,7 @@ def number(col, label: str, key: str, low: float, high: float, problems: list[st
     outside [low, high] shows a red line under the box and adds the reason to ``problems``."""
     if value is not None:
         kwargs["value"] = value
-    got = col.number_input(label, key=key, **kwargs)
+    got = col.number_input(label, key=key, disabled=_locked(), **kwargs)
     if got is None or not low <= got <= high:
         shown = "nothing" if got is None else f"{got:g}"
         reason = f"{label} must be between {low:g} and {high:g}, got {shown}"
@@ -288,7 +312,7 @@ def custom_options(current: dict[str, Any], problems: list[str]) -> dict[str, An
     opts["padding"] = number(c[0], "Padding", "train_opt_padding", 0, 5, problems, int(current.get("padding", 1)),
                              step=1)
     opts["stride"] = number(c[1], "Stride", "train_opt_stride", 1, 4, problems, int(current.get("stride", 1)), step=1)
-    pool = c[2].selectbox("Pooling", ["max", "avg", "none"], key="train_opt_pool",
+    pool = c[2].selectbox("Pooling", ["max", "avg", "none"], key="train_opt_pool", disabled=_locked(),
                           index=["max", "avg", "none"].index(current.get("pool", "max") or "none"))
     opts["pool"] = None if pool == "none" else pool
     opts["linear_layers"] = number(c[3], "Hidden Linear layers K", "train_opt_linear", 0, 2, problems,
@@ -296,9 +320,9 @@ def custom_options(current: dict[str, Any], problems: list[str]) -> dict[str, An
     c = st.columns(3)
     opts["hidden_units"] = number(c[0], "Hidden units", "train_opt_hidden", 1, 2048, problems,
                                   int(current.get("hidden_units", 64)), step=1)
-    opts["batchnorm"] = c[1].toggle("BatchNorm", bool(current.get("batchnorm", False)), key="train_opt_bn")
+    opts["batchnorm"] = c[1].toggle("BatchNorm", bool(current.get("batchnorm", False)), key="train_opt_bn", disabled=_locked())
     opts["dropout"] = c[2].slider("Dropout", 0.0, 0.9, float(current.get("dropout", 0.0)), 0.05,
-                                  key="train_opt_dropout")
+                                  key="train_opt_dropout", disabled=_locked())
     return {k: (int(v) if isinstance(v, float) and k != "dropout" else v) for k, v in opts.items()}
 
 
@@ -308,7 +332,7 @@ def custom_options(current: dict[str, Any], problems: list[str]) -> dict[str, An
 def model_section(dataset: datasets.ImageDataset | None) -> tuple[str, dict[str, Any], str | None]:
     """Returns (model name, options, problem) — problem says why it cannot be trained as set."""
     names = models.list_models()
-    name = st.selectbox("Architecture", names, key="train_model",
+    name = st.selectbox("Architecture", names, key="train_model", disabled=_locked(),
                         format_func=lambda n: f"{n} — {models.model_info(n).title}")
     st.caption(md_text(models.model_info(name).description))
     current = st.session_state.get("train_model_options", {}) if st.session_state.get(
@@ -323,7 +347,7 @@ def model_section(dataset: datasets.ImageDataset | None) -> tuple[str, dict[str,
         if name == "mlp":
             options["relu_on_logits"] = st.toggle("ReLU on the logits (as the tutorial's V1 — worth comparing)",
                                                   bool(current.get("relu_on_logits", True)),
-                                                  key="train_opt_relu_logits")
+                                                  key="train_opt_relu_logits", disabled=_locked())
     st.session_state["train_model_options"] = options
     st.session_state["train_model_options_for"] = name
     if problems:
@@ -356,7 +380,7 @@ def hyper_section(limits: classroom.Limits) -> tuple[dict[str, Any], list[str]]:
     problems: list[str] = []
     c = st.columns(4)
     values = {
-        "optimizer": c[0].selectbox("Optimiser", OPTIMIZERS, key="train_optimizer"),
+        "optimizer": c[0].selectbox("Optimiser", OPTIMIZERS, key="train_optimizer", disabled=_locked()),
         "lr": number(c[1], "Learning rate", "train_lr", 1e-6, 10.0, problems, format="%g", step=1e-4),
         "momentum": number(c[2], "Momentum (SGD)", "train_momentum", 0.0, 0.999, problems, step=0.1),
         "weight_decay": number(c[3], "Weight decay (L2)", "train_weight_decay", 0.0, 1.0, problems, format="%g",
@@ -368,10 +392,10 @@ def hyper_section(limits: classroom.Limits) -> tuple[dict[str, Any], list[str]]:
     values["seed"] = number(c[2], "Seed", "train_seed", 0, 2**31 - 1, problems, step=1)
     gpu = torch.cuda.is_available()
     values["accelerator"] = c[3].selectbox("Device", ["auto", "cpu", "gpu"] if gpu else ["auto", "cpu"],
-                                           key="train_accelerator",
+                                           key="train_accelerator", disabled=_locked(),
                                            help=None if gpu else "No GPU on this machine: auto means CPU.")
     c = st.columns(3)
-    values["scheduler"] = c[0].selectbox("LR schedule", SCHEDULERS, key="train_scheduler")
+    values["scheduler"] = c[0].selectbox("LR schedule", SCHEDULERS, key="train_scheduler", disabled=_locked())
     values["early_stopping_patience"] = number(c[1], "Early stopping patience (0 = off)", "train_patience", 0, 50,
                                                problems, step=1)
     values["snapshot_every"] = number(c[2], "Snapshot filters every N steps (0 = off)", "train_snapshot_every", 0,
@@ -407,9 +431,9 @@ def _follow_the_form(config: RunConfig | None) -> None:
 def _recipe_menu() -> None:
     cols = st.columns([3, 1])
     choices = [OWN_SETUP, *presets.PRESETS]
-    cols[0].selectbox("Tutorial recipe", choices, key="train_preset", on_change=load_preset,
+    cols[0].selectbox("Tutorial recipe", choices, key="train_preset", disabled=_locked(), on_change=load_preset,
                       format_func=lambda k: "Your own set-up" if k == OWN_SETUP else presets.PRESETS[k].title)
-    cols[1].button("Load recipe", key="train_load_preset", on_click=load_preset, use_container_width=True,
+    cols[1].button("Load recipe", key="train_load_preset", disabled=_locked(), on_click=load_preset, use_container_width=True,
                    help="Put the chosen recipe's values (back) into the form")
     if st.session_state.get("train_notice"):
         st.info(st.session_state["train_notice"])
@@ -422,6 +446,7 @@ def config_form() -> tuple[RunConfig | None, str | None]:
         st.session_state["train_accelerator"] = "auto"
     if st.session_state.get("train_preset") not in (OWN_SETUP, *presets.PRESETS):
         st.session_state["train_preset"] = OWN_SETUP
+    _open_setup_link()
     limits, limits_problem = _load_limits()
     if limits_problem:
         st.warning(limits_problem)
@@ -435,14 +460,18 @@ def config_form() -> tuple[RunConfig | None, str | None]:
         estimate_area = st.empty()
     with st.expander("3 · Training", expanded=True):
         hyper, hyper_problems = hyper_section(limits)
+        carried = st.session_state.get("train_carried", {})
+        if carried:
+            st.caption("Also in this set-up: " + md_text(", ".join(f"{k} = {v}" for k, v in carried.items())))
 
     config = None
     if hyper_problems:
         problem = "; ".join(hyper_problems)
     else:
         try:
+            carried = st.session_state.get("train_carried", {})
             config = RunConfig(dataset=dataset_name, dataset_options=dataset_options, model=model_name,
-                               model_options=model_options, augment=augmentation, **hyper)
+                               model_options=model_options, augment=augmentation, **hyper, **carried)
         except (ValueError, TypeError) as exc:
             problem = str(exc)
     if config is not None and problem is None and dataset is not None:
@@ -459,4 +488,52 @@ def config_form() -> tuple[RunConfig | None, str | None]:
     _follow_the_form(config)
     with top:
         _recipe_menu()
+        if _locked():
+            st.info("This set-up comes from a shared link and is locked: press **Start training** to train it.")
+    if config is not None and not _locked():
+        share_box(config)
     return config, problem
+
+
+# --------------------------------------------------------------------------- shareable set-ups
+
+
+def _open_setup_link() -> None:
+    """``?setup=…`` fills the form once per link (a refresh fills it again); ``&locked=1`` disables the widgets."""
+    state = st.session_state
+    token = st.query_params.get("setup")
+    if not token:
+        state["train_locked"] = False
+        return
+    if state.get("train_setup_token") != token:
+        state["train_setup_token"] = token
+        try:
+            config = setups.decode(token)
+        except ValueError as exc:
+            state["train_setup_error"] = str(exc)
+        else:
+            state.pop("train_setup_error", None)
+            apply_config(config, "" if st.query_params.get("locked") == "1" else
+                         "Filled in from a shared link: change anything you like, then start.")
+    error = state.get("train_setup_error")
+    if error:
+        st.error(f"This set-up link cannot be opened: {md_text(error)}. The form below is your own set-up.")
+    state["train_locked"] = error is None and st.query_params.get("locked") == "1"
+
+
+def share_link(config: RunConfig, locked: bool = False) -> str:
+    """This page's address with the set-up in ``?setup=`` (and ``&locked=1``)."""
+    try:
+        base = st.context.url or ""
+    except Exception:  # noqa: BLE001 — no browser behind this session (AppTest): a relative link
+        base = ""
+    base = base or "/train"
+    return f"{base}?setup={setups.encode(config)}" + ("&locked=1" if locked else "")
+
+
+def share_box(config: RunConfig) -> None:
+    with st.expander("Share this set-up"):
+        st.caption("Anyone who opens this link gets this form filled in the same way:")
+        st.code(share_link(config), language=None)
+        st.caption("The same, locked: students can press Start but not change the set-up.")
+        st.code(share_link(config, locked=True), language=None)

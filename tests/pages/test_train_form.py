@@ -11,7 +11,8 @@ import torchvision
 from PIL import Image
 
 from tests.pages.apptest import open_page
-from vision_core import datasets
+from vision_core import datasets, setups
+from vision_core.config import RunConfig
 
 HUGE = {"train_opt_blocks": 1, "train_opt_convs": 1, "train_opt_channels": 256, "train_opt_hidden": 2048}
 
@@ -243,3 +244,55 @@ def test_the_recipe_menu_and_its_notice_follow_the_form(page_env):
     at.selectbox(key="train_preset").set_value("tinyvgg_fashion")
     at.button(key="train_load_preset").click().run()
     assert at.number_input(key="train_epochs").value == 3 and at.selectbox(key="train_preset").value == "tinyvgg_fashion"
+
+
+# --------------------------------------------------------------------------- shareable set-ups
+
+
+SHARED = RunConfig(dataset="shapes", dataset_options={"image_size": 64, "difficulty": 0.5}, model="tinyvgg",
+                   model_options={"hidden_units": 12}, optimizer="sgd", lr=0.1, momentum=0.9, batch_size=64,
+                   epochs=7, augment={"hflip": True, "rotation": 10.0}, name="")
+
+
+def test_a_shared_link_opens_the_form_filled_in(page_env):
+    at = open_page("pages/train.py", query_params={"setup": setups.encode(SHARED)})
+    assert not at.exception
+    assert at.selectbox(key="train_dataset").value == "shapes"
+    assert at.selectbox(key="train_image_size").value == "64 × 64"
+    assert at.slider(key="train_difficulty").value == 0.5
+    assert at.selectbox(key="train_model").value == "tinyvgg"
+    assert at.number_input(key="train_opt_hidden_tinyvgg").value == 12
+    assert (at.selectbox(key="train_optimizer").value, at.number_input(key="train_lr").value) == ("sgd", 0.1)
+    assert (at.number_input(key="train_epochs").value, at.number_input(key="train_batch_size").value) == (7, 64)
+    assert at.toggle(key="train_aug_hflip").value and at.toggle(key="train_aug_rotation").value
+    assert any("shared link" in i.value for i in at.info)
+    assert not at.button(key="train_start").disabled and not at.selectbox(key="train_model").disabled
+    # The form's own share link carries exactly this set-up (rotation's 10° strength included).
+    codes = [c.value for c in at.code if "?setup=" in c.value]
+    assert codes and codes[0].startswith("/train?setup=") and codes[1].endswith("&locked=1")
+    assert setups.decode(codes[0].split("setup=")[1]) == SHARED
+    assert any(e.label == "Share this set-up" for e in at.expander)
+    at.number_input(key="train_epochs").set_value(3).run()  # the student may change an unlocked link
+    assert setups.decode(next(c.value for c in at.code if "?setup=" in c.value).split("setup=")[1]).epochs == 3
+
+
+def test_a_locked_link_lets_the_student_start_but_not_change(page_env):
+    at = open_page("pages/train.py", query_params={"setup": setups.encode(SHARED), "locked": "1"})
+    assert not at.exception
+    assert any("locked" in i.value for i in at.info)
+    for widget in (at.selectbox(key="train_dataset"), at.selectbox(key="train_model"),
+                   at.selectbox(key="train_preset"), at.number_input(key="train_lr"),
+                   at.number_input(key="train_epochs"), at.toggle(key="train_aug_hflip"),
+                   at.slider(key="train_difficulty"), at.number_input(key="train_opt_hidden_tinyvgg")):
+        assert widget.disabled, widget
+    assert at.number_input(key="train_epochs").value == 7
+    assert not at.button(key="train_start").disabled
+    assert not [c for c in at.code if "?setup=" in c.value]  # no share box to copy a changed set-up from
+
+
+def test_a_damaged_link_is_one_error_and_the_form_stays_usable(page_env):
+    at = open_page("pages/train.py", query_params={"setup": "not-a-setup", "locked": "1"})
+    assert not at.exception
+    assert [e.value for e in at.error if "set-up link" in e.value]
+    assert not at.selectbox(key="train_model").disabled  # a damaged link locks nothing
+    assert not at.button(key="train_start").disabled and at.selectbox(key="train_model").value == "lenet"
