@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from vision_core import runs
-from vision_core.live import RemoteControl, read_live
+from vision_core.live_files import RemoteControl, read_live
 
 TICK_SECONDS = 0.5
 STARTING_GRACE_S = 90  # a worker imports torch and loads data before its first heartbeat

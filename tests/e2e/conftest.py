@@ -73,6 +73,17 @@ def app_url(runs_dir):
     proc, url = start_server(runs_dir)
     yield url
     stop_server(proc)
+    stop_workers(runs_dir)
+
+
+def stop_workers(runs_dir: Path) -> None:
+    """Workers outlive the server by design: ask every run still training to stop."""
+    from vision_core import runs
+    from vision_core.live import RemoteControl
+
+    for run in runs.list_runs(runs_dir):
+        if run.state in runs.ACTIVE_STATUSES:
+            RemoteControl(run.path).stop()
 
 
 @pytest.fixture(scope="session")
