@@ -7,6 +7,7 @@ drawn for (bound in the button's callback), never on a table position that may h
 """
 
 import hashlib
+import os
 
 import pandas as pd
 import streamlit as st
@@ -30,13 +31,19 @@ me = identity.current_person()
 
 
 def owner_of(run_id: str) -> str | None:
-    """Who owns a run folder, damaged or not (read again at click time, not taken from the page)."""
-    return runs.read_owner(runs.run_dir(run_id))
+    """Who owns a run folder, damaged or not (read again at click time, not taken from the page).
+    A link in the runs folder has no owner: the teacher's to remove."""
+    try:
+        return runs.read_owner(runs.run_dir(run_id))
+    except runs.RunError:
+        return None
 
 
 def delete(run_id: str) -> None:
     """Button callback: delete exactly ``run_id``, if this person may."""
     try:
+        if not os.path.lexists(runs.runs_root() / runs.validate_run_id(run_id)):
+            raise runs.RunError(f"Run {run_id} is already gone.")
         if not identity.may_manage(owner_of(run_id)):
             raise runs.RunError(f"Run {run_id} is not yours: only its owner or the teacher can delete it.")
         runs.delete_run(run_id)
@@ -50,6 +57,8 @@ def rename(run_id: str) -> None:
     """Button callback: give ``run_id`` the name typed in its box."""
     name = st.session_state.get(f"runs_name_{run_id}", "")
     try:
+        if not runs.run_dir(run_id).is_dir():
+            raise runs.RunError(f"Run {run_id} is gone.")
         if not identity.may_manage(owner_of(run_id)):
             raise runs.RunError(f"Run {run_id} is not yours: only its owner or the teacher can rename it.")
         runs.rename_run(run_id, name)

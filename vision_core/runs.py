@@ -139,6 +139,7 @@ def new_run_id(config: RunConfig) -> str:
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     # Write then rename, so a reader (another tab, the Runs page) never sees half a file.
     tmp = path.with_suffix(path.suffix + f".{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)  # never write through a link left at that name
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
     os.replace(tmp, path)
 
@@ -214,7 +215,7 @@ def touch_heartbeat(run_or_path: RunRecord | str | os.PathLike) -> None:
     """Say "this run's process is alive": update the mtime of ``<run>/heartbeat`` (made if missing)."""
     path = _heartbeat_file(run_or_path)
     try:
-        os.utime(path)
+        os.utime(path, follow_symlinks=False)  # a link planted in a run folder never touches a file elsewhere
     except FileNotFoundError:
         path.touch()
 

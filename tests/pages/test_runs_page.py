@@ -269,3 +269,16 @@ def test_no_checkpoint_yet_waits_and_opens_the_run_when_one_appears(trained, roo
     assert not at.exception
     assert not any("No checkpoint yet" in i.value for i in at.info)
     assert any("Still running" in c.value for c in at.caption)
+
+
+def test_deleting_a_run_that_is_already_gone_says_so(trained, root):
+    copy_run(trained, root, "mine", owner_id(ME))
+    copy_run(trained, root, "other", owner_id(ME))
+    at = page("pages/runs.py")
+    at.selectbox(key="runs_manage").set_value("mine").run()
+    button = at.button(key="runs_delete_mine")
+    runs.delete_run("mine", root)  # another tab of the same student was quicker
+    button.click().run()
+    assert not at.exception
+    assert any("already gone" in e.value for e in at.error)
+    assert (root / "other").exists()
