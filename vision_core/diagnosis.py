@@ -1,0 +1,130 @@
+"""Is a run learning? One paragraph of warning when it is not, with the likely cause.
+
+A run with learning rate 10 can train to 10 % accuracy without a word: the loss stays finite, so the NaN
+check never fires. After an epoch, ``training_advice`` reads the history the live panel already has and says
+when accuracy sits at chance or the loss is no better than guessing, and why that usually happens (learning
+rate too high or too low, dead ReLUs). Pure: no Streamlit, no torch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
+USUAL_LR = {"sgd": "0.01–0.1", "adam": "1e-3", "adamw": "1e-3"}  # where each optimiser usually learns
+# The step size an optimiser takes is lr (SGD: lr / (1 − momentum), what momentum builds it up to). Below
+# TOO_LOW a small network barely moves in an epoch; from LARGE on a flat loss most likely means steps so big they
+# killed the ReLUs. In between, a flat loss after a short epoch is usually a learning rate too low for so few steps
+# (LeNet on the digits with SGD 0.01 sits at chance for its first 41-step epoch).
+TOO_LOW_LR = {"sgd": 5e-3, "adam": 1e-4, "adamw": 1e-4}
+LARGE_LR = {"sgd": 0.5, "adam": 1e-2, "adamw": 1e-2}
+CHANCE_MARGIN = 0.05  # accuracy up to chance + min(5 points, half of chance) counts as guessing
+GUESS_LOSS_SHARE = 0.95  # a loss above 95 % of ln K is no better than guessing
+FLAT = 0.02  # the loss fell by less than 2 % from the first fifth of the steps to the last: it stopped falling
+
+
+def _number(value: Any) -> float | None:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values)
+
+
+def training_advice(epochs: Sequence[dict[str, Any]], steps: Sequence[Sequence[float]], num_classes: int,
+                    lr: float, optimizer: str, momentum: float = 0.0) -> str | None:
+    """A one-paragraph warning when, after an epoch, the run is not learning; None while it is (or before).
+
+    ``epochs``: LiveState's records, ``{"epoch": 1, "train_loss": ..., "train_acc": ..., "val_loss": ...,
+    "val_acc": ...}`` (keys may be missing or None); ``steps``: ``(step, loss, accuracy)`` per logged batch.
+    It fires when the latest accuracy (validation, else the last steps', else the epoch's) is at chance for
+    ``num_classes`` classes, or the latest loss is no lower than guessing's ln K, and names the likely cause:
+    the loss jumped far up or is rising (learning rate too high, which also kills ReLUs), barely moved with a
+    small learning rate (too low), sits flat at a large one (dead ReLUs), or sits flat at a middling one (too low
+    for so few steps, or dead ReLUs). ``momentum`` (SGD) scales the step size: lr / (1 − momentum).
+    Example: ``training_advice(snap["epochs"], snap["steps"], 10, config.lr, config.optimizer)``.
+    """
+    finished = [e for e in epochs if any(_number(e.get(k)) is not None
+                                         for k in ("train_loss", "train_acc", "val_loss", "val_acc"))]
+    if not finished:
+        return None  # nothing to judge before the first epoch ends
+    latest = finished[-1]
+    k = max(2, int(num_classes))  # a one-logit (BCE) model still has two classes
+    chance, guess_loss = 1 / k, math.log(k)
+    points = [(int(s), loss, acc) for s, loss, acc in ((p[0], _number(p[1]), _number(p[2])) for p in steps)
+              if loss is not None]
+    recent = points[-max(1, len(points) // 5):]
+
+    acc, acc_source = _number(latest.get("val_acc")), "validation accuracy"
+    if acc is None and recent and all(p[2] is not None for p in recent):
+        acc, acc_source = _mean([p[2] for p in recent]), "training accuracy"
+    if acc is None:
+        acc, acc_source = _number(latest.get("train_acc")), "training accuracy"
+    loss, loss_source = _number(latest.get("val_loss")), "validation loss"
+    if loss is None and recent:
+        loss, loss_source = _mean([p[1] for p in recent]), "training loss"
+    if loss is None:
+        loss, loss_source = _number(latest.get("train_loss")), "training loss"
+
+    at_chance = acc is not None and acc <= chance + min(CHANCE_MARGIN, chance / 2)
+    guessing = loss is not None and loss >= GUESS_LOSS_SHARE * guess_loss
+    if not (at_chance or guessing):
+        return None
+
+    facts = []
+    if at_chance:
+        facts.append(f"{acc_source} is {acc:.1%}, about what guessing among {k} classes gives ({chance:.0%})")
+    if guessing:
+        facts.append(f"the {loss_source} ({loss:.3g}) is no lower than guessing's (ln {k} = {guess_loss:.2f})")
+    text = f"After epoch {latest.get('epoch', len(finished))} this run is not learning: " + " and ".join(facts) + "."
+    return text + " " + _cause(points, loss, guess_loss, lr, optimizer, momentum)
+
+
+def _cause(points: list[tuple[int, float, float | None]], loss: float | None, guess_loss: float, lr: float,
+           optimizer: str, momentum: float) -> str:
+    """The likely cause, read from the step losses and the learning rate, and what to try."""
+    name, usual = OPTIMIZER_NAMES.get(optimizer, optimizer), USUAL_LR.get(optimizer, "1e-3")
+    step_size = lr / (1 - momentum) if optimizer == "sgd" and 0 <= momentum < 1 else lr
+    low = step_size < TOO_LOW_LR.get(optimizer, 1e-4)
+    large = step_size >= LARGE_LR.get(optimizer, 1e-2)
+    smaller = f"Stop it and start again with a smaller learning rate ({name} usually learns with {usual})."
+    dead = "often leave ReLUs dead (they output 0 for every image and get no gradient)"
+    if points:
+        start = points[0][1]
+        peak_step, peak = max(((s, value) for s, value, _ in points), key=lambda p: p[1])
+        if peak > max(3 * guess_loss, 2 * start):
+            return (f"Likely cause: the learning rate ({lr:g}) is too high for {name}: the loss jumped from {start:.3g} "
+                    f"to {peak:.3g} at step {peak_step}. Steps that large throw the weights far off and {dead}, so "
+                    f"the network stays stuck even after the loss calms down. " + smaller)
+        width = max(1, len(points) // 5)
+        first, last = _mean([p[1] for p in points[:width]]), _mean([p[1] for p in points[-width:]])
+        if last > 1.1 * first:
+            return (f"Likely cause: the learning rate ({lr:g}) is too high for {name}: the loss is rising "
+                    f"({first:.3g} → {last:.3g}). " + smaller)
+        moved = f"({first:.3g} → {last:.3g} over {points[-1][0]} steps)"
+        if low:
+            return (f"Likely cause: the learning rate ({lr:g}) is too low for {name}: the loss barely moved "
+                    f"{moved}. Try {usual}.")
+        if first - last >= FLAT * first:
+            return (f"The loss is falling, but slowly {moved}: the learning rate ({lr:g}) may be too low for {name} "
+                    f"(it usually learns with {usual}), or the run needs more epochs.")
+        if large:
+            return (f"Likely cause: dead ReLUs. The loss sits flat {moved} at a large learning rate ({lr:g}): steps "
+                    f"that large {dead}, so the network gives every image the same answer. " + smaller
+                    + " BatchNorm before the ReLUs also helps.")
+        return (f"The loss barely moved {moved}. Likely cause: a learning rate ({lr:g}) too low for so few steps "
+                f"({name} usually learns with {usual}): try a larger one, or more epochs. If the loss still does "
+                f"not move, the ReLUs may be dead (they output 0 for every image and get no gradient): start again "
+                f"with another seed, or add BatchNorm before them.")
+    if loss is not None and loss > 1.5 * guess_loss:
+        return f"Likely cause: the learning rate ({lr:g}) is too high for {name}: the loss is above guessing's. " + smaller
+    if low:
+        return f"Likely cause: the learning rate ({lr:g}) is too low for {name}. Try {usual}."
+    return (f"Likely causes: a learning rate ({lr:g}) too high or too low for {name} (it usually learns with "
+            f"{usual}), or dead ReLUs (units that output 0 for every image and stop learning).")
