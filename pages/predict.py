@@ -42,7 +42,8 @@ def canvas_digit() -> Image.Image | None:
     """Free-hand drawing (streamlit-drawable-canvas): white strokes on black, like the training digits."""
     from streamlit_drawable_canvas import st_canvas
 
-    st.caption("Draw one digit, big, in the middle of the black square (the bin icon under it starts again).")
+    st.caption("Draw one digit, big, in the middle of the black square. The bin above it starts again.")
+    st.space(24)  # the canvas's toolbar floats above it: room for it, so it covers nothing
     result = st_canvas(stroke_width=18, stroke_color="#FFFFFF", background_color="#000000", height=224, width=224,
                        drawing_mode="freedraw", return_image_data=True, key="pred_canvas")
     drawing = result.image_data  # (H, W, 4) RGBA, or None before the first stroke
@@ -184,13 +185,17 @@ c = st.columns(2)
 c[0].download_button("Download the weights (.pt state_dict)", weights_file(str(run.path), path.stem, mtime),
                      file_name=f"{run.run_id}.pt", mime="application/octet-stream", key="pred_download_pt",
                      help="model.load_state_dict(torch.load(path, weights_only=True)) on the same architecture")
-if c[1].button("Prepare an ONNX export", key="pred_onnx_prepare"):
+# A callback, not the button's return value: the request survives a rerun of the script (Streamlit drops a
+# button's True when the run it was meant for restarts), and stays for this run's checkpoint only.
+c[1].button("Prepare an ONNX export", key="pred_onnx_prepare",
+            on_click=st.session_state.update, kwargs={"pred_onnx_for": (run.run_id, mtime)})
+if st.session_state.get("pred_onnx_for") == (run.run_id, mtime):
     try:
-        st.session_state["pred_onnx"] = ((run.run_id, mtime), onnx_file(str(run.path), path.stem, mtime, input_shape))
+        onnx = onnx_file(str(run.path), path.stem, mtime, input_shape)
     except ValueError as exc:
         st.error(str(exc))
-onnx = st.session_state.get("pred_onnx")
-if onnx and onnx[0] == (run.run_id, mtime):
-    c[1].download_button("Download the ONNX model", onnx[1], file_name=f"{run.run_id}.onnx",
-                         mime="application/octet-stream", key="pred_download_onnx",
-                         help=f"Input 'image' (batch×{'×'.join(map(str, input_shape))}, normalised); output logits.")
+    else:
+        c[1].download_button("Download the ONNX model", onnx, file_name=f"{run.run_id}.onnx",
+                             mime="application/octet-stream", key="pred_download_onnx",
+                             help=f"Input 'image' (batch×{'×'.join(map(str, input_shape))}, normalised); "
+                                  "output logits.")

@@ -9,7 +9,7 @@ import warnings
 from functools import lru_cache
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 MAX_UPLOAD_PIXELS = 40_000_000  # claimed size above which we refuse before decoding a single pixel
 MAX_SIDE = 2048  # honest but huge pictures are shrunk to this longest side
@@ -134,7 +134,10 @@ def decode_upload(data: bytes, *, max_pixels: int = MAX_UPLOAD_PIXELS, max_side:
         raise ValueError("The picture is far too large to open safely (a 'decompression bomb'?): "
                          "use a smaller picture.") from None
     except Exception as exc:  # noqa: BLE001 - untrusted bytes: any decoder failure is "not an image"
-        raise ValueError(f"The upload is not an image we can read (PNG/JPEG; {type(exc).__name__}: {exc}). "
+        # Pillow's "cannot identify image file <_io.BytesIO object at 0x…>" names our buffer, not the file.
+        reason = "not a picture format we know" if isinstance(exc, UnidentifiedImageError) else \
+            f"{type(exc).__name__}: {exc}"
+        raise ValueError(f"The upload is not an image we can read (PNG/JPEG; {reason}). "
                          "Upload a PNG or JPEG picture.") from None
     try:
         image = ImageOps.exif_transpose(image)

@@ -1,10 +1,14 @@
-"""AppTest: the Predict page with no runs, an uploaded PNG, a bad upload, the paint grid, and the downloads."""
+"""AppTest: the Predict page with no runs, an uploaded PNG, a bad upload, the drawing canvas (and the paint grid
+without it), and the downloads."""
 
 from __future__ import annotations
 
 import io
+import sys
+import types
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -99,11 +103,33 @@ def test_an_uploaded_png_is_predicted_and_explained(page, trained):
     assert "Saliency (input gradient): 3" in chart_spec(page, "pred_saliency")
 
 
-def test_a_bad_upload_is_one_error_and_the_rest_still_works(page):
+def test_a_bad_upload_says_which_file_and_goes_away_on_a_good_one(page):
     page.file_uploader(key="pred_upload").set_value(("notes.png", b"this is not a picture", "image/png")).run()
     assert not page.exception
-    assert len(page.error) == 1 and "PNG or JPEG" in page.error[0].value
+    (error,) = page.error
+    # What the student uploaded, in their words; never the server's buffer object.
+    assert "notes.png" in error.value and "image/png" in error.value and "21 bytes" in error.value
+    assert "PNG or JPEG" in error.value and "BytesIO" not in error.value and " at 0x" not in error.value
     assert page.download_button(key="pred_download_pt")
+    page.file_uploader(key="pred_upload").set_value(("seven.png", png(a_seven_on_paper()), "image/png")).run()
+    assert not page.exception and not page.error
+    assert page.metric and page.metric[0].label == "Prediction"
+
+
+def test_the_explained_class_follows_each_new_prediction(page):
+    """The options' text never changes: the browser keeps showing the text it last showed, so an option
+    reading "the prediction (7)" would still say 7 after a new picture predicted 8. The label says it."""
+    options = []
+    for picture in (a_seven_on_paper(), Image.new("L", (40, 40), 0)):
+        page.file_uploader(key="pred_upload").set_value(("p.png", png(picture), "image/png")).run()
+        assert not page.exception
+        prediction = page.metric[0].value
+        box = page.selectbox(key="pred_target")
+        assert box.value == "the prediction"
+        assert box.label == f"Explain the class (the prediction is {prediction})"
+        assert f"Grad-CAM: {prediction} (the prediction)" in chart_spec(page, "pred_saliency")
+        options.append(box.options)
+    assert options[0] == options[1] and options[0][0] == "the prediction"
 
 
 def test_a_colour_photo_for_a_grayscale_model_is_converted(page):
@@ -115,7 +141,36 @@ def test_a_colour_photo_for_a_grayscale_model_is_converted(page):
     assert "grayscale" in notes and "centre-cropped 64×48 to 48×48" in notes
 
 
-def test_painting_the_grid_predicts_a_digit(page):
+def test_draw_a_digit_offers_the_free_hand_canvas(page):
+    page.radio(key="pred_source").set_value("Draw a digit").run()
+    assert not page.exception
+    canvases = page.get("bidi_component")  # streamlit-drawable-canvas is a dependency: the real component
+    assert len(canvases) == 1 and "streamlit_drawable_canvas" in str(canvases[0].proto)
+    assert not any("streamlit-drawable-canvas" in i.value for i in page.info)  # no fallback notice
+    assert not page.metric  # nothing drawn yet, nothing predicted
+
+
+def test_a_drawing_on_the_canvas_is_predicted(tmp_path, monkeypatch, trained):
+    """The canvas's RGBA picture (white strokes on black) reaches the model without inversion."""
+    strokes = np.zeros((224, 224, 4), dtype=np.uint8)
+    strokes[..., 3] = 255
+    strokes[30:190, 100:124, :3] = 255  # a vertical bar: a "1"
+    fake = types.ModuleType("streamlit_drawable_canvas")
+    fake.st_canvas = lambda **kwargs: types.SimpleNamespace(image_data=strokes if kwargs["return_image_data"] else None)
+    monkeypatch.setitem(sys.modules, "streamlit_drawable_canvas", fake)
+    use_runs(tmp_path, monkeypatch, trained)
+    at = open_page(trained.run_id)
+    at.radio(key="pred_source").set_value("Draw a digit").run()
+    assert not at.exception, at.exception
+    assert at.metric and at.metric[0].label == "Prediction"
+    notes = " ".join(m.value for m in at.markdown)
+    assert "resized 224×224" in notes and "inverted it" not in notes
+
+
+def test_without_the_canvas_package_the_grid_paints_a_digit(tmp_path, monkeypatch, trained):
+    monkeypatch.setitem(sys.modules, "streamlit_drawable_canvas", None)  # "not installed": import fails
+    use_runs(tmp_path, monkeypatch, trained)
+    page = open_page(trained.run_id)
     page.radio(key="pred_source").set_value("Draw a digit").run()
     assert not page.exception
     assert any("streamlit-drawable-canvas" in i.value for i in page.info)  # the fallback explains itself
