@@ -265,7 +265,11 @@ def _config(data: Any) -> RunConfig:
         if f.name not in data:
             continue
         value, default = data[f.name], getattr(defaults, f.name)
-        if isinstance(default, dict):
+        if default is None:  # an optional setting: any plain JSON scalar, RunConfig checks the rest
+            ok = value is None or isinstance(value, (str, int, float, bool))
+        elif isinstance(default, (list, tuple)):
+            ok = isinstance(value, list)
+        elif isinstance(default, dict):
             ok = isinstance(value, dict) and all(isinstance(k, str) for k in value)
         elif isinstance(default, bool):
             ok = isinstance(value, bool)
