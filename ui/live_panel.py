@@ -13,6 +13,7 @@ from collections import OrderedDict
 import streamlit as st
 
 from ui import identity
+from ui.run_picker import plain
 from vision_core import figures, jobs, runs
 from vision_core.live import RemoteControl, read_live
 
@@ -104,7 +105,7 @@ def _finished(run: runs.RunRecord, status: str, message: str) -> None:
         st.warning("**Interrupted.**")
         st.text(message)
     elif status == "stopped":
-        st.warning("**Stopped by you.**" + (f" {message}" if message and message[:1].isalnum() else ""))
+        st.warning("**Stopped by you.**" + (f" {plain(message)}" if message else ""))
     summary = run.summary or {}
     if isinstance(summary.get("test_acc"), (int, float)):
         c = st.columns(4)
@@ -172,7 +173,8 @@ def live_panel(run_id: str) -> None:
         if status in ("running", "paused") and snap.get("status") in ("running", "paused", "testing"):
             status = snap["status"]
         message = run.status.get("message", "")
-        st.subheader(f"{config.model} on {config.dataset}")
+        st.subheader(plain(f"{run.name or config.model} on {config.dataset}" if not run.name
+                           else f"{run.name} · {config.model} on {config.dataset}"))
         st.caption(f"Run `{run.run_id}` · {config.optimizer} lr {config.lr:g} · batch {config.batch_size} · "
                    f"seed {config.seed} · status **{status}**")
         mine = identity.may_manage(run.owner)
