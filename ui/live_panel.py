@@ -173,8 +173,8 @@ def live_panel(run_id: str) -> None:
         if status in ("running", "paused") and snap.get("status") in ("running", "paused", "testing"):
             status = snap["status"]
         message = run.status.get("message", "")
-        st.subheader(plain(f"{run.name or config.model} on {config.dataset}" if not run.name
-                           else f"{run.name} · {config.model} on {config.dataset}"))
+        title = f"{config.model} on {config.dataset}"
+        st.subheader(plain(f"{run.name} · {title}" if run.name else title))
         st.caption(f"Run `{run.run_id}` · {config.optimizer} lr {config.lr:g} · batch {config.batch_size} · "
                    f"seed {config.seed} · status **{status}**")
         mine = identity.may_manage(run.owner)

@@ -34,7 +34,6 @@ from vision_core import runs
 from vision_core.live_files import RemoteControl, read_live
 
 TICK_SECONDS = 0.5
-STARTING_GRACE_S = 90  # a worker imports torch and loads data before its first heartbeat
 DEFAULT_EPOCH_SECONDS = 15.0  # wait estimate for a model/dataset nobody has trained here yet
 RUNNING = ("starting", "running", "paused")
 
@@ -301,10 +300,10 @@ class Scheduler:
         }
 
     def _alive(self, path: Path, facts: dict) -> bool:
-        age = runs.heartbeat_age(path) if hasattr(runs, "heartbeat_age") else _heartbeat_age(path)
-        if age is not None and age <= getattr(runs, "HEARTBEAT_TIMEOUT_S", 20):
+        age = runs.heartbeat_age(path)
+        if age is not None and age <= runs.HEARTBEAT_TIMEOUT_S:
             return True
-        return facts["status"] == "starting" and time.time() - facts["updated"] < STARTING_GRACE_S
+        return facts["status"] == "starting" and time.time() - facts["updated"] < runs.STARTING_GRACE_S
 
     @staticmethod
     def _fair_order(queued: list[Entry], busy: list[Entry] = ()) -> list[Entry]:
@@ -403,13 +402,6 @@ class Scheduler:
     def _duration(self, entry: Entry) -> float:
         per_epoch = self._durations.get((entry.model, entry.dataset, entry.device), DEFAULT_EPOCH_SECONDS)
         return per_epoch * max(entry.epochs, 1)
-
-
-def _heartbeat_age(path: Path) -> float | None:
-    try:
-        return max(time.time() - (path / "heartbeat").stat().st_mtime, 0.0)
-    except OSError:
-        return None
 
 
 _managers: dict[Path, Scheduler] = {}
