@@ -19,6 +19,7 @@ PAGES = {
     "Train": [
         st.Page("pages/train.py", title="Train", icon="🏋️", url_path="train"),
         st.Page("pages/runs.py", title="Runs", icon="📊", url_path="runs"),
+        st.Page("pages/regularisation.py", title="Overfitting lab", icon="🧪", url_path="regularisation"),
     ],
     "How a CNN computes": [
         st.Page("pages/convolution.py", title="Convolution", icon="🔲", url_path="convolution"),

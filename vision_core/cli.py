@@ -15,12 +15,12 @@ import os
 import sys
 from typing import Any
 
-from vision_core.config import ACCELERATORS, OPTIMIZERS, SCHEDULERS, RunConfig
+from vision_core.config import ACCELERATORS, OPTIMIZERS, PRECISIONS, SCHEDULERS, RunConfig
 
 RUN_ID_ENV = "VISION_CORE_RUN_ID"  # DDP re-launches this command per process: they must share one run folder
 # Lightning strategies that need nothing beyond what this project installs (deepspeed / xla would).
 STRATEGIES = ("auto", "ddp", "ddp_spawn", "ddp_find_unused_parameters_true", "fsdp")
-_LOAD_OPTIONS = ("root", "image_size", "val_size", "seed", "download")  # what datasets.load takes for every dataset
+_LOAD_OPTIONS = ("root", "image_size", "val_size", "seed", "download", "train_limit")  # what datasets.load takes for every dataset
 
 
 class UsageError(ValueError):
@@ -114,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--momentum", type=_finite_float)
     t.add_argument("--weight-decay", type=_finite_float)
     t.add_argument("--scheduler", choices=SCHEDULERS)
+    t.add_argument("--nesterov", action=argparse.BooleanOptionalAction, help="Nesterov momentum (SGD)")
+    t.add_argument("--label-smoothing", type=_finite_float, help="e.g. 0.2 (0 = off)")
     t.add_argument("--batch-size", type=int)
     t.add_argument("--epochs", type=int)
     t.add_argument("--seed", type=int)
@@ -126,6 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="e.g. hidden_units=10, batchnorm=true (repeatable)")
     t.add_argument("--augment", action="append", metavar="KEY=VALUE", help="e.g. hflip=true (repeatable)")
     t.add_argument("--runs-dir", help="where run folders go (default $VISION_CORE_RUNS or ./runs)")
+    # Speed options (RunConfig.fast and the flags next to it; docs/PERFORMANCE.md says what each does).
+    t.add_argument("--fast", action=argparse.BooleanOptionalAction, help="every speed option this device supports")
+    t.add_argument("--precision", choices=PRECISIONS, help="32, or bf16-mixed (bfloat16 autocast)")
+    t.add_argument("--channels-last", action=argparse.BooleanOptionalAction, help="NHWC memory layout")
+    t.add_argument("--compile", action=argparse.BooleanOptionalAction, help="torch.compile the model")
+    t.add_argument("--fused-optimizer", action=argparse.BooleanOptionalAction, help="single-kernel optimiser step")
     # Lightning pass-through.
     t.add_argument("--accelerator", choices=ACCELERATORS + ("mps",), help="auto / cpu / gpu / mps")
     t.add_argument("--devices", type=_devices, default="auto", help="number of devices, indices like 0,1, or auto")

@@ -210,13 +210,15 @@ def is_available(name: str, root: str | Path | None = None, folder: str | None =
 
 def load(name: str, root: str | Path | None = None, *, image_size: int | tuple[int, int] | None = None,
          val_size: float | None = None, seed: int = 0, download: bool | None = None,
-         **options: Any) -> ImageDataset:
+         train_limit: int | None = None, **options: Any) -> ImageDataset:
     """Load a dataset by name into memory (cached per process; do not write into its tensors).
 
     ``image_size``: int or (H, W); images are resized once here, as a batch. ``val_size``: a
     fraction (0 < f < 1) or a count of training images held out for validation, chosen by ``seed``
     (0 → no validation split). ``download``: fetch missing files with torchvision (default: only
-    when ``VISION_CORE_DOWNLOAD=1``).
+    when ``VISION_CORE_DOWNLOAD=1``). ``train_limit``: keep only this many training images, the same share of
+    every class, chosen by ``seed`` after the validation hold-out (so validation is the same whatever the limit;
+    None → all of them): the "more data" lesson.
 
     Example: ``load("digits", val_size=0.1).train.images.shape`` → (1294, 1, 32, 32).
     """
@@ -225,7 +227,7 @@ def load(name: str, root: str | Path | None = None, *, image_size: int | tuple[i
     if unknown:
         raise ValueError(f"{entry.info.name} does not take option(s) {unknown}; "
                          f"it takes {list(entry.info.options) or 'no extra options'} "
-                         f"besides root, image_size, val_size, seed and download")
+                         f"besides root, image_size, val_size, seed, download and train_limit")
     size = _image_size(image_size)
     val = entry.info.val_size if val_size is None else val_size
     if isinstance(val, bool) or not isinstance(val, (int, float)):
@@ -243,7 +245,11 @@ def load(name: str, root: str | Path | None = None, *, image_size: int | tuple[i
         hash(key_options)
     except TypeError as exc:
         raise TypeError(f"dataset options must be plain values (numbers, strings), got {options}") from exc
-    return _load_cached(entry.info.name, str(folder), size, val, int(seed), bool(download), key_options, stamp)
+    if train_limit is not None and (isinstance(train_limit, bool) or not isinstance(train_limit, int)
+                                    or train_limit < 1):
+        raise ValueError(f"train_limit must be a whole number of training images ≥ 1, got {train_limit!r}")
+    return _load_cached(entry.info.name, str(folder), size, val, int(seed), bool(download), key_options, stamp,
+                        train_limit)
 
 
 def source_stamp(name: str, root: str | Path | None = None, folder: str | None = None) -> tuple:
@@ -358,10 +364,11 @@ def _folder_stamp(folder: Path) -> tuple:
 
 @functools.lru_cache(maxsize=4)
 def _load_cached(name: str, root: str, size: tuple[int, int] | None, val_size: float, seed: int,
-                 download: bool, options: tuple, stamp: tuple | None) -> ImageDataset:
+                 download: bool, options: tuple, stamp: tuple | None, train_limit: int | None = None) -> ImageDataset:
     entry = _REGISTRY[name]
     train, test, classes, mean, std = entry.read(Path(root), size, download, seed, **dict(options))
     train, val = _hold_out(train, val_size, seed)
+    train = _limit_train(train, train_limit, seed)
     _, channels, height, width = train.images.shape
     return ImageDataset(name=name, classes=list(classes), channels=channels, image_size=(height, width),
                         mean=mean, std=std, train=train, test=test, val=val, description=entry.info.description)
@@ -384,6 +391,30 @@ def _hold_out(train: Split, val_size: float, seed: int) -> tuple[Split, Split | 
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     # Sorted, so both parts keep the original order (first images stay first in previews).
     return train.subset(order[count:].sort().values), train.subset(order[:count].sort().values)
+
+
+def _limit_train(train: Split, limit: int | None, seed: int) -> Split:
+    """Keep ``limit`` images, each class's share of them (largest remainders), chosen by ``seed``.
+
+    Per class, the first images of one seeded shuffle: a smaller limit keeps a subset of a larger one's images.
+    """
+    if limit is None:
+        return train
+    n = len(train)
+    if limit > n:
+        raise ValueError(f"train_limit {limit} is more than the {n:,} training images there are; "
+                         f"choose at most {n:,}")
+    counts = torch.bincount(train.labels, minlength=train.num_classes).tolist()
+    quota = [c * limit // n for c in counts]  # integer arithmetic: exact shares, no float rounding
+    by_remainder = sorted(range(len(counts)), key=lambda k: (-(counts[k] * limit % n), k))
+    for k in by_remainder[:limit - sum(quota)]:
+        quota[k] += 1
+    generator = torch.Generator().manual_seed(seed)
+    keep = []
+    for k, take in enumerate(quota):  # a loop over classes, not samples
+        members = (train.labels == k).nonzero().squeeze(1)
+        keep.append(members[torch.randperm(len(members), generator=generator)[:take]])
+    return train.subset(torch.cat(keep).sort().values)
 
 
 def _stratified_test_indices(labels: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:

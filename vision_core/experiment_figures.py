@@ -1,0 +1,68 @@
+"""The overfitting picture: training vs validation curves of every variant of an experiment, overlaid.
+
+Pure builder (data in, ``go.Figure`` out). One colour per variant, the same in both panels; solid = training,
+dashed = validation; accuracy on the left, loss on the right; at each variant's last epoch with both
+accuracies a bracket joins its two accuracy curves and says the gap in percentage points.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from vision_core.compare_figures import RUN_COLORS
+from vision_core.experiments import final_gap, is_number
+
+
+@dataclass(frozen=True)
+class VariantCurves:
+    """One variant: its legend label and its per-epoch records (``live.json``'s ``epochs`` list)."""
+
+    label: str
+    epochs: list[dict]
+
+
+def _series(epochs: Sequence[dict], key: str) -> tuple[list[int], list[float]]:
+    points = [(int(e["epoch"]), float(e[key])) for e in epochs
+              if isinstance(e, dict) and is_number(e.get(key)) and is_number(e.get("epoch"))]
+    return [p[0] for p in points], [p[1] for p in points]
+
+
+def overfitting_figure(curves: Sequence[VariantCurves], height: int = 440) -> go.Figure:
+    """Training (solid) and validation (dashed) accuracy and loss per epoch of every variant, with the gaps.
+
+    Example: ``overfitting_figure([VariantCurves("dropout 0", [{"epoch": 1, "train_acc": 0.9, "val_acc": 0.7}])])``.
+    """
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Accuracy", "Loss"), horizontal_spacing=0.08)
+    for index, variant in enumerate(curves):
+        color = RUN_COLORS[index % len(RUN_COLORS)]
+        for col, metric in ((1, "acc"), (2, "loss")):
+            for split, dash, name in (("train", "solid", "training"), ("val", "dash", "validation")):
+                x, y = _series(variant.epochs, f"{split}_{metric}")
+                fig.add_trace(go.Scatter(
+                    x=x, y=y, mode="lines+markers" if len(x) < 2 else "lines",
+                    name=f"{variant.label} · {name}", legendgroup=variant.label, showlegend=col == 1,
+                    line={"color": color, "dash": dash, "width": 2.5 if split == "train" else 2},
+                    hovertemplate=f"{variant.label}<br>{name} {'accuracy' if metric == 'acc' else 'loss'}: "
+                                  + ("%{y:.1%}" if metric == "acc" else "%{y:.4f}") + "<br>epoch %{x}<extra></extra>",
+                ), row=1, col=col)
+        gap = final_gap(variant.epochs)
+        if gap is not None:
+            fig.add_trace(go.Scatter(  # the bracket: a vertical segment between the two accuracies
+                x=[gap.epoch, gap.epoch], y=[gap.train_acc, gap.val_acc], mode="lines+markers",
+                line={"color": color, "width": 1.5}, marker={"symbol": "line-ew-open", "size": 10, "color": color},
+                legendgroup=variant.label, showlegend=False, hoverinfo="skip", name=f"{variant.label} · gap",
+            ), row=1, col=1)
+            fig.add_annotation(x=gap.epoch, y=(gap.train_acc + gap.val_acc) / 2, xref="x", yref="y",
+                               text=f"gap {gap.gap * 100:+.1f} pts", showarrow=False, xanchor="left", xshift=6,
+                               yshift=14 * index, font={"color": color, "size": 12},
+                               bgcolor="rgba(255,255,255,0.75)")
+    fig.update_xaxes(title_text="epoch")
+    fig.update_yaxes(title_text="accuracy", tickformat=".0%", row=1, col=1)
+    fig.update_yaxes(title_text="loss", row=1, col=2)
+    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10}, hovermode="closest",
+                      legend={"orientation": "h", "yanchor": "top", "y": -0.18, "xanchor": "left", "x": 0})
+    return fig
