@@ -91,9 +91,10 @@ def starting_numbers(shape: tuple[int, ...], seed: int) -> np.ndarray:
 
 
 def clicked_cell(key: str) -> tuple[int, int] | None:
-    """The (row, column) of the cell clicked on the Plotly heat map ``key`` (its axes are the grid's)."""
+    """The (row, column) of the cell clicked on the Plotly grid ``key``: its invisible cell markers carry the
+    grid's own axis coordinates (conv_figures.grid_figure(clickable=True))."""
     state = st.session_state.get(key)
-    points = state.selection.points if state else []
+    points = [p for p in (state.selection.points if state else []) if "x" in p and "y" in p]
     if not points:
         return None
     return round(points[0]["y"]), round(points[0]["x"])
@@ -211,7 +212,7 @@ def transposed_view() -> None:
                 "padding). Click an input cell to jump to it.")
     c = st.columns([2, 2, 2])
     c[0].plotly_chart(figs.grid_figure(x, "Input", outline=[step.position], hover_name="input",
-                                       axis_titles=("row", "column")),
+                                       axis_titles=("row", "column"), clickable=True),
                       key="conv_t_fig_in", selection_mode="points", on_select=on_click)
     c[1].plotly_chart(figs.kernel_figure(w), key="conv_t_fig_k")
     c[2].plotly_chart(figs.products_figure(step.block[0], f"{fmt(step.values[0])} × kernel"), key="conv_t_fig_block")
@@ -475,7 +476,7 @@ def step_view(steps: convolution.ConvolutionSteps, out_channel: int) -> None:
     picked_input = as_grid_cells([pick]) if pick is not None else []
     zoom_view = None
     for c in range(steps.channels):
-        cols = st.columns([3, 2, 2])
+        cols = st.columns([4, 2, 2])
         title = f"Input channel {c}" if steps.channels > 1 else "Input (padded)"
         figure, zoom_view = figs.convolution_input_figure(steps.padded[c], steps.padding, steps.input_shape,
                                                           step.padded_coords, title, picked=picked_input)
@@ -512,7 +513,7 @@ def step_view(steps: convolution.ConvolutionSteps, out_channel: int) -> None:
                                                 f"Output map {out_channel}" if steps.out_channels > 1 else "Output",
                                                 picked=as_grid_cells(fed),
                                                 show_text=np.atleast_2d(out_map).shape[1] <= 24,
-                                                axis_titles=None if one_d else ("row", "column")),
+                                                axis_titles=None if one_d else ("row", "column"), clickable=True),
                     key="conv_fig_out", selection_mode="points",
                     on_select=partial(on_output_click, "conv_fig_out", steps.map_shape))
 

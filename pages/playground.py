@@ -135,9 +135,10 @@ def live_view() -> None:
     cols = st.columns(5)
     cols[0].metric("Step", f"{m['step']:,}")
     cols[1].metric("Training loss", f"{m['train_loss']:.4f}")
-    cols[2].metric("Test loss", "same points" if same else f"{m['test_loss']:.4f}")
+    same_help = "The four XOR points are both the training and the test set." if same else None
+    cols[2].metric("Test loss", "—" if same else f"{m['test_loss']:.4f}", help=same_help)
     cols[3].metric("Training accuracy", f"{m['train_acc']:.0%}")
-    cols[4].metric("Test accuracy", "same points" if same else f"{m['test_acc']:.0%}")
+    cols[4].metric("Test accuracy", "—" if same else f"{m['test_acc']:.0%}", help=same_help)
 
     left, right = st.columns([3, 2])
     with left:

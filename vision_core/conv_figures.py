@@ -22,8 +22,9 @@ STYLE = {
     "picked": "#7c3aed",  # a clicked input cell and the output cells it feeds
     "max_text_cells": 24 * 24,  # above this many cells, numbers are left out (they would be unreadable)
     "cell_px": 34,
-    "zoom_side": 15,  # a larger input is shown as a zoomed window of this many cells around the kernel
-    "max_text_side": 16,  # numbers are written only when a grid is at most this many cells wide (legible)
+    "zoom_side": 9,  # a larger input is shown as a zoomed window of this many cells around the kernel
+    "zoom_cell_px": 46,
+    "max_text_side": 12,  # numbers are written only when a grid is at most this many cells wide (legible)
 }
 
 
@@ -54,14 +55,17 @@ def grid_figure(values: np.ndarray, title: str = "", *, signed: bool | None = No
                 outline_color: str = STYLE["window"], marks: Iterable = (), frame: tuple | None = None,
                 show_text: bool | None = None, zrange: tuple[float, float] | None = None,
                 hover_name: str = "value", origin: tuple[int, int] = (0, 0), picked: Iterable = (),
-                axis_titles: tuple[str, str] | None = None, zoom_frame: tuple | None = None) -> go.Figure:
+                axis_titles: tuple[str, str] | None = None, zoom_frame: tuple | None = None,
+                clickable: bool = False) -> go.Figure:
     """A heat map of a 1-D or 2-D grid with its numbers, outlined cells and an optional dashed frame.
 
     ``origin``: the axis coordinates (row, column) of ``values[0, 0]`` (e.g. (−1, −1) when the grid starts
     with one padding cell), so the axes read what the page's text says. ``outline`` / ``marks`` / ``picked``:
     (row, col) cells in those axis coordinates (row 0 for 1-D); ``frame`` / ``zoom_frame``: (row0, row1, col0,
     col1) inclusive, dashed grey / dotted orange. NaN cells stay blank (not computed yet); −∞ cells
-    (max-pooling padding) are blank and read "−∞". Example: ``grid_figure(np.eye(3), "identity", outline=[(1, 1)])``.
+    (max-pooling padding) are blank and read "−∞". ``clickable``: Plotly heat maps send no click selections to
+    Streamlit, so an invisible square marker sits on every cell (trace 1, x = column, y = row); a click selects
+    it. Example: ``grid_figure(np.eye(3), "identity", outline=[(1, 1)])``.
     """
     grid = _as_grid(values)
     finite = grid[np.isfinite(grid)]
@@ -88,6 +92,17 @@ def grid_figure(values: np.ndarray, title: str = "", *, signed: bool | None = No
         hovertemplate=f"row %{{y}}, column %{{x}}<br>{hover_name} %{{z:.4g}}<extra></extra>",
     )
     fig = go.Figure(heatmap)
+    cell = STYLE["cell_px"] if grid.size <= STYLE["max_text_cells"] else max(4, 480 // max(rows, cols))
+    if clickable:
+        heatmap.hoverinfo = "skip"  # the markers carry the hover label (and receive the clicks)
+        heatmap.hovertemplate = None
+        cols_index, rows_index = np.meshgrid(np.arange(cols) + col0, np.arange(rows) + row0)
+        fig = go.Figure([heatmap, go.Scatter(
+            x=cols_index.ravel(), y=rows_index.ravel(), mode="markers", showlegend=False, name="cells",
+            marker={"symbol": "square", "size": max(6, int(cell * 0.9)), "color": "rgba(0,0,0,0)"},
+            customdata=grid.ravel(),
+            hovertemplate=f"row %{{y}}, column %{{x}}<br>{hover_name} %{{customdata:.4g}}<br><i>click me</i>"
+                          "<extra></extra>")])
     shapes = [_cell_rect(r, c, outline_color) for r, c in outline]
     shapes += [_cell_rect(r, c, STYLE["winner"], width=5) for r, c in marks]
     shapes += [_cell_rect(r, c, STYLE["picked"], width=4) for r, c in picked]
@@ -96,7 +111,6 @@ def grid_figure(values: np.ndarray, title: str = "", *, signed: bool | None = No
             r0, r1, c0, c1 = box
             shapes.append({"type": "rect", "x0": c0 - 0.5, "x1": c1 + 0.5, "y0": r0 - 0.5, "y1": r1 + 0.5,
                            "layer": "above", "line": {"color": color, "width": 2, "dash": dash}})
-    cell = STYLE["cell_px"] if grid.size <= STYLE["max_text_cells"] else max(4, 480 // max(rows, cols))
     fig.update_layout(
         title={"text": title, "font": {"size": 14}}, shapes=shapes, margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
         height=min(640, max(110, rows * cell + 60 + (20 if axis_titles else 0))), plot_bgcolor="rgba(0,0,0,0)",
@@ -177,7 +191,9 @@ def convolution_input_figure(padded: np.ndarray, padding: Sequence[tuple[int, in
                       zrange=None if not zoomed else _zrange(finite), origin=origin,
                       outline=[(r - top, c - left) for r, c in window], frame=frame, picked=picked,
                       show_text=max(view.shape) <= STYLE["max_text_side"], hover_name="input",
-                      axis_titles=None if one_d else ("row", "column"))
+                      axis_titles=None if one_d else ("row", "column"), clickable=True)
+    if zoomed:  # larger cells, so that Plotly writes the numbers at a readable size
+        fig.update_layout(height=view.shape[0] * STYLE["zoom_cell_px"] + 100)
     box = (origin[0], origin[0] + view.shape[0] - 1, origin[1], origin[1] + view.shape[1] - 1)
     return fig, box if zoomed else None
 
@@ -203,9 +219,15 @@ def input_overview_figure(padded: np.ndarray, padding: Sequence[tuple[int, int]]
     frame = _frame(padding, input_shape)
     frame = None if frame is None else (frame[0] - top, frame[1] - top, frame[2] - left, frame[3] - left)
     finite = grid[np.isfinite(grid)]
-    return grid_figure(grid, title, signed=bool(finite.size and finite.min() < 0), show_text=False,
-                       origin=(-top, -left), outline=[(r - top, c - left) for r, c in _window_cells(padded_coords)],
-                       frame=frame, zoom_frame=view, picked=picked, hover_name="input", axis_titles=("row", "column"))
+    fig = grid_figure(grid, title, signed=bool(finite.size and finite.min() < 0), show_text=False,
+                      origin=(-top, -left), outline=[(r - top, c - left) for r, c in _window_cells(padded_coords)],
+                      frame=frame, zoom_frame=view, picked=picked, hover_name="input", axis_titles=("row", "column"),
+                      clickable=True)
+    # A thumbnail: a few ticks, a fixed height (the cells are small anyway).
+    fig.update_layout(height=260)
+    fig.update_xaxes(tickmode="auto", tickvals=None, nticks=6)
+    fig.update_yaxes(tickmode="auto", tickvals=None, nticks=6)
+    return fig
 
 
 def kernel_figure(kernel: np.ndarray, title: str = "Kernel") -> go.Figure:
@@ -220,7 +242,7 @@ def products_figure(products: np.ndarray, title: str = "Window × kernel") -> go
 
 def output_progress_figure(output_map: np.ndarray, done: int, current: Sequence[int] | None,
                            title: str = "Output", *, picked: Iterable = (), show_text: bool | None = None,
-                           axis_titles: tuple[str, str] | None = None) -> go.Figure:
+                           axis_titles: tuple[str, str] | None = None, clickable: bool = False) -> go.Figure:
     """The output map filled in up to cell ``done`` (row-major, inclusive count), the current cell outlined.
 
     The colour range is the full map's, so colours do not shift while the map fills in. ``picked``: output
@@ -235,7 +257,8 @@ def output_progress_figure(output_map: np.ndarray, done: int, current: Sequence[
     shown[done:] = np.nan
     outline = [] if current is None else [(0, current[0])] if len(current) == 1 else [tuple(current)]
     return grid_figure(shown.reshape(grid.shape), title, signed=signed, outline=outline, zrange=zrange,
-                       hover_name="output", picked=picked, show_text=show_text, axis_titles=axis_titles)
+                       hover_name="output", picked=picked, show_text=show_text, axis_titles=axis_titles,
+                       clickable=clickable)
 
 
 def pooling_input_figure(padded: np.ndarray, padding: Sequence[tuple[int, int]], input_shape: Sequence[int],
