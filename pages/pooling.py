@@ -23,7 +23,7 @@ fmt = figs.format_number
 
 
 for key, value in {"pool_source": EXAMPLE, "pool_kind": MAX, "pool_kernel": 2, "pool_stride_same": True,
-                   "pool_padding": 0, "pool_playing": False}.items():
+                   "pool_stride": 2, "pool_padding": 0, "pool_playing": False}.items():
     st.session_state.setdefault(key, value)
 
 
@@ -72,9 +72,13 @@ with right:
     kind = "max" if kind_label == MAX else "avg"
     c1, c2, c3 = st.columns(3)
     kernel = int(c1.number_input("Kernel size", 1, 8, key="pool_kernel"))
-    same = c2.checkbox("Stride = kernel size", key="pool_stride_same",
-                       help="The usual choice: windows side by side, never overlapping.")
-    stride = kernel if same else int(c2.number_input("Stride", 1, 8, 1, key="pool_stride"))
+    # The checkbox gets the settings column's whole width (in a third of it its label was cut to "Stride = kerne…");
+    # drawn below the row, read before the stride box so that box can show the kernel size, greyed out.
+    same = st.checkbox("Stride = kernel size (windows side by side)", key="pool_stride_same",
+                       help="The usual choice: windows side by side, never overlapping. Untick to choose the stride.")
+    if same:
+        st.session_state.pool_stride = kernel
+    stride = int(c2.number_input("Stride", 1, 8, key="pool_stride", disabled=same))
     padding = int(c3.number_input("Padding", 0, 4, key="pool_padding",
                                   help="Max pooling pads with −∞ (never wins); average pooling pads with zeros "
                                        "and still divides by the whole window, as PyTorch does by default."))
@@ -168,30 +172,45 @@ st.plotly_chart(figs.bar_figure(means, [f"channel {c}" for c in range(len(means)
 # ---- invariance ----------------------------------------------------------------------------------
 
 st.subheader("Small changes, same pooled output?")
-change = st.radio("Change the input", ["Shift right by 1 pixel", "Shift down by 1 pixel", "Nudge a few pixels"],
+DOTS, ABOVE = "Bright dots, one per window", "The input above"
+c1, c2 = st.columns(2)
+demo = c1.radio("Picture", [DOTS, ABOVE], key="pool_inv_source", horizontal=True,
+                help="Bright dots: a dim picture with one bright dot at the corner of every window, so a one-pixel "
+                     "shift keeps each dot inside its window. The input above: whatever you chose at the top.")
+change = c2.radio("Change it", ["Shift right by 1 pixel", "Shift down by 1 pixel", "Nudge a few pixels"],
                   key="pool_change", horizontal=True)
+try:
+    demo_x = pooling.dots_example(x.shape[-2:], kernel, stride, padding)[None] if demo == DOTS else x
+except ValueError as exc:  # the settings above were checked on this same size: kept for safety
+    st.error(f"These settings are impossible: {exc}")
+    st.stop()
+demo_channel = channel if demo == ABOVE else 0
 if change.startswith("Nudge"):
     c1, c2 = st.columns(2)
     amount = c1.slider("By up to ± (share of the value range)", 0.0, 0.5, 0.1, 0.05, key="pool_noise_amount")
     fraction = c2.slider("Share of pixels", 0.0, 1.0, 0.2, 0.05, key="pool_noise_fraction")
-    changed_x = pooling.add_noise(x, amount * (float(x.max() - x.min()) or 1.0), fraction, seed=0)
+    changed_x = pooling.add_noise(demo_x, amount * (float(demo_x.max() - demo_x.min()) or 1.0), fraction, seed=0)
 else:
-    changed_x = pooling.shift(x, *((0, 1) if "right" in change else (1, 0)))
-result = pooling.invariance(x, changed_x, kind, kernel, stride, padding)
-before, after = (v[channel] for v in (result.before, result.after))
+    changed_x = pooling.shift(demo_x, *((0, 1) if "right" in change else (1, 0)))
+result = pooling.invariance(demo_x, changed_x, kind, kernel, stride, padding)
+before, after = (v[demo_channel] for v in (result.before, result.after))
 m1, m2 = st.columns(2)
 m1.metric("Input pixels changed", f"{result.input_changed.sum()} of {result.input_changed.size}",
           f"{result.input_fraction_changed:.0%}", delta_color="off")
 m2.metric("Pooled cells changed", f"{result.changed.sum()} of {result.changed.size}",
           f"{result.fraction_changed:.0%}", delta_color="off")
 cols = st.columns(3)
-cols[0].plotly_chart(figs.changed_figure(result.after_input[channel], result.input_changed[channel],
+cols[0].plotly_chart(figs.changed_figure(result.after_input[demo_channel], result.input_changed[demo_channel],
                                          "Changed input (red: changed pixels)"), key="pool_fig_inv_in")
 cols[1].plotly_chart(figs.grid_figure(before, "Pooled before"), key="pool_fig_inv_before")
-cols[2].plotly_chart(figs.changed_figure(after, result.changed[channel], "Pooled after (red: changed)"),
+cols[2].plotly_chart(figs.changed_figure(after, result.changed[demo_channel], "Pooled after (red: changed)"),
                      key="pool_fig_inv_after")
+if not result.changed.any():
+    st.success(f"**Same pooled output**, although {result.input_changed.sum()} input pixels changed: every window "
+               "kept its " + ("maximum." if kind == "max" else "values, only moved around inside it."))
 if kind == "max":
     st.caption("Max pooling only changes where the winner of a window changed: a change that does not touch a "
-               "window's maximum, or a shift that keeps the maximum inside the same window, leaves it as it was.")
+               "window's maximum, or a shift that keeps the maximum inside the same window, leaves it as it was. "
+               "A maximum that slides into the next window (try the input above) changes two cells.")
 else:
     st.caption("Average pooling spreads a change over the window: the output moves, but by less than the input.")

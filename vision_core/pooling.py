@@ -175,6 +175,26 @@ def shift(x: Any, down: int = 0, right: int = 1) -> np.ndarray:
     return padded[..., top:top + h, left:left + w]
 
 
+def dots_example(shape: tuple[int, int] = (6, 6), kernel: Any = 2, stride: Any = None, padding: Any = 0,
+                 seed: int = 0) -> np.ndarray:
+    """A dim (H, W) picture with one bright dot in the first cell of every pooling window (the window's top-left
+    cell inside the image): background values in [0, 0.3], dots in [0.6, 1], one decimal each.
+
+    With windows that do not overlap (stride ≥ kernel ≥ 2) and no padding, a shift right or down by one pixel
+    keeps every dot inside its own window, so max pooling's output does not change at all: the invariance
+    pooling is known for. (With padding, a window hanging over the right or bottom edge can lose its dot.)
+    Example: ``d = dots_example(); invariance(d, shift(d), "max").changed.any()`` → ``False``.
+    """
+    h, w = (int(n) for n in shape)
+    spec = _pooling(np.zeros((h, w)), "max", kernel, stride, padding)  # validates the settings for this size
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 0.3, (h, w)).round(1)
+    rows, cols = ([max(i * s - b, 0) for i in range(n)]
+                  for n, s, (b, _) in zip(spec.out_spatial, spec.stride, spec.padding))
+    x[np.ix_(rows, cols)] = rng.uniform(0.6, 1.0, (len(rows), len(cols))).round(1)
+    return x
+
+
 def add_noise(x: Any, amount: float = 0.05, fraction: float = 0.1, seed: int = 0) -> np.ndarray:
     """Nudge a random ``fraction`` of the pixels by up to ±``amount`` (uniform): a small, local change."""
     x = _as_array(x, "the input x")

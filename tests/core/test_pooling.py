@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from vision_core import conv_figures
-from vision_core.pooling import add_noise, global_average_pool, invariance, pool, pooling_steps, shift
+from vision_core.pooling import add_noise, dots_example, global_average_pool, invariance, pool, pooling_steps, shift
 
 
 def torch_pool(x, kind, kernel, stride, padding):
@@ -109,3 +109,22 @@ def test_pooling_figure_marks_the_winner():
     winners = [s for s in fig.layout.shapes if s.line.color == conv_figures.STYLE["winner"]]
     assert len(winners) == 1 and (winners[0].y0 + 0.5, winners[0].x0 + 0.5) == (1, 2)
     assert fig.data[0].text[0][0] == "−∞"
+
+
+@pytest.mark.parametrize("shape", [(6, 6), (7, 9), (16, 16), (5, 4)])
+@pytest.mark.parametrize("kernel, stride", [(2, None), (3, 3), (3, 4), (2, 3), (4, 4)])
+def test_dots_example_is_invariant_to_a_one_pixel_shift_under_max_pooling(shape, kernel, stride):
+    dots = dots_example(shape, kernel, stride, seed=len(shape) + kernel)
+    assert dots.shape == shape
+    winners = pool(dots, "max", kernel, stride)
+    assert winners.min() >= 0.6 and np.sort(dots.ravel())[-winners.size - 1] <= 0.3  # one dot per window
+    for down, right in ((0, 1), (1, 0)):
+        result = invariance(dots, shift(dots, down, right), "max", kernel, stride)
+        assert result.input_changed.any() and not result.changed.any()
+
+
+def test_dots_example_checks_its_settings_and_is_not_magic_with_a_one_pixel_window():
+    with pytest.raises(ValueError, match="does not fit"):
+        dots_example((3, 3), 5)
+    dots = dots_example((6, 6), 1)
+    assert invariance(dots, shift(dots), "max", 1).changed.any()  # every pixel is its own window

@@ -67,16 +67,56 @@ def test_too_much_padding_is_one_error(page):
     assert any("more than half the kernel size" in e.value for e in page.error)
 
 
-def test_global_average_pooling_and_the_invariance_demo(page):
+def test_global_average_pooling(page):
     means = global_average_pool(page_example()[None])
     (bar,) = [c for c in page.get("plotly_chart") if "Mean of each channel" in c.proto.spec]
     assert format_number(means[0]) in bar.proto.spec
+
+
+def test_the_invariance_demo_shows_invariance_by_default(page):
+    """"Same pooled output?": by default a shift that keeps each maximum inside its window, so nothing changes."""
+    changed = {m.label: m.value for m in page.metric}
+    moved, total = (int(n) for n in changed["Input pixels changed"].split(" of "))
+    assert total == 36 and moved > 6  # a real change of the picture ...
+    assert changed["Pooled cells changed"] == "0 of 9"  # ... and the same pooled output
+    assert any("Same pooled output" in s.value for s in page.success)
+    page.radio(key="pool_change").set_value("Shift down by 1 pixel").run()
+    assert {m.label: m.value for m in page.metric}["Pooled cells changed"] == "0 of 9"
+
+
+def test_the_invariance_demo_on_the_input_above_shows_where_it_breaks(page):
+    page.radio(key="pool_inv_source").set_value("The input above").run()
+    assert not page.exception
     changed = {m.label: m.value for m in page.metric}
     before = pool(page_example(), "max", 2)
     shifted = np.concatenate([page_example()[:, :1], page_example()[:, :-1]], axis=1)
     assert changed["Pooled cells changed"] == f"{int((pool(shifted, 'max', 2) != before).sum())} of 9"
+    assert not page.success
     page.radio(key="pool_change").set_value("Nudge a few pixels").run()
     assert not page.exception and "of 36" in {m.label: m.value for m in page.metric}["Input pixels changed"]
+
+
+def column_weights_around(node, key: str, weights=()) -> tuple[float, ...] | None:
+    """The weights of the columns that hold the widget with this key, outermost first."""
+    for child in getattr(node, "children", {}).values():
+        if getattr(child, "key", None) == key:
+            return weights
+        inner = weights + ((child.weight,) if type(child).__name__ == "Column" else ())
+        found = column_weights_around(child, key, inner)
+        if found is not None:
+            return found
+    return None
+
+
+def test_the_stride_checkbox_has_room_for_its_label(page):
+    """It was squeezed into a third of the settings column, where its label read "Stride = kerne…"."""
+    weights = column_weights_around(page.main, "pool_stride_same")
+    assert weights is not None and min(weights) >= 0.5
+    assert page.checkbox(key="pool_stride_same").label.startswith("Stride = kernel size")
+    stride = page.number_input(key="pool_stride")
+    assert stride.disabled and stride.value == 2  # follows the kernel while ticked
+    page.number_input(key="pool_kernel").set_value(3).run()
+    assert page.number_input(key="pool_stride").value == 3
 
 
 @pytest.mark.parametrize("source", ["Your numbers", "Sample photo", "Dataset image"])
