@@ -137,13 +137,11 @@ def _queued(run: runs.RunRecord) -> None:
 
 def _advice(snap: dict, run: runs.RunRecord) -> None:
     """A run that does not learn says so, with the likely cause (as a diverged run does)."""
-    try:
-        from vision_core.diagnosis import training_advice
-    except ImportError:
-        return
+    from vision_core.diagnosis import training_advice
+
     classes = len((run.data_info or {}).get("classes") or []) or 10
     advice = training_advice(snap.get("epochs") or [], snap.get("steps") or [], classes,
-                             run.config.lr, run.config.optimizer)
+                             snap.get("lr") or run.config.lr, run.config.optimizer, run.config.momentum)
     if advice:
         st.warning(advice)
 
