@@ -26,11 +26,24 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-network
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # The newest step on the live chart: the last x of the per-step loss trace (downsampling keeps the last point).
+# figures.py sends x as an int32 array, which Plotly keeps as {dtype, bdata} in ``data``; ``_fullData`` holds the
+# decoded values (the base64 is decoded here as a fallback).
 CHART_LAST_STEP = """() => {
+  const TYPES = {i1: Int8Array, u1: Uint8Array, i2: Int16Array, u2: Uint16Array, i4: Int32Array, u4: Uint32Array,
+                 f4: Float32Array, f8: Float64Array};
+  const values = (x) => {
+    if (!x) return [];
+    if (x.bdata !== undefined) {
+      const bytes = Uint8Array.from(atob(x.bdata), (c) => c.charCodeAt(0));
+      return new TYPES[x.dtype](bytes.buffer);
+    }
+    return x;
+  };
   let last = -1;
   for (const p of document.querySelectorAll('.js-plotly-plot')) {
-    for (const t of (p.data || [])) {
-      if (t.name === 'train, each step' && t.x && t.x.length) last = Math.max(last, Number(t.x[t.x.length - 1]));
+    for (const t of (p._fullData || p.data || [])) {
+      const x = values(t.x);
+      if (t.name === 'train, each step' && x.length) last = Math.max(last, Number(x[x.length - 1]));
     }
   }
   return last;
@@ -65,13 +78,13 @@ def workspace(max_epochs: int = 200) -> Path:
 class Server:
     """``streamlit run app.py --server.headless true`` (scripts/dashboard's command) on a free port, pinned."""
 
-    def __init__(self, folder: Path, cpu: int | None) -> None:
+    def __init__(self, folder: Path, cpu: int | None, env: dict[str, str] | None = None) -> None:
         self.folder = folder
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "VISION_CORE_RUNS": str(folder / "runs"),
                "VISION_CORE_CLASSROOM": str(folder / "classroom.toml"),
-               "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+               "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", **(env or {})}
         command = [str(ROOT / ".venv/bin/streamlit"), "run", "app.py", "--server.headless", "true",
                    "--server.port", str(self.port), "--server.address", "127.0.0.1"]
         if cpu is not None:
@@ -154,7 +167,15 @@ def start_run_from_train_page(page, url: str, epochs: int | None = None) -> str:
         field.press("Enter")
         wait_for_app(page)
     page.get_by_role("button", name="▶ Start training").click()
-    page.wait_for_url(re.compile(r"[?&]run="), timeout=120_000)
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_url(re.compile(r"[?&]run="), timeout=120_000)
+    except PlaywrightTimeout:
+        shot = ROOT / "test-artifacts" / "benchmarks" / "start-failed.png"
+        shot.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shot), full_page=True)
+        raise RuntimeError(f"Start did not open the run's page: see {shot.relative_to(ROOT)} and the server log") from None
     return re.search(r"run=([^&]+)", page.url).group(1)
 
 
