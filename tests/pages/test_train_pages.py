@@ -120,3 +120,13 @@ def test_home_quickstart_starts_a_first_run(runs_dir):
     assert jobs.manager().refresh().get(run_id) is not None  # queued or training
     RemoteControl(run.path).stop()
     wait_until_done(run_id)
+
+
+def test_a_run_stuck_at_chance_says_why_on_its_live_panel(runs_dir):
+    # Adam at lr 10 on the digits: the loss explodes and accuracy stays at chance (issue 11 item 6).
+    engine.train(RunConfig(dataset="digits", model="lenet", epochs=1, lr=10.0, snapshot_every=0))
+    run = runs.list_runs(runs_dir)[0]
+    assert run.state in ("finished", "failed")
+    at = open_page("pages/train.py", query_params={"run": run.run_id})
+    assert not at.exception
+    assert any("learning rate" in w.value.lower() for w in at.warning), [w.value for w in at.warning]
