@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULERS = ("none", "cosine", "step")
+SCHEDULERS = ("none", "cosine", "step", "warmup_linear")
 ACCELERATORS = ("auto", "cpu", "gpu")
+PRECISIONS = ("32", "bf16-mixed")  # Lightning's names: float32, or bfloat16 autocast with float32 weights
+FAST_FLAGS = ("channels_last", "compile", "fused_optimizer")  # the boolean speed options besides precision
 
 
 @dataclass
@@ -26,8 +28,12 @@ class RunConfig:
     optimizer: str = "adam"  # sgd / adam / adamw
     lr: float = 1e-3  # Adam's usual default; the SGD recipes use 0.1 or 0.001
     momentum: float = 0.0  # SGD only
+    nesterov: bool = False  # SGD with momentum only: Nesterov's look-ahead form (the CIFAR-10 speed recipe)
     weight_decay: float = 0.0  # L2 penalty applied by the optimiser
-    scheduler: str = "none"  # none / cosine (over all epochs) / step (lr × 0.1 every third of the run)
+    # none / cosine (over all epochs) / step (lr × 0.1 every third of the run) /
+    # warmup_linear (per step: 0.2·lr → lr over the first 23 % of steps, then down to 0.07·lr, as airbench)
+    scheduler: str = "none"
+    label_smoothing: float = 0.0  # cross-entropy target: 1 − ε on the true class, ε spread over all classes
     batch_size: int = 64
     epochs: int = 5
     seed: int = 42  # the tutorials build every model after torch.manual_seed(42)
@@ -36,6 +42,12 @@ class RunConfig:
     early_stopping_patience: int = 0  # 0 = off; the LeNet recipe uses 4 on val_loss
     snapshot_every: int = 25  # steps between filter / feature-map snapshots (0 = off)
     name: str = ""  # a label the student chooses; the run id is made from it
+    # Speed options (vision_core.lightning_module.speed_options resolves them for the device).
+    fast: bool = False  # turn on every speed option the device supports (GPU: all four; CPU: fused optimiser)
+    precision: str = "32"  # "bf16-mixed": bfloat16 autocast, float32 weights (a little less exact, faster on GPUs)
+    channels_last: bool = False  # NHWC memory layout for the weights and batches (faster convolutions on GPUs)
+    compile: bool = False  # torch.compile the model (long first step; falls back to eager with a message)
+    fused_optimizer: bool = False  # one fused kernel for the optimiser step instead of one per tensor
 
     def __post_init__(self) -> None:
         self.validate()
@@ -54,6 +66,16 @@ class RunConfig:
             raise ValueError(f"batch_size must be ≥ 1, got {self.batch_size}")
         if self.epochs < 1:
             raise ValueError(f"epochs must be ≥ 1, got {self.epochs}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        for flag in ("nesterov", "fast", *FAST_FLAGS):
+            if not isinstance(getattr(self, flag), bool):
+                # ValueError like every other check here: callers catch one type for "bad config".
+                raise ValueError(f"{flag} must be true or false, got {getattr(self, flag)!r}")  # noqa: TRY004
+        if self.nesterov and (self.optimizer != "sgd" or self.momentum <= 0):
+            raise ValueError("nesterov needs the sgd optimizer with momentum > 0")
         if self.momentum < 0 or self.weight_decay < 0:
             raise ValueError(
                 f"momentum and weight_decay must be ≥ 0, got {self.momentum} and {self.weight_decay}"

@@ -1,18 +1,39 @@
-"""The LightningModule and LightningDataModule every run uses (CLI and dashboard alike)."""
+"""The LightningModule and LightningDataModule every run uses (CLI and dashboard alike).
+
+Per-step cost decides the speed of small models (on a GPU their step is well under a millisecond),
+so a training step here only adds its loss and correct count to running sums on the device: no
+``self.log`` of a metric object, no torchmetrics update, no host sync. The sums are logged once per
+epoch (``train_loss_epoch``, ``train_acc``, ``val_loss``, ``val_acc``, ``test_loss``, ``test_acc``)
+and the step curve (``train_loss_step``) only on the steps the logger writes; ``metrics.csv`` keeps
+Lightning's CSVLogger format. Measurements: docs/PERFORMANCE.md.
+
+The speed options of a run (``RunConfig.fast`` and the flags next to it) are resolved here too:
+``speed_options`` for the module, ``trainer_overrides`` for the Trainer's own arguments.
+"""
 
 from __future__ import annotations
+
+import importlib.util
+import inspect
+import shutil
+import sys
+import warnings
+from dataclasses import dataclass
 
 import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchmetrics.classification import Accuracy
 
 from vision_core import datasets
 from vision_core.config import RunConfig
 from vision_core.loader import BatchLoader
 
 STAGES = ("train", "val", "test")
+WHITENING_SAMPLE = 5000  # training images a model's init_from_data sees (airbench uses 5,000)
+# The columns of metrics.csv each stage's running sums become (the pages and runs.metrics_history read them).
+EPOCH_NAMES = {"train": ("train_loss_epoch", "train_acc"), "val": ("val_loss", "val_acc"),
+               "test": ("test_loss", "test_acc")}
 
 
 def is_binary_logit(model: nn.Module) -> bool:
@@ -21,71 +42,346 @@ def is_binary_logit(model: nn.Module) -> bool:
     return bool(last) and last[-1].out_features == 1
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Speed options
+
+
+@dataclass(frozen=True)
+class SpeedOptions:
+    """What a run actually uses on its device, and why an option it asked for is off (``notes``)."""
+
+    precision: str = "32"
+    channels_last: bool = False
+    compile: bool = False
+    fused_optimizer: bool = False
+    cudnn_benchmark: bool = False
+    notes: tuple[str, ...] = ()
+
+
+def _is_gpu(accelerator: str) -> bool:
+    return accelerator in ("gpu", "cuda")
+
+
+def compile_unsupported(accelerator: str) -> str | None:
+    """Why torch.compile cannot run here (a sentence for the student), or None when it can."""
+    if not hasattr(torch, "compile"):
+        return "this PyTorch has no torch.compile"
+    try:
+        from torch import _dynamo
+
+        if not _dynamo.is_dynamo_supported():
+            return f"torch.compile does not support Python {sys.version_info.major}.{sys.version_info.minor} here"
+    except ImportError:
+        return "torch.compile is not available in this PyTorch build"
+    if _is_gpu(accelerator) and importlib.util.find_spec("triton") is None:
+        return "torch.compile on a GPU needs Triton, which is not installed"
+    if not _is_gpu(accelerator) and not any(shutil.which(c) for c in ("g++", "c++", "clang++", "cl")):
+        return "torch.compile on the CPU needs a C++ compiler (g++ or clang++), and none was found"
+    return None
+
+
+def speed_options(config: RunConfig, accelerator: str) -> SpeedOptions:
+    """Resolve ``config.fast`` and the individual flags for ``accelerator`` ("gpu"/"cuda" or "cpu").
+
+    ``fast`` turns on what pays off on the device: on a GPU bf16 autocast (where the GPU has bf16),
+    channels-last, fused optimisers and cuDNN autotuning; on the CPU only the fused optimiser
+    (bf16 and channels-last are slower on most CPUs). ``torch.compile`` is never implied by ``fast``:
+    its first step takes tens of seconds, longer than a classroom run; ask for it with ``compile``.
+
+    Example: ``speed_options(RunConfig(fast=True), "gpu").precision == "bf16-mixed"`` on an Ampere GPU.
+    """
+    gpu = _is_gpu(accelerator)
+    notes = []
+    precision = config.precision
+    if config.fast and gpu and precision == "32" and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        precision = "bf16-mixed"
+    if precision == "bf16-mixed" and gpu and torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
+        precision = "32"
+        notes.append("bf16 is off: this GPU has no bfloat16 support; training in float32.")
+    use_compile = config.compile
+    if use_compile and (reason := compile_unsupported(accelerator)):
+        use_compile = False
+        notes.append(f"torch.compile is off: {reason}; training without it.")
+    return SpeedOptions(
+        precision=precision,
+        channels_last=config.channels_last or (config.fast and gpu),
+        compile=use_compile,
+        fused_optimizer=config.fused_optimizer or config.fast,
+        cudnn_benchmark=config.fast and gpu,
+        notes=tuple(notes),
+    )
+
+
+def trainer_overrides(config: RunConfig, accelerator: str) -> dict:
+    """Keyword arguments for ``L.Trainer`` that the run's speed options need (merge them into the call).
+
+    Example: ``L.Trainer(accelerator="gpu", **trainer_overrides(config, "gpu"), ...)``.
+    """
+    options = speed_options(config, accelerator)
+    overrides: dict = {"precision": options.precision}
+    if options.cudnn_benchmark:
+        overrides["benchmark"] = True  # fixed input shapes: cuDNN picks the fastest convolution once
+    return overrides
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+def make_optimizer(config: RunConfig, params, fused: bool = False) -> torch.optim.Optimizer:
+    """The optimiser ``config`` names; ``fused`` asks for PyTorch's single-kernel implementation."""
+    kwargs = {"fused": True} if fused else {}
+    if config.optimizer == "sgd":
+        make = torch.optim.SGD
+        kwargs.update(momentum=config.momentum, nesterov=config.nesterov)
+    elif config.optimizer == "adam":
+        make = torch.optim.Adam
+    else:
+        make = torch.optim.AdamW
+    return make(params, lr=config.lr, weight_decay=config.weight_decay, **kwargs)
+
+
+def warmup_linear(step: int, total_steps: int) -> float:
+    """The lr factor of the ``warmup_linear`` schedule at ``step``: airbench's triangle.
+
+    0.2 → 1 over the first 23 % of the steps, then linearly down to 0.07 at the last one.
+    Example: ``warmup_linear(0, 100) == 0.2``, ``warmup_linear(23, 100) == 1.0``.
+    """
+    peak = max(int(0.23 * total_steps), 1)
+    if step < peak:
+        return 0.2 + 0.8 * step / peak
+    return 1.0 - 0.93 * min((step - peak) / max(total_steps - peak, 1), 1.0)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The module
+
+
 class ClassifierModule(L.LightningModule):
-    """Wraps a zoo model: loss, optimiser, and accuracy per split (``train_acc``, ``val_acc``, ``test_acc``)."""
+    """Wraps a zoo model: loss, optimiser, and loss/accuracy per split (``train_acc``, ``val_acc``, ``test_acc``).
+
+    Optimisation is manual (``training_step`` does zero_grad / backward / step itself): Lightning's
+    automatic loop wraps each step in a closure and several hook calls, a fixed cost per step that
+    is as large as a tiny model's whole step (docs/PERFORMANCE.md). The result is the same update.
+    """
 
     def __init__(self, model: nn.Module, config: RunConfig, num_classes: int) -> None:
         super().__init__()
+        self.automatic_optimization = False
         self.model = model
         self.config = config
         self.binary = is_binary_logit(model)
         # Saved inside every checkpoint, so a checkpoint says what made it.
         self.save_hyperparameters({"config": config.to_dict(), "num_classes": num_classes})
-        task = {"task": "binary"} if self.binary else {"task": "multiclass", "num_classes": num_classes}
-        # ModuleDict keys must not shadow nn.Module attributes ("train" would), hence the prefix.
-        self.accuracy = nn.ModuleDict({f"acc_{stage}": Accuracy(**task) for stage in STAGES})
+        # Running sums per stage, on the device: tensor([Σ loss·batch, Σ correct]) and the sample count.
+        # Plain attributes, not buffers: they are no part of the model and never enter a checkpoint.
+        self._sums: dict[str, torch.Tensor] = {}
+        self._counts: dict[str, int] = {}
+        self.speed = SpeedOptions()
+        self.speed_notes: list[str] = []  # messages about speed options that are off (for the run's status)
+        self._compiled = None  # torch.compile'd model (a callable, kept out of the module tree), or None
+        self._compile_checked = False
+
+    def __setattr__(self, name, value) -> None:
+        # Lightning sets _current_fx_name around every hook call, two dozen times a step; nn.Module's
+        # __setattr__ checks parameters, buffers and submodules each time. A string needs none of that.
+        if name == "_current_fx_name":
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
-    def _common_step(self, batch, stage: str):
+    # --- speed options ---------------------------------------------------------------------------------------
+
+    def setup(self, stage: str) -> None:
+        device = self.trainer.strategy.root_device.type if self._trainer is not None else "cpu"
+        self.speed = speed_options(self.config, "gpu" if device == "cuda" else device)
+        for note in self.speed.notes:
+            if note not in self.speed_notes:
+                self.speed_notes.append(note)
+                _warn(note)
+        if self.speed.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        if self.speed.compile and stage == "fit" and self._compiled is None:
+            # dynamic=False: the shapes are fixed (the last, smaller batch compiles once more).
+            self._compiled = torch.compile(self.model, dynamic=False).__call__
+            self._compile_checked = False
+
+    def on_fit_start(self) -> None:
+        # Models with a data-dependent start (airbench's whitening conv) see a sample of the training
+        # images once, before the first step. Every DDP rank computes the same weights from the same sample.
+        init = getattr(self.model, "init_from_data", None)
+        datamodule = getattr(self.trainer, "datamodule", None)
+        dataset = getattr(datamodule, "dataset", None)
+        if callable(init) and dataset is not None and self.global_step == 0:
+            init(dataset.normalize(dataset.train.images[:WHITENING_SAMPLE].float() / 255))
+
+    def _inputs(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = batch  # (B, C, H, W), (B,)
-        logits = self.model(x)
+        if self.speed.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, y
+
+    # --- steps ---------------------------------------------------------------------------------------------------
+
+    def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean loss, number of correct predictions), both still on the device."""
         if self.binary:
             logits = logits.squeeze(1)
             loss = F.binary_cross_entropy_with_logits(logits, y.float())
-            preds = (logits > 0).long()
+            preds = logits > 0
         else:
-            loss = F.cross_entropy(logits, y)
+            loss = F.cross_entropy(logits, y, label_smoothing=self.config.label_smoothing)
             preds = logits.argmax(dim=1)
-        self.accuracy[f"acc_{stage}"].update(preds, y)
         return loss, (preds == y).sum()
 
+    def _accumulate(self, stage: str, loss: torch.Tensor, correct: torch.Tensor, n: int) -> None:
+        step = torch.stack((loss.detach().float() * n, correct.float()))
+        sums = self._sums.get(stage)
+        if sums is None:
+            self._sums[stage] = step
+        else:
+            sums += step
+        self._counts[stage] = self._counts.get(stage, 0) + n
+
+    def _flush(self, stage: str) -> None:
+        """Log the samples summed since the last flush: their mean loss and accuracy, weighted by their count.
+
+        Lightning's epoch value is the count-weighted mean of what was logged, so it is exact however
+        many flushes an epoch has; the one host sync happens when Lightning reads the value.
+        """
+        sums, n = self._sums.pop(stage, None), self._counts.pop(stage, 0)
+        if sums is None or n == 0:
+            return
+        means = sums / n
+        sync = self.trainer.world_size > 1
+        loss_name, acc_name = EPOCH_NAMES[stage]
+        self.log(loss_name, means[0], on_step=False, on_epoch=True, batch_size=n, sync_dist=sync,
+                 prog_bar=stage != "test")
+        self.log(acc_name, means[1], on_step=False, on_epoch=True, batch_size=n, sync_dist=sync,
+                 prog_bar=stage != "test")
+
+    def _train_forward_backward(self, x, y) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._compiled is None:
+            loss, correct = self._loss(self.model(x), y)
+            self.manual_backward(loss)
+            return loss, correct
+        if self._compile_checked:
+            loss, correct = self._loss(self._compiled(x), y)
+            self.manual_backward(loss)
+            return loss, correct
+        # First compiled step: compilers fail late (no C++ compiler, Triton, an operator they lack);
+        # then the step runs again without compile, and training goes on.
+        self._compile_checked = True
+        try:
+            loss, correct = self._loss(self._compiled(x), y)
+            self.manual_backward(loss)
+            return loss, correct
+        except Exception as exc:  # noqa: BLE001 — compiler failures have many types (BackendCompilerFailed, OSError…)
+            self._compiled = None
+            note = (f"torch.compile failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''});"
+                    " training continues without it.")
+            self.speed_notes.append(note)
+            _warn(note)
+            self.model.zero_grad(set_to_none=True)
+            return self._train_forward_backward(x, y)
+
     def training_step(self, batch, batch_idx):
-        loss, correct = self._common_step(batch, "train")
-        self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True)
-        self.log("train_acc", self.accuracy["acc_train"], on_step=False, on_epoch=True, prog_bar=True)
-        return {"loss": loss, "correct": correct}
+        x, y = self._inputs(batch)
+        optimizer = self.optimizers()
+        optimizer.zero_grad(set_to_none=True)
+        loss, correct = self._train_forward_backward(x, y)
+        optimizer.step()
+        if self.config.scheduler == "warmup_linear":  # the one per-step schedule
+            self.lr_schedulers().step()
+        self._accumulate("train", loss, correct, y.shape[0])
+        # The live callback reads both (it syncs them from the device a few times a second).
+        return {"loss": loss.detach(), "correct": correct}
 
-    def validation_step(self, batch, batch_idx):
-        loss, _ = self._common_step(batch, "val")
-        self.log("val_loss", loss, prog_bar=True)
-        self.log("val_acc", self.accuracy["acc_val"], prog_bar=True)
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        # Runs after the callbacks' on_train_batch_end, so a stop they asked for is seen here.
+        trainer = self.trainer
+        if self.global_step % max(trainer.log_every_n_steps, 1) == 0 or trainer.should_stop:
+            self._log_step_curve(outputs["loss"])
+        if trainer.fit_loop.epoch_loop.done or trainer.should_stop:
+            self._flush("train")
 
-    def test_step(self, batch, batch_idx):
-        loss, _ = self._common_step(batch, "test")
-        self.log("test_loss", loss)
-        self.log("test_acc", self.accuracy["acc_test"])
+    def _log_step_curve(self, loss: torch.Tensor) -> None:
+        """One ``train_loss_step`` row, on the steps Lightning's logger writes (every ``log_every_n_steps``).
+
+        Straight to the loggers, as Lightning's own logger connector writes a row (same step number:
+        the batches stepped before this one, same ``epoch`` column): ``self.log`` would cost ~1 ms
+        here, because Lightning deep-copies its bookkeeping on every call.
+        """
+        if not self.loggers:
+            return
+        row = {"train_loss_step": float(loss), "epoch": self.current_epoch}  # the one host sync, every N steps
+        for logger in self.loggers:
+            logger.log_metrics(row, step=self.global_step - 1)
 
     def on_train_epoch_start(self) -> None:
+        self._sums.pop("train", None)
+        self._counts.pop("train", None)
         if self.trainer.optimizers:
             self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=False, on_epoch=True)
 
+    def on_train_epoch_end(self) -> None:
+        # Manual optimisation: Lightning leaves the schedulers to the module.
+        scheduler = self.lr_schedulers()
+        if scheduler is not None and self.config.scheduler != "warmup_linear":
+            scheduler.step()
+
+    def _eval_step(self, batch, batch_idx: int, stage: str, total_batches) -> None:
+        x, y = self._inputs(batch)
+        loss, correct = self._loss(self.model(x), y)
+        self._accumulate(stage, loss, correct, y.shape[0])
+        if batch_idx + 1 >= total_batches:
+            self._flush(stage)
+
+    def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):
+        self._eval_step(batch, batch_idx, "val", self.trainer.num_val_batches[dataloader_idx])
+
+    def test_step(self, batch, batch_idx, dataloader_idx: int = 0):
+        self._eval_step(batch, batch_idx, "test", self.trainer.num_test_batches[dataloader_idx])
+
+    def on_validation_epoch_start(self) -> None:
+        self._sums.pop("val", None)
+        self._counts.pop("val", None)
+
+    def on_test_epoch_start(self) -> None:
+        self._sums.pop("test", None)
+        self._counts.pop("test", None)
+
     def configure_optimizers(self):
         c = self.config
-        if c.optimizer == "sgd":
-            optimizer = torch.optim.SGD(self.parameters(), lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
-        elif c.optimizer == "adam":
-            optimizer = torch.optim.Adam(self.parameters(), lr=c.lr, weight_decay=c.weight_decay)
-        else:
-            optimizer = torch.optim.AdamW(self.parameters(), lr=c.lr, weight_decay=c.weight_decay)
+        optimizer = None
+        if self.speed.fused_optimizer:
+            try:
+                optimizer = make_optimizer(c, self.parameters(), fused=True)
+            except (RuntimeError, ValueError, TypeError) as exc:
+                note = f"The fused optimiser is off ({exc}); using the standard one."
+                self.speed_notes.append(note)
+                _warn(note)
+        if optimizer is None:
+            optimizer = make_optimizer(c, self.parameters())
         if c.scheduler == "cosine":
             scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=c.epochs)
         elif c.scheduler == "step":
             scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(c.epochs // 3, 1), gamma=0.1)
+        elif c.scheduler == "warmup_linear":
+            total = max(int(self.trainer.estimated_stepping_batches), 1)
+            scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_linear(step, total))
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
         else:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+
+# Lightning reads training_step's signature on every step (does it take batch_idx?); with the
+# signature precomputed, inspect answers from this attribute instead of rebuilding it.
+ClassifierModule.training_step.__signature__ = inspect.signature(ClassifierModule.training_step)
 
 
 class VisionDataModule(L.LightningDataModule):

@@ -587,6 +587,76 @@ def resnet(*, in_channels, num_classes, image_size, width: int = 16, blocks_per_
     return _with_head(layers, lambda flat: [("fc1", nn.Linear(flat, num_classes))], in_channels, image_size)
 
 
+class Scale(nn.Module):
+    """Multiply by a constant: airbench's ×1/9 on the logits, which keeps the first softmax outputs soft."""
+
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.factor
+
+    def extra_repr(self) -> str:
+        return f"factor={self.factor:g}"
+
+
+def whitening_weights(images: torch.Tensor, kernel_size: int = 2, eps: float = 5e-4) -> torch.Tensor:
+    """Conv filters (2·C·k², C, k, k) that whiten the k×k patches of ``images`` (N, C, H, W).
+
+    Each eigenvector of the patches' second-moment matrix, divided by √(eigenvalue + eps), maps the
+    patches to unit variance along it; the negated copies let the GELU after the conv pass both signs
+    (airbench's initialisation). Example: ``whitening_weights(torch.randn(100, 3, 8, 8)).shape == (24, 3, 2, 2)``.
+    """
+    c, k = images.shape[1], kernel_size
+    patches = images.unfold(2, k, 1).unfold(3, k, 1)  # (N, C, H−k+1, W−k+1, k, k)
+    patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, c * k * k).double()  # one (C, k, k) patch per row
+    eigenvalues, eigenvectors = torch.linalg.eigh(patches.T @ patches / len(patches))  # ascending
+    scaled = eigenvectors.T.flip(0) / torch.sqrt(eigenvalues.flip(0).clamp_min(0) + eps)[:, None]  # largest first
+    filters = scaled.reshape(-1, c, k, k)
+    return torch.cat([filters, -filters]).float()
+
+
+class AirbenchNet(nn.Sequential):
+    """airbench94's network; ``init_from_data`` whitens its first conv from training images."""
+
+    def init_from_data(self, images: torch.Tensor) -> None:
+        """Set ``conv1`` (frozen) to whiten the 2×2 patches of ``images``: normalised (N, C, H, W), ~5,000 do."""
+        weight = self.conv1.weight
+        with torch.no_grad():
+            weight.copy_(whitening_weights(images.detach().cpu().float(), weight.shape[-1]).to(weight.device))
+
+
+@register_model("airbench", title="airbench94 (CIFAR-10 speed run)", recipe_input=(3, 32, 32),
+                source="airbench94 (Jordan, 2024: 94% on CIFAR-10 in 3.29 s on one A100)",
+                description="Frozen 2×2 whitening conv → GELU → three blocks [3×3 conv → max-pool → BatchNorm → "
+                            "GELU → 3×3 conv → BatchNorm → GELU] (64/256/256 channels) → global max-pool → "
+                            "Linear × 1/9. About 2.0M parameters.")
+def airbench(*, in_channels, num_classes, image_size, width: int = 64, strict_input: bool = False):
+    # strict_input is accepted for uniformity and changes nothing: the global max-pool fixes the head.
+    width = _positive_int("width", width, 8, 128)
+    whiten = 2 * in_channels * 2 * 2  # ± one filter per dimension of a 2×2 patch
+    layers: Layers = [("conv1", nn.Conv2d(in_channels, whiten, 2, padding=0)), ("gelu1", nn.GELU())]
+    layers[0][1].weight.requires_grad_(False)  # the whitening stays fixed (its bias trains)
+    c, n = whiten, 2
+    for block, out in enumerate((width, 4 * width, 4 * width), start=1):
+        for first in (True, False):
+            conv = nn.Conv2d(c if first else out, out, 3, padding=1, bias=False)
+            nn.init.dirac_(conv.weight[:conv.in_channels])  # start as the identity where the widths allow
+            bn = nn.BatchNorm2d(out, eps=1e-12, momentum=0.4)  # airbench's BatchNorm momentum 0.6 in its convention
+            bn.weight.requires_grad_(False)  # scale fixed at 1: only the shift trains
+            layers.append((f"conv{n}", conv))
+            if first:
+                layers.append((f"pool{block}", nn.MaxPool2d(2)))
+            layers += [(f"bn{n}", bn), (f"gelu{n}", nn.GELU())]
+            n += 1
+        c = out
+    layers.append((f"pool{block + 1}", nn.AdaptiveMaxPool2d(1)))
+    model = _with_head(layers, lambda flat: [("fc1", nn.Linear(flat, num_classes, bias=False)),
+                                             ("scale", Scale(1 / 9))], in_channels, image_size)
+    return AirbenchNet(OrderedDict(model.named_children()))
+
+
 @register_model("custom", title="Custom (template)", recipe_input=(1, 28, 28), source="LeNet tutorial's template",
                 description="Input → [[Conv → (BatchNorm) → ReLU] × N → Pool] × M → "
                             "[Linear → ReLU → (Dropout)] × K → Linear. Every number is yours.")

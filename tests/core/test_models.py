@@ -89,7 +89,7 @@ def test_recipe_input_gives_the_tutorials_layers_in_order(name):
 
 
 def test_every_model_is_registered_with_its_recipe_and_source():
-    assert set(RECIPE_LAYERS) | {"resnet", "custom"} == set(models.list_models())
+    assert set(RECIPE_LAYERS) | {"resnet", "airbench", "custom"} == set(models.list_models())
     for name in RECIPE_LAYERS:
         info = models.model_info(name)
         assert info.recipe_input == RECIPE_PARAMS[name][0]
