@@ -39,12 +39,39 @@ def use_tutorial() -> None:
     st.session_state.pop("pg_model", None)  # a fresh model with these settings
 
 
+# ---- controls ------------------------------------------------------------------------------------
+
+
+def toggle_play() -> None:
+    st.session_state.pg_playing = not st.session_state.pg_playing
+
+
+def one_step() -> None:
+    st.session_state.pg_playing = False
+    if "pg_model" in st.session_state:
+        st.session_state.pg_model.train(1)
+
+
+def reset() -> None:
+    st.session_state.pg_playing = False
+    st.session_state.pop("pg_model", None)
+
+
+playing = st.session_state.pg_playing
+c = st.columns([1.3, 1, 1, 1, 1.6])
+c[0].button("↺ The tutorial's XOR", on_click=use_tutorial, key="pg_tutorial", width="stretch",
+            help="2-4-1, sigmoid, mean squared error, Adam, learning rate 0.01, on the four XOR points.")
+c[1].button("⏸ Pause" if playing else "▶ Train", on_click=toggle_play, key="pg_play", type="primary",
+            width="stretch")
+c[2].button("⏭ One step", on_click=one_step, key="pg_step", width="stretch",
+            help="One update of every weight on the whole training set, then stop.")
+c[3].button("↺ Reset", on_click=reset, key="pg_reset", width="stretch", help="Back to the first weights (step 0).")
+c[4].toggle("Show the test points", key="pg_show_test", disabled=st.session_state.pg_data == "xor4")
+
 # ---- settings ------------------------------------------------------------------------------------
 
-st.button("↺ The tutorial's XOR model", on_click=use_tutorial, key="pg_tutorial",
-          help="2-4-1, sigmoid, mean squared error, Adam, learning rate 0.01, on the four XOR points.")
-data_col, model_col, train_col = st.columns(3)
-with data_col:
+settings_col, view_col = st.columns([1, 2], gap="large")
+with settings_col:
     st.markdown("**Data**")
     name = st.selectbox("Data set", list(core.DATASETS), format_func=core.DATASETS.get, key="pg_data")
     four_points = name == "xor4"
@@ -58,7 +85,7 @@ with data_col:
     seed = int(c2.number_input("Seed", 0, 999, key="pg_seed", help="Decides the points and the first weights."))
     if four_points:
         st.caption("The tutorial's four points, (0,0) (0,1) (1,0) (1,1), are both the training and the test set.")
-with model_col:
+
     st.markdown("**Network**")
     layers = int(st.number_input("Hidden layers", 0, MAX_LAYERS, key="pg_layers",
                                  help="0 = a linear model: one straight line. It cannot learn XOR."))
@@ -71,8 +98,8 @@ with model_col:
     sizes = "-".join(map(str, (2, *hidden, 1)))
     st.caption(f"A {sizes} network: {sum(a * b + b for a, b in zip((2, *hidden), (*hidden, 1)))} weights and "
                "biases.")
-with train_col:
-    st.markdown("**Training** (changes apply at once)")
+
+    st.markdown("**Training** (changes apply at once, even while it trains)")
     c1, c2 = st.columns(2)
     optimizer = c1.selectbox("Optimiser", list(core.OPTIMIZERS), format_func=core.OPTIMIZERS.get,
                              key="pg_optimizer")
@@ -89,34 +116,9 @@ if st.session_state.get("pg_structure") != structure or "pg_model" not in st.ses
     data = core.make_data(name, n=points, noise=noise, test_fraction=test_percent / 100, seed=seed)
     st.session_state.pg_model = core.Playground(data, hidden, activation, loss, optimizer, lr, l2, seed)
     st.session_state.pg_structure = structure
-model: core.Playground = st.session_state.pg_model
-model.set_optimizer(optimizer, lr, l2)
+st.session_state.pg_model.set_optimizer(optimizer, lr, l2)
 
-# ---- controls ------------------------------------------------------------------------------------
-
-
-def toggle_play() -> None:
-    st.session_state.pg_playing = not st.session_state.pg_playing
-
-
-def one_step() -> None:
-    st.session_state.pg_playing = False
-    st.session_state.pg_model.train(1)
-
-
-def reset() -> None:
-    st.session_state.pg_playing = False
-    st.session_state.pop("pg_model", None)
-
-
-playing = st.session_state.pg_playing
-c = st.columns([1, 1, 1, 3])
-c[0].button("⏸ Pause" if playing else "▶ Train", on_click=toggle_play, key="pg_play", type="primary",
-            width="stretch")
-c[1].button("⏭ One step", on_click=one_step, key="pg_step", width="stretch",
-            help="One update of every weight on the whole training set, then stop.")
-c[2].button("↺ Reset", on_click=reset, key="pg_reset", width="stretch", help="Back to the first weights (step 0).")
-c[3].toggle("Show the test points", key="pg_show_test", disabled=model.data.same_split)
+# ---- the live view -------------------------------------------------------------------------------
 
 
 @st.fragment(run_every=TICK if playing else None)
@@ -132,32 +134,30 @@ def live_view() -> None:
                  "Lower it and press Reset.")
     m = model.metrics()
     same = model.data.same_split
+    same_help = "The four XOR points are both the training and the test set." if same else None
     cols = st.columns(5)
     cols[0].metric("Step", f"{m['step']:,}")
-    cols[1].metric("Training loss", f"{m['train_loss']:.4f}")
-    same_help = "The four XOR points are both the training and the test set." if same else None
+    cols[1].metric("Train loss", f"{m['train_loss']:.4f}")
     cols[2].metric("Test loss", "—" if same else f"{m['test_loss']:.4f}", help=same_help)
-    cols[3].metric("Training accuracy", f"{m['train_acc']:.0%}")
+    cols[3].metric("Train accuracy", f"{m['train_acc']:.0%}")
     cols[4].metric("Test accuracy", "—" if same else f"{m['test_acc']:.0%}", help=same_help)
-
-    left, right = st.columns([3, 2])
+    st.plotly_chart(pf.boundary_figure(*model.boundary(60), model.data, show_test=st.session_state.pg_show_test),
+                    key="pg_boundary")
+    cut = "the output crosses 0.5 (MSE: the output, clipped to 0…1)" if model.loss_name == "mse" else \
+        "the sigmoid of the output crosses 0.5"
+    st.caption(f"Background: the network's score for class 1 at every point of the plane; the boundary is where "
+               f"{cut}. Filled dots are training points, hollow ones test points.")
+    left, right = st.columns(2)
     with left:
-        st.plotly_chart(pf.boundary_figure(*model.boundary(60), model.data,
-                                           show_test=st.session_state.pg_show_test), key="pg_boundary")
-        cut = "the output crosses 0.5 (MSE: the output, clipped to 0…1)" if model.loss_name == "mse" else \
-            "the sigmoid of the output crosses 0.5"
-        st.caption(f"Background: the network's score for class 1 at every point of the plane; the boundary is "
-                   f"where {cut}. Filled dots are training points, hollow ones test points.")
-    with right:
         st.markdown("**What each hidden unit computes**")
         center, span = core.unit_range(model.activation)
         st.plotly_chart(pf.hidden_units_figure(model.hidden_maps(24), center, span), key="pg_units")
-        st.caption("Each square is one unit's output over the same plane (blue high, orange low). The next "
-                   "layer mixes these pictures into the boundary.")
+        st.caption("Each square is one unit's output over the same plane (blue high, orange low). The next layer "
+                   "mixes these pictures into the boundary.")
+    with right:
         st.markdown("**Loss**")
         st.plotly_chart(pf.loss_curves_figure(model.history), key="pg_losses")
 
 
-live_view()
-if playing:
-    st.caption("Training… change the learning rate or L2 while it runs and watch the curves react.")
+with view_col:
+    live_view()

@@ -43,8 +43,9 @@ def boundary_figure(xs: np.ndarray, ys: np.ndarray, p: np.ndarray, data: Playgro
         labels = y.numpy().astype(int)
         colors = np.where(labels == 1, STYLE["class1"], STYLE["class0"])
         filled = name == "train"
-        marker = ({"color": colors, "size": 8, "line": {"color": "white", "width": 1}} if filled else
-                  {"color": "rgba(0,0,0,0)", "size": 9, "line": {"color": colors, "width": 2}})
+        size = 14 if len(labels) <= 20 else 8  # the tutorial's four points must be easy to see
+        marker = ({"color": colors, "size": size, "line": {"color": "white", "width": 1}} if filled else
+                  {"color": "rgba(0,0,0,0)", "size": size + 1, "line": {"color": colors, "width": 2}})
         traces.append({"type": "scatter", "mode": "markers", "name": f"{name} points", "x": x[:, 0].numpy(),
                        "y": x[:, 1].numpy(), "marker": marker, "customdata": labels,
                        "hovertemplate": f"{name} point (%{{x:.2f}}, %{{y:.2f}})<br>class %{{customdata}}"

@@ -78,7 +78,7 @@ def test_playground_trains_xor_and_the_boundary_moves(app_url, page, shot):
     page.get_by_role("button", name="⏸ Pause").wait_for()
     wait_for_metric(page, "Step", lambda v: int(v.replace(",", "")) >= 20)
     during = page.evaluate(Z_SUM, "pg_boundary")["total"]
-    wait_for_metric(page, "Training accuracy", lambda v: v == "100%", timeout=120)
+    wait_for_metric(page, "Train accuracy", lambda v: v == "100%", timeout=120)
     after = page.evaluate(Z_SUM, "pg_boundary")["total"]
     assert len({round(before, 3), round(during, 3), round(after, 3)}) == 3  # redrawn while it learned
     shot(page, "playground-xor-learned", top=True)

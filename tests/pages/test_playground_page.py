@@ -59,10 +59,10 @@ def test_training_reaches_100_percent_on_xor_and_the_boundary_moves(page):
     seen = []
     for _ in range(40):  # each run is one frame: 50 steps
         seen.append(int(metric(page, "Step").replace(",", "")))
-        if metric(page, "Training accuracy") == "100%":
+        if metric(page, "Train accuracy") == "100%":
             break
         page.run()
-    assert metric(page, "Training accuracy") == "100%", seen
+    assert metric(page, "Train accuracy") == "100%", seen
     assert seen == sorted(seen) and seen[-1] > seen[0]
     later = array(chart(page, "pg_boundary")["data"][0]["z"])
     assert np.abs(later - first).max() > 0.2  # the picture was redrawn with the new boundary
@@ -78,9 +78,9 @@ def test_one_step_then_reset(page):
     page.button(key="pg_step").click().run()
     page.button(key="pg_step").click().run()
     assert metric(page, "Step") == "2"
-    loss_after_two = metric(page, "Training loss")
+    loss_after_two = metric(page, "Train loss")
     page.button(key="pg_reset").click().run()
-    assert metric(page, "Step") == "0" and metric(page, "Training loss") != loss_after_two
+    assert metric(page, "Step") == "0" and metric(page, "Train loss") != loss_after_two
 
 
 def test_a_new_network_starts_again_and_shows_every_layers_units(page):
