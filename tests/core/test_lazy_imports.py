@@ -93,3 +93,24 @@ def test_live_re_exports_the_page_side():
 
     for name in ("RemoteControl", "read_live", "check_lr", "LIVE_FILE", "CONTROL_FILE", "MAX_LR"):
         assert getattr(live, name) is getattr(live_files, name)
+
+
+def test_drawing_the_home_page_loads_no_torch(tmp_path):
+    # The Home page drawn through app.py (sidebar strip with a run training, identity, the scheduler thread started):
+    # what a cold server runs for its first visitor. The run is alive by its heartbeat, so nothing is launched.
+    code = f"""
+import os
+os.environ["VISION_CORE_RUNS"] = {str(tmp_path)!r}
+os.environ["VISION_CORE_MAX_JOBS_CPU"] = "1"
+from vision_core import runs
+from vision_core.config import RunConfig
+
+run = runs.create_run(RunConfig(dataset="digits", model="lenet"), {str(tmp_path)!r}, owner="someone")
+runs.write_status(run, "running", "", kind="cpu")
+from tests.pages.apptest import open_page
+
+at = open_page("pages/home.py")
+assert not at.exception, at.exception
+assert "CNN Lab" in at.title[0].value
+"""
+    assert heavy_modules_after(code) == []
