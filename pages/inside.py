@@ -177,9 +177,41 @@ with top_tab:
 # --------------------------------------------------------------------------- time-lapse
 
 
-@st.fragment(run_every=2 if running else None)
-def time_lapse(run_path: str, state: str) -> None:
-    """Re-reads snapshots.pt every 2 s while the run trains (it is rewritten at each epoch end)."""
+LAPSE_FPS = 2  # frames a second while playing: one small figure each, built on demand (no animation payload)
+LAPSE_FRAMES = 40  # a play-through shows at most this many snapshots (about 20 s), however many there are
+
+
+def toggle_lapse_play(steps: list[int]) -> None:
+    """Play from where the slider is (from the start when it is at the end), or pause."""
+    playing = not st.session_state.get("inside_lapse_playing", False)
+    st.session_state["inside_lapse_playing"] = playing
+    if playing:
+        st.session_state["inside_lapse_follow"] = False  # playing looks back in time
+        if st.session_state.get("inside_lapse_step") == steps[-1]:
+            st.session_state["inside_lapse_step"] = steps[0]
+        st.session_state["inside_lapse_hold"] = True  # show the first frame before moving on
+
+
+def advance_lapse(steps: list[int]) -> None:
+    """One tick of the player: the next frame, or stop at the last one."""
+    if st.session_state.pop("inside_lapse_hold", False):
+        return
+    i = steps.index(st.session_state["inside_lapse_step"])
+    if i == len(steps) - 1:
+        st.session_state["inside_lapse_playing"] = False
+        st.rerun()  # the whole page, to drop the player's timer
+    st.session_state["inside_lapse_step"] = steps[min(i + max(1, -(-len(steps) // LAPSE_FRAMES)), len(steps) - 1)]
+
+
+playing = bool(st.session_state.get("inside_lapse_playing", False))
+
+
+@st.fragment(run_every=1 / LAPSE_FPS if playing else 2 if running else None)
+def time_lapse(run_path: str, state: str, timer_playing: bool) -> None:
+    """Re-reads snapshots.pt every 2 s while the run trains (it is rewritten at each epoch end); while playing,
+    shows the next snapshot every 1 / LAPSE_FPS s."""
+    if st.session_state.get("inside_lapse_playing", False) != timer_playing:
+        st.rerun()  # Play or Pause was pressed: redraw the page once, so this fragment gets the matching timer
     current = runs.reload(run_path)
     if current.state != state:
         st.rerun()  # it finished (or stopped): redraw the page once, without the timer
@@ -195,9 +227,14 @@ def time_lapse(run_path: str, state: str) -> None:
         return
     steps = [s.step for s in snaps]
     if st.session_state.get("inside_lapse_step") not in steps or (
-            state == "running" and st.session_state.get("inside_lapse_follow", True)):
+            state == "running" and st.session_state.get("inside_lapse_follow", True) and not timer_playing):
         st.session_state["inside_lapse_step"] = steps[-1]
-    a, b = st.columns([3, 1])
+    if timer_playing:
+        advance_lapse(steps)
+    play, a, b = st.columns([1, 4, 2], vertical_alignment="bottom")
+    play.button("⏸ Pause" if timer_playing else "▶ Play", key="inside_lapse_play", on_click=toggle_lapse_play,
+                args=(steps,), disabled=len(steps) < 2, width="stretch",
+                help=f"Plays the snapshots from step {steps[0]} on, {LAPSE_FPS} a second.")
     step = a.select_slider("Training step", steps, key="inside_lapse_step")
     if state == "running":
         b.toggle("Follow the newest", value=True, key="inside_lapse_follow", help="Turn off to slide back in time")
@@ -212,11 +249,11 @@ def time_lapse(run_path: str, state: str) -> None:
     picture.image(figures.to_display(probe.unsqueeze(0), 120)[0],
                   caption=f"probe: test image #0 ({classes[probe_label]})")
     text.caption(f"{len(snaps)} snapshots, one every {current.config.snapshot_every} steps (thinned to at most "
-                 f"{snapshots.MAX_SNAPSHOTS}). Slide from step 0 to watch random filters turn into edge and blob "
-                 "detectors and the probe's maps sharpen. One colour scale for all steps.")
+                 f"{snapshots.MAX_SNAPSHOTS}). Press Play, or slide from step 0, to watch random filters turn into "
+                 "edge and blob detectors and the probe's maps sharpen. One colour scale for all steps.")
     st.plotly_chart(inspect_figures.time_lapse_frame(snap.filters, snap.feature_maps[layer], layer, snap.step,
                                                      snap.epoch, zmax=zmax), key="inside_lapse_chart")
 
 
 with lapse_tab:
-    time_lapse(str(run.path), run.state)
+    time_lapse(str(run.path), run.state, playing)

@@ -12,12 +12,12 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 import torch
-from plotly.subplots import make_subplots
 
 from vision_core.eval_figures import image_grid
 from vision_core.inspection import filters_as_images
 
 MAP_SCALE = "RdBu_r"  # negative blue, zero white, positive red
+_MAP_COLORSCALE = go.Heatmap(colorscale=MAP_SCALE).colorscale  # as Plotly.js needs it ("_r" is Python-only)
 TILE_PX = 110  # height of one row of tiles
 MAX_FILTER_TILES = 64
 
@@ -50,6 +50,31 @@ def _map_range(maps: torch.Tensor, zmax: float | None) -> float:
     return zmax if zmax is not None else (top or 1.0)
 
 
+def _tile_layout(rows: int, cols: int, titles: list[str]) -> dict:
+    """Axes for a rows × cols grid of tiles, numbered row by row like ``make_subplots`` (x, x2, x3, ...), with
+    each tile's title above it. Written out, because ``make_subplots`` was most of a frame's build time."""
+    h_gap, v_gap = 0.01, min(0.3 / rows, 0.08)
+    width, height = (1 - h_gap * (cols - 1)) / cols, (1 - v_gap * (rows - 1)) / rows
+    layout: dict = {"annotations": []}
+    for r in range(rows):
+        top = 1 - r * (height + v_gap)
+        for c in range(cols):
+            n = r * cols + c + 1
+            suffix = "" if n == 1 else str(n)
+            left = c * (width + h_gap)
+            axis = {"showticklabels": False, "showgrid": False, "zeroline": False}
+            # Clipped to [0, 1]: the last edge can come out as 1e-17 below 0, which Plotly rejects.
+            layout[f"xaxis{suffix}"] = {**axis, "domain": [max(left, 0.0), min(left + width, 1.0)],
+                                        "anchor": f"y{suffix}"}
+            layout[f"yaxis{suffix}"] = {**axis, "domain": [max(top - height, 0.0), min(top, 1.0)],
+                                        "anchor": f"x{suffix}"}
+            if titles[n - 1]:
+                layout["annotations"].append({
+                    "text": titles[n - 1], "x": left + width / 2, "y": top, "xref": "paper", "yref": "paper",
+                    "xanchor": "center", "yanchor": "bottom", "showarrow": False, "font": {"size": 11}})
+    return layout
+
+
 def _tile_figure(image_tiles: list[tuple[np.ndarray, str]], map_tiles: list[tuple[np.ndarray, str]],
                  cols: int, zmax: float = 1.0, title: str = "") -> go.Figure:
     """Image tiles first (whole rows), then heat-map tiles (new rows), ``cols`` per row."""
@@ -57,29 +82,31 @@ def _tile_figure(image_tiles: list[tuple[np.ndarray, str]], map_tiles: list[tupl
     image_rows = -(-len(image_tiles) // cols)
     map_rows = -(-len(map_tiles) // cols)
     rows = max(1, image_rows + map_rows)
-    positions = [(i // cols + 1, i % cols + 1) for i in range(len(image_tiles))]
-    positions += [(image_rows + i // cols + 1, i % cols + 1) for i in range(len(map_tiles))]
+    positions = [(i // cols, i % cols) for i in range(len(image_tiles))]
+    positions += [(image_rows + i // cols, i % cols) for i in range(len(map_tiles))]
     titles = [""] * (rows * cols)
     for (r, c), (_, text) in zip(positions, image_tiles + map_tiles):
-        titles[(r - 1) * cols + (c - 1)] = text
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles,
-                        horizontal_spacing=0.01, vertical_spacing=min(0.3 / rows, 0.08))
+        titles[r * cols + c] = text
+    layout = _tile_layout(rows, cols, titles)
+    traces = []
     for (r, c), (z, text) in zip(positions[:len(image_tiles)], image_tiles):
-        fig.add_trace(go.Image(z=z, name=text, hovertemplate=f"{text}<br>(%{{y}}, %{{x}})<extra></extra>"),
-                      row=r, col=c)
+        suffix = "" if r * cols + c == 0 else str(r * cols + c + 1)
+        traces.append({"type": "image", "z": z, "name": text, "xaxis": f"x{suffix}", "yaxis": f"y{suffix}",
+                       "hovertemplate": f"{text}<br>(%{{y}}, %{{x}})<extra></extra>"})
     for (r, c), (z, text) in zip(positions[len(image_tiles):], map_tiles):
-        fig.add_trace(go.Heatmap(z=z, zmin=-zmax, zmax=zmax, colorscale=MAP_SCALE, showscale=False, name=text,
-                                 hovertemplate=f"{text}<br>(%{{y}}, %{{x}}): %{{z:.3f}}<extra></extra>"),
-                      row=r, col=c)
-        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{'' if (r - 1) * cols + c == 1 else (r - 1) * cols + c}",
-                         row=r, col=c)
-    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
-    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
-    for annotation in fig.layout.annotations:
-        annotation.font = {"size": 11}
-    fig.update_layout(height=rows * TILE_PX + (70 if title else 40), title=title or None,
-                      margin={"l": 5, "r": 5, "t": 60 if title else 25, "b": 5}, showlegend=False)
-    return fig
+        suffix = "" if r * cols + c == 0 else str(r * cols + c + 1)
+        traces.append({"type": "heatmap", "z": z, "zmin": -zmax, "zmax": zmax, "colorscale": _MAP_COLORSCALE,
+                       "showscale": False, "name": text, "xaxis": f"x{suffix}", "yaxis": f"y{suffix}",
+                       "hovertemplate": f"{text}<br>(%{{y}}, %{{x}}): %{{z:.3f}}<extra></extra>"})
+        # Rows downwards like an image, square cells like the pixels they come from.
+        layout[f"yaxis{suffix}"].update(autorange="reversed", scaleanchor=f"x{suffix}")
+    layout.update(height=rows * TILE_PX + (70 if title else 40), showlegend=False,
+                  margin={"l": 5, "r": 5, "t": 60 if title else 25, "b": 5})
+    if title:
+        layout["title"] = {"text": title}
+    # Plotly's per-property validation of some 40 axes was most of the build time: these dicts are fixed here
+    # and checked once by tests/core/test_figures.py (a validating go.Figure of the result gives the same JSON).
+    return go.Figure(data=traces, layout=layout, _validate=False)
 
 
 def filter_grid(images: torch.Tensor, cols: int = 8, title: str = "") -> go.Figure:

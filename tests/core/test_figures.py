@@ -11,8 +11,9 @@ import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
+import torch
 
-from vision_core import figures
+from vision_core import figures, inspect_figures, inspection
 
 
 def reference_smooth(values, weight):
@@ -173,3 +174,18 @@ def test_the_figure_is_valid_plotly_and_small(title):
     # A validating build of the same dicts agrees (training_curves skips Plotly's validation for speed).
     assert json.loads(pio.to_json(go.Figure(fig.to_dict()), validate=False)) == json.loads(sent)
     assert len(sent.encode()) < 30_000
+
+
+@pytest.mark.parametrize("build", [
+    lambda: inspect_figures.filter_grid(inspection.filters_as_images(torch.randn(6, 1, 5, 5))),
+    lambda: inspect_figures.filter_grid(inspection.filters_as_images(torch.randn(5, 3, 3, 3)), cols=4),
+    lambda: inspect_figures.feature_map_grid(torch.randn(20, 7, 9), max_channels=16),
+    lambda: inspect_figures.time_lapse_frame(torch.randn(6, 1, 5, 5), torch.randn(16, 10, 10), "conv2", 40, 1),
+], ids=["grey filters", "rgb filters", "feature maps", "time-lapse frame"])
+def test_the_tile_figures_are_valid_plotly(build):
+    """The tile grids skip Plotly's validation for speed: a validating build of the same dicts agrees."""
+    fig = build()
+    sent = json.loads(pio.to_json(fig.to_dict(), validate=False))
+    assert json.loads(pio.to_json(go.Figure(fig.to_dict()), validate=False)) == sent
+    axes = [k for k in sent["layout"] if k.startswith("xaxis")]
+    assert len(axes) >= len(sent["data"])  # one pair of axes per tile

@@ -194,3 +194,28 @@ def test_a_missing_dataset_is_an_error_not_a_traceback(runs_dir, trained):
     at = open_page(PAGE, query_params={"run": trained.run_id})
     assert not at.exception, at.exception
     assert any("Cannot open" in e.value for e in at.error)
+
+
+def test_the_time_lapse_plays_and_pauses(runs_dir, trained):
+    at = open_page(PAGE, query_params={"run": trained.run_id})
+    assert at.select_slider(key="inside_lapse_step").value == 6  # a finished run opens on its last snapshot
+    play = at.button(key="inside_lapse_play")
+    assert play.label == "▶ Play" and not play.disabled
+    play.click().run()
+    assert not at.exception, at.exception
+    assert at.button(key="inside_lapse_play").label == "⏸ Pause"
+    assert at.select_slider(key="inside_lapse_step").value == 0  # from the start, first frame shown first
+    assert "At step 0" in chart(at, "inside_lapse_chart")["layout"]["title"]["text"]
+    shown = []
+    for _ in range(3):  # the player's timer ticks (AppTest runs the page where the browser's timer would)
+        at.run()
+        shown.append(at.select_slider(key="inside_lapse_step").value)
+        assert f"At step {shown[-1]}" in chart(at, "inside_lapse_chart")["layout"]["title"]["text"]
+    assert shown == [2, 4, 6]
+    at.run()  # past the last frame: it stops there
+    assert at.button(key="inside_lapse_play").label == "▶ Play"
+    assert at.select_slider(key="inside_lapse_step").value == 6
+    at.button(key="inside_lapse_play").click().run()  # plays again from the start ...
+    at.button(key="inside_lapse_play").click().run()  # ... and pauses where it is
+    assert at.button(key="inside_lapse_play").label == "▶ Play"
+    assert at.select_slider(key="inside_lapse_step").value == 0
