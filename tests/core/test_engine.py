@@ -158,3 +158,57 @@ def test_pause_and_single_step_control_the_loop():
     control.resume()
     worker.join(2)
     assert done == [0, 1, 2]
+
+
+class StepRecorder(L.Callback):
+    """(CSV step, epoch, loss, correct, batch size) of every training step, as the step returned them."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[int, int, float, int, int]] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.rows.append((trainer.global_step - 1, trainer.current_epoch, float(outputs["loss"]),
+                          int(outputs["correct"]), len(batch[1])))
+
+
+def epoch_means(rows, epoch: int) -> tuple[float, float]:
+    mine = [r for r in rows if r[1] == epoch]
+    n = sum(r[4] for r in mine)
+    return sum(r[2] * r[4] for r in mine) / n, sum(r[3] for r in mine) / n
+
+
+def test_metrics_csv_keeps_lightnings_format_and_the_numbers_are_right(tmp_path):
+    recorder = StepRecorder()
+    engine.train(short(epochs=2, scheduler="step"), root=tmp_path, extra_callbacks=[recorder],
+                 trainer_options={**FAST, "limit_train_batches": 12})
+    df = pd.read_csv(runs.list_runs(tmp_path)[0].path / "metrics.csv")
+    for column in ("step", "epoch", "train_loss_step", "train_loss_epoch", "train_acc", "val_loss", "val_acc", "lr",
+                   "test_loss", "test_acc"):
+        assert column in df.columns
+    # The step curve: a row every log_every_n_steps (5) steps, numbered as Lightning numbers them.
+    curve = df.dropna(subset=["train_loss_step"])
+    assert list(curve["step"]) == [4, 9, 14, 19]
+    by_step = {r[0]: r for r in recorder.rows}
+    for step, epoch, loss in zip(curve["step"], curve["epoch"], curve["train_loss_step"]):
+        assert loss == pytest.approx(by_step[step][2], rel=1e-6)
+        assert epoch == by_step[step][1]
+    # One row per epoch: the sample-weighted means of that epoch's steps, and the lr it used.
+    epochs = df.dropna(subset=["train_loss_epoch"])
+    assert list(epochs["epoch"]) == [0, 1]
+    for _, row in epochs.iterrows():
+        loss, acc = epoch_means(recorder.rows, int(row["epoch"]))
+        assert row["train_loss_epoch"] == pytest.approx(loss, rel=1e-5)
+        assert row["train_acc"] == pytest.approx(acc, abs=1e-6)
+    assert list(df.dropna(subset=["lr"])["lr"]) == pytest.approx([1e-3, 1e-4])  # StepLR, one step per epoch
+    assert len(df.dropna(subset=["val_acc"])) == 2 and len(df.dropna(subset=["test_acc"])) == 1
+
+
+def test_a_stopped_run_keeps_its_partial_epoch_in_metrics_csv(tmp_path):
+    control, recorder = JobControl(), StepRecorder()
+    engine.train(short(epochs=50), root=tmp_path, control=control, extra_callbacks=[StopAfter(control, 3), recorder])
+    df = pd.read_csv(runs.list_runs(tmp_path)[0].path / "metrics.csv")
+    epochs = df.dropna(subset=["train_loss_epoch"])
+    assert len(epochs) == 1 and 3 <= len(recorder.rows) <= 4
+    loss, acc = epoch_means(recorder.rows, 0)
+    assert epochs["train_loss_epoch"].iloc[0] == pytest.approx(loss, rel=1e-5)
+    assert epochs["train_acc"].iloc[0] == pytest.approx(acc, abs=1e-6)
