@@ -15,8 +15,9 @@ st.markdown(
 )
 
 st.subheader("Your first run, in one click")
-# Measured with `vision-core train --dataset digits --model lenet --epochs 10 --lr 0.002 --batch-size 32` (the
-# quick start): 3.6 s of training on this project's idle 2-core server, 7 s on one core, ~97% test accuracy.
+# The quick start, `vision-core train --dataset digits --model lenet --epochs 10 --lr 0.002 --batch-size 32`:
+# 3.6 s of training on this project's idle 2-core server (issue 13); on one thread with the server ~12x
+# oversubscribed, 21 s of training and 14 s of CPU for the whole command (start-up included); ~97% test accuracy.
 st.markdown(
     "LeNet (1998) on the handwritten digits that ship with scikit-learn: 1,797 images, 10 epochs, "
     "**about 10 seconds on a laptop CPU** (longer while many runs share the server), ~97% test accuracy."

@@ -7,8 +7,8 @@ from ui.train_form import QUICKSTART
 
 
 def test_the_first_run_promise_is_seconds_not_a_minute(tmp_path, monkeypatch):
-    # Measured: the quick start (LeNet, digits, 10 epochs) trains in 3.6 s on an idle 2-core server, 7 s on one
-    # core; "about a minute" made a fast run look slow and a slow (shared) server look normal.
+    # Measured: the quick start (LeNet, digits, 10 epochs) trains in 3.6 s on the idle 2-core server, and takes
+    # 14 s of CPU on one thread, start-up included; "about a minute" made a fast run look slow.
     monkeypatch.setenv("VISION_CORE_RUNS", str(tmp_path))
     at = open_page("pages/home.py")
     assert not at.exception
