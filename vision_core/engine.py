@@ -14,7 +14,7 @@ from lightning.pytorch.loggers import CSVLogger
 
 from vision_core import datasets, models, runs
 from vision_core.config import RunConfig
-from vision_core.lightning_module import ClassifierModule, VisionDataModule
+from vision_core.lightning_module import ClassifierModule, VisionDataModule, trainer_overrides
 from vision_core.live import DivergedError, JobControl, LiveCallback, LiveState, write_live
 
 
@@ -143,6 +143,8 @@ def train(
         callbacks.append(SnapshotCallback(run.path, config.snapshot_every, dataset))
     callbacks += extra_callbacks or []
 
+    # Speed options (precision, cuDNN autotuning) unless the caller set them itself (the CLI, a benchmark).
+    overrides = {k: v for k, v in trainer_overrides(config, accelerator).items() if k not in trainer_options}
     trainer = L.Trainer(
         accelerator=accelerator,
         max_epochs=config.epochs,
@@ -152,6 +154,7 @@ def train(
         enable_progress_bar=progress_bar,
         enable_model_summary=False,
         num_sanity_val_steps=0,
+        **overrides,
         **trainer_options,
     )
     datamodule = VisionDataModule(config, dataset)
