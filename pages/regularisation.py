@@ -159,13 +159,15 @@ st.caption(f"Each person may have {cap} runs queued or training at once, so ever
 
 
 def _label(record: runs.RunRecord) -> str:
-    return html.escape(record.config.name or record.label)  # Plotly renders some HTML in legends
+    return record.config.name or record.label
+
+
+def _percent(value) -> str:
+    return f"{value:.1%}" if X.is_number(value) else "–"
 
 
 def _row(record: runs.RunRecord, snap: dict, label: str) -> dict:
     gap = X.final_gap(snap.get("epochs") or [])
-    summary = record.summary or {}
-    test = summary.get("test_acc")
     status = record.state
     if status in ("running", "paused") and snap.get("status") in ("running", "paused", "testing"):
         status = snap["status"]
@@ -174,15 +176,16 @@ def _row(record: runs.RunRecord, snap: dict, label: str) -> dict:
         status = f"queued (#{entry.position})" if entry and entry.position else "queued"
     elif status in ("running", "paused"):
         status = f"{status}: epoch {snap.get('epoch', 0)} of {record.config.epochs}"
+    images = (record.data_info or {}).get("train_size")
     return {
         "variant": label,
         "status": status,
-        "training images": (record.data_info or {}).get("train_size"),
-        "epoch": gap.epoch if gap else None,
-        "training accuracy": gap.train_acc if gap else None,
-        "validation accuracy": gap.val_acc if gap else None,
-        "gap (points)": round(gap.gap * 100, 1) if gap else None,
-        "test accuracy": test if X.is_number(test) else None,
+        "training images": f"{images:,}" if isinstance(images, int) else "–",
+        "epoch": str(gap.epoch) if gap else "–",
+        "training accuracy": _percent(gap.train_acc if gap else None),
+        "validation accuracy": _percent(gap.val_acc if gap else None),
+        "gap": f"{gap.gap * 100:+.1f} pts" if gap else "–",
+        "test accuracy": _percent((record.summary or {}).get("test_acc")),
     }
 
 
@@ -217,11 +220,13 @@ def _results(run_ids: list[str]) -> None:
         for record in current:
             snap = read_live(record.path) or runs.metrics_history(record)
             label = _label(record)
-            curves.append(VariantCurves(label, list(snap.get("epochs") or [])))
+            curves.append(VariantCurves(html.escape(label), list(snap.get("epochs") or [])))  # Plotly reads tags
             rows.append(_row(record, snap, label))
             key.append((record.run_id, snap.get("version"), record.state, len(snap.get("epochs") or [])))
         for config in waiting:
-            rows.append({"variant": html.escape(config.name), "status": "waiting for one of your places"})
+            rows.append({"variant": config.name, "status": "waiting for one of your places"})
+        table = pd.DataFrame(rows).fillna("–")
+        table.index = range(1, len(table) + 1)
         if waiting:
             st.info(f"{len(waiting)} variant(s) wait for one of your {cap} places: they start from this page as "
                     "soon as one of your runs finishes (keep the page open).")
@@ -232,12 +237,7 @@ def _results(run_ids: list[str]) -> None:
                        "(as Keras and Lightning report it), so it sits a little lower under those.")
         elif current:
             st.info("Waiting for the first epoch…")
-        table = pd.DataFrame(rows)
-        st.dataframe(table, hide_index=True, key="reg_table", column_config={
-            "training accuracy": st.column_config.NumberColumn(format="percent"),
-            "validation accuracy": st.column_config.NumberColumn(format="percent"),
-            "test accuracy": st.column_config.NumberColumn(format="percent"),
-        })
+        st.table(table)  # a few rows, as text: the gap is read at a glance
         still = bool(waiting) or any(r.state in LIVE for r in current)
         if active and not still:
             st.rerun()  # stop refreshing: redraw the whole page once in its final state
