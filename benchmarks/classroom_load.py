@@ -11,8 +11,10 @@ process, Playwright's driver and one headless Chromium (small 800×600 pages) ar
    "Training now" strip on every viewer shows a queue with places and waits.
 2. Phases, each ``--settle`` seconds to settle then a ``--window`` second measurement: no viewer; then N viewers
    for each N of ``--viewers`` (pages added to reach N, all on /train?run=ID, in one browser context); then the
-   largest N with the run paused (``RemoteControl.pause``, as the Pause button does); then, resumed, no viewer
-   again (the two no-viewer phases are the baseline).
+   largest N with the run paused (``RemoteControl.pause``, as the Pause button does); then, resumed, the tabs
+   are closed: the seconds until the server's CPU is back to the first no-viewer level are printed, and a last
+   no-viewer phase is measured. The first no-viewer phase is the server's CPU baseline; training speed is
+   compared with the mean of both no-viewer phases (the machine's own drift averages out).
 3. Per phase: the server's CPU (utime+stime deltas of its process in /proc/<pid>/stat: its threads, not the
    worker), minus the no-viewer baseline, per viewer (% of one core); the worker's CPU; training samples/s (the
    mean of live.json's ``samples_per_sec`` sampled every 0.1 s) ÷ the no-viewer figure; the age of the newest
@@ -176,6 +178,17 @@ def measure(label: str, server: Server, worker: int, sampler: LiveSampler, pages
     }
 
 
+def settle_after_close(server: Server, base_cpu: float, limit: float = 180.0) -> str:
+    """How long the server keeps working for closed tabs (reruns still queued, sessions not yet dropped)."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < limit:
+        cpu0, t0 = server.cpu_seconds(), time.perf_counter()
+        time.sleep(2.0)
+        if (server.cpu_seconds() - cpu0) / (time.perf_counter() - t0) <= base_cpu + 0.02:
+            return f"{time.perf_counter() - start:.0f} s"
+    return f"more than {limit:.0f} s"
+
+
 def queue_runs(root: Path, count: int) -> list[Path]:
     """Runs waiting behind the live one, written as ``jobs.Scheduler.submit`` writes them (status queued)."""
     paths = []
@@ -253,7 +266,9 @@ def main() -> None:
             control.resume()
             viewers.close()
             pages = []
-            results.append(measure("no viewer (again)", server, worker, sampler, [], traffic, args.settle,
+            settled = settle_after_close(server, results[0]["server_cpu"])
+            print(f"  after the tabs closed, the server's CPU was back to the no-viewer level in {settled}")
+            results.append(measure("no viewer (tabs closed)", server, worker, sampler, [], traffic, args.settle,
                                    args.window, wait))
             browser.close()
     finally:
@@ -270,10 +285,11 @@ def main() -> None:
 
 def report(results: list[dict], window: float) -> None:
     base = [r for r in results if r["viewers"] == 0]
-    base_cpu = statistics.mean(r["server_cpu"] for r in base)
-    speeds = [r["speed"] for r in base if r["speed"]]
+    base_cpu = base[0]["server_cpu"]  # before any tab opened (closed tabs may still cost: see the last phase)
+    speeds = [r["speed"] for r in base if r["speed"]]  # before and after: the machine's own drift averages out
     base_speed = statistics.mean(speeds) if speeds else None
-    print(f"\nper phase ({window:.0f} s each); server CPU per viewer = (server CPU − no-viewer {base_cpu:.1%}) ÷ N")
+    print(f"\nper phase ({window:.0f} s each); server CPU per viewer = (server CPU − first no-viewer {base_cpu:.1%})"
+          " ÷ N; ratio = samples/s ÷ the no-viewer phases' mean; charts/s/v = chart messages per viewer per second")
     head = (f"{'phase':<24}{'server CPU':>11}{'per viewer':>11}{'worker CPU':>11}{'samples/s':>10}{'ratio':>7}"
             f"{'age med':>8}{'age max':>8}{'ws KB/s/v':>10}{'chart KB':>9}{'charts/s/v':>11}{'RSS MB':>8}")
     print(head)
