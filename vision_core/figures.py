@@ -148,6 +148,18 @@ def _lr_line(epochs: list[dict[str, Any]], steps_per_epoch: int, current_lr: flo
     return xs, ys
 
 
+def _lr_history_line(history, last_step: int) -> tuple[list[float], list[float]] | None:
+    """The learning rate from a live run's ``lr_history`` [(step, lr)]: every change where it happened
+    (the schedule at epoch starts, a change by hand mid-epoch), held to the newest step. None without one."""
+    points = [(float(p[0]), float(p[1])) for p in history or [] if isinstance(p, (list, tuple)) and len(p) == 2]
+    if not points:
+        return None
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    xs.append(max(float(last_step), xs[-1]))
+    ys.append(ys[-1])
+    return xs, ys
+
+
 def training_curves(snapshot: dict[str, Any], title: str = "") -> go.Figure:
     """Loss (each step, smoothed, per epoch), accuracy (smoothed, per epoch) and learning rate, against step.
 
@@ -202,7 +214,9 @@ def training_curves(snapshot: dict[str, Any], title: str = "") -> go.Figure:
          marker={**marker, "symbol": "circle-open", "color": TRAIN_COLOR})
     line(*epoch_series("val_acc"), "validation", "val", 2, VAL_COLOR, "lines+markers", marker=marker,
          line={"width": 2})
-    line(*_lr_line(epochs, steps_per_epoch, snapshot.get("lr"), last_step), "learning rate", "lr", 3, LR_COLOR,
+    lr_xy = _lr_history_line(snapshot.get("lr_history"), last_step) or _lr_line(
+        epochs, steps_per_epoch, snapshot.get("lr"), last_step)
+    line(*lr_xy, "learning rate", "lr", 3, LR_COLOR,
          line={"shape": "hv", "width": 2})
 
     layout = copy.deepcopy(_CURVES_LAYOUT)

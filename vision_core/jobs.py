@@ -334,7 +334,10 @@ class Scheduler:
         if getattr(self.launcher, "manages_capacity", False):
             return {}  # a Ray cluster queues runs itself until a node has room (vision_core/ray_backend.py)
         if entry.device != "gpu":
-            return {} if sum(e.device == "cpu" for e in busy) < self.cpu_slots else None
+            if sum(e.device == "cpu" for e in busy) >= self.cpu_slots:
+                return None
+            # Each CPU run gets its share of the cores: more threads than cores makes every run crawl.
+            return {"VISION_CORE_THREADS": str(max((os.cpu_count() or 1) // self.cpu_slots, 1))}
         gpus = self._gpu_memory()
         if not gpus:
             return {}  # the worker will say there is no GPU

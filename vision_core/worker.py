@@ -67,12 +67,15 @@ def run_worker(run_id: str, root: str | None, memory_mb: int | None = None) -> i
         return 0  # another worker already trains this run (two schedulers raced): leave it alone
 
     _protect_the_server()
-    import torch  # noqa: F401 — imported before the cap: the library itself is not the run's memory
+    import torch  # imported before the cap: the library itself is not the run's memory
 
     from vision_core.engine import TrainingError, train
     from vision_core.live import CONTROL_FILE, FileControl, LivePublisher, LiveState
 
     _cap_memory(memory_mb if run.config.accelerator != "gpu" else None)
+    threads = os.environ.get("VISION_CORE_THREADS", "")
+    if threads.isdigit() and int(threads) > 0:
+        torch.set_num_threads(int(threads))  # this run's share of the cores (set by the scheduler)
     heartbeat = run.path / "heartbeat"
     heartbeat.touch()
     state = LiveState(total_epochs=run.config.epochs)

@@ -189,3 +189,11 @@ def test_the_tile_figures_are_valid_plotly(build):
     assert json.loads(pio.to_json(go.Figure(fig.to_dict()), validate=False)) == sent
     axes = [k for k in sent["layout"] if k.startswith("xaxis")]
     assert len(axes) >= len(sent["data"])  # one pair of axes per tile
+
+
+def test_the_learning_rate_panel_shows_a_change_by_hand_where_it_happened():
+    snap = {"steps": [(s, 1.0, 0.5) for s in range(1, 61)], "epochs": [], "steps_per_epoch": 100,
+            "step": 60, "lr": 0.01, "lr_history": [(0, 0.002), (37, 0.01)]}
+    fig = figures.training_curves(snap)
+    lr = next(t for t in fig.data if t.name == "learning rate")
+    assert list(lr.x) == [0, 37, 60] and list(lr.y) == [0.002, 0.01, 0.01]
