@@ -15,6 +15,7 @@ from vision_core import playground_figures as pf
 ensure_app_frame()  # a cold server's first request goes through app.py
 
 TICK = 0.2  # seconds between frames while training: 5 frames a second
+SLOW_EVERY = 5  # the hidden units and the loss curves redraw once a second while training (cheaper for browsers)
 MAX_STEPS = 20_000  # a forgotten tab stops training by itself
 LEARNING_RATES = [0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0]
 L2_VALUES = [0.0, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1]
@@ -147,16 +148,26 @@ def live_view() -> None:
         "the sigmoid of the output crosses 0.5"
     st.caption(f"Background: the network's score for class 1 at every point of the plane; the boundary is where "
                f"{cut}. Filled dots are training points, hollow ones test points.")
+    # While training, the two smaller charts keep the same figure between their redraws: an unchanged figure
+    # costs the browser almost nothing, a new one a full redraw.
+    frame = st.session_state.get("pg_frame", 0) + 1
+    st.session_state.pg_frame = frame
+    cached = st.session_state.get("pg_slow_figures")
+    if not st.session_state.pg_playing or frame % SLOW_EVERY == 0 or cached is None or cached[0] is not model:
+        center, span = core.unit_range(model.activation)
+        cached = (model, pf.hidden_units_figure(model.hidden_maps(24), center, span),
+                  pf.loss_curves_figure(model.history))
+        st.session_state.pg_slow_figures = cached
+    _, units_figure, loss_figure = cached
     left, right = st.columns(2)
     with left:
         st.markdown("**What each hidden unit computes**")
-        center, span = core.unit_range(model.activation)
-        st.plotly_chart(pf.hidden_units_figure(model.hidden_maps(24), center, span), key="pg_units")
+        st.plotly_chart(units_figure, key="pg_units")
         st.caption("Each square is one unit's output over the same plane (blue high, orange low). The next layer "
                    "mixes these pictures into the boundary.")
     with right:
         st.markdown("**Loss**")
-        st.plotly_chart(pf.loss_curves_figure(model.history), key="pg_losses")
+        st.plotly_chart(loss_figure, key="pg_losses")
 
 
 with view_col:

@@ -1,15 +1,23 @@
 """Plotly figures for the 2-D playground: data in, ``go.Figure`` out (no Streamlit, no I/O).
 
-They are redrawn several times a second while a model trains, so each is one or two cheap traces (a heat
-map on a coarse grid, a scatter of a few hundred points, two lines), written as plain dicts and wrapped
-without Plotly's property validation, which costs 20–30× more than building the dicts
-(benchmarks/playground_speed.py). The tests validate every figure once with ``go.Figure(fig.to_dict())``.
+They are redrawn several times a second while a model trains, so each must be cheap on both ends:
+
+- in the browser, a Plotly *heat map* trace is slow to redraw (3–4× the cost of the rest of a frame on a busy
+  2-core machine), so the score maps are coloured here and sent as small PNG *image* traces, which the
+  browser only has to paste;
+- on the server, the figures are written as plain dicts and wrapped without Plotly's property validation,
+  which costs 20–30× more than building the dicts (benchmarks/playground_speed.py). The tests validate every
+  figure once with ``go.Figure(fig.to_dict())``.
 """
 
 from __future__ import annotations
 
+import base64
+import io
+
 import numpy as np
 import plotly.graph_objects as go
+from PIL import Image
 
 from vision_core.playground import History, PlaygroundData, thin
 
@@ -18,6 +26,7 @@ STYLE = {
     "class0": "#f59322",
     "class1": "#0877bd",
     "scale": [[0.0, "#f59322"], [0.5, "#e8eaeb"], [1.0, "#0877bd"]],
+    "blank": (255, 255, 255),  # NaN cells: the gaps between hidden-unit pictures
     "train": "#1f77b4",  # train / test curves (matplotlib's first two colours)
     "test": "#ff7f0e",
     "gap": 4,  # blank cells between hidden-unit pictures
@@ -29,13 +38,37 @@ def _figure(data: list[dict], layout: dict) -> go.Figure:
     return go.Figure({"data": data, "layout": layout}, _validate=False)
 
 
+def colorize(values: np.ndarray, low: float = 0.0, high: float = 1.0) -> np.ndarray:
+    """(H, W) values → (H, W, 3) uint8 on the orange – grey – blue scale (``low`` orange, ``high`` blue); NaN white.
+
+    Example: ``colorize(np.array([[0.0, 1.0]]))[0, 1]`` is the class-1 blue (8, 119, 189).
+    """
+    stops = np.array([[int(c[1:][i:i + 2], 16) for i in (0, 2, 4)] for _, c in STYLE["scale"]], dtype=np.float64)
+    t = np.clip((np.asarray(values, dtype=np.float64) - low) / (high - low), 0, 1) * 2  # 0 … 2 across 3 stops
+    nan = np.isnan(t)
+    t = np.where(nan, 0, t)
+    lower = np.minimum(t.astype(int), 1)  # which segment: 0 (orange → grey) or 1 (grey → blue)
+    frac = (t - lower)[..., None]
+    rgb = stops[lower] * (1 - frac) + stops[lower + 1] * frac
+    rgb[nan] = STYLE["blank"]
+    return np.round(rgb).astype(np.uint8)
+
+
+def png_source(rgb: np.ndarray) -> str:
+    """An (H, W, 3) uint8 picture as a PNG data URI, for a Plotly image trace's ``source``."""
+    buffer = io.BytesIO()
+    Image.fromarray(rgb, "RGB").save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
 def boundary_figure(xs: np.ndarray, ys: np.ndarray, p: np.ndarray, data: PlaygroundData, *,
                     show_test: bool = True) -> go.Figure:
     """The class-1 score over the plane (orange 0 … blue 1) with the train points (filled) and test points
-    (hollow) on top. Example: ``boundary_figure(*pg.boundary(60), pg.data)``."""
-    traces = [{"type": "heatmap", "x": xs, "y": ys, "z": p, "zmin": 0, "zmax": 1, "colorscale": STYLE["scale"],
-               "colorbar": {"title": {"text": "class 1"}, "thickness": 12, "len": 0.8},
-               "hovertemplate": "x %{x:.2f}, y %{y:.2f}<br>score %{z:.2f}<extra></extra>"}]
+    (hollow) on top. ``p`` rows go up the y axis (``Playground.boundary``). Example:
+    ``boundary_figure(*pg.boundary(60), pg.data)``."""
+    dx, dy = xs[1] - xs[0], ys[1] - ys[0]
+    traces = [{"type": "image", "source": png_source(colorize(p)), "x0": xs[0], "dx": dx, "y0": ys[0], "dy": dy,
+               "zsmooth": "fast", "hoverinfo": "skip", "name": "score"}]
     sets = [("train", data.x_train, data.y_train)]
     if show_test and not data.same_split:
         sets.append(("test", data.x_test, data.y_test))
@@ -51,11 +84,11 @@ def boundary_figure(xs: np.ndarray, ys: np.ndarray, p: np.ndarray, data: Playgro
                        "hovertemplate": f"{name} point (%{{x:.2f}}, %{{y:.2f}})<br>class %{{customdata}}"
                                         "<extra></extra>"})
     x0, x1, y0, y1 = data.bounds
-    layout = {"height": 420, "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
+    layout = {"height": 440, "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
               "legend": {"orientation": "h", "y": -0.08}, "uirevision": "boundary",
               "xaxis": {"range": [x0, x1], "constrain": "domain", "showgrid": False, "zeroline": False},
-              "yaxis": {"range": [y0, y1], "scaleanchor": "x", "constrain": "domain", "showgrid": False,
-                        "zeroline": False}}
+              "yaxis": {"range": [y0, y1], "autorange": False, "scaleanchor": "x", "constrain": "domain",
+                        "showgrid": False, "zeroline": False}}
     return _figure(traces, layout)
 
 
@@ -85,7 +118,7 @@ def hidden_units_figure(layer_maps: list[np.ndarray], center: float = 0.0, span:
                         ) -> go.Figure:
     """Every hidden unit's output over the plane as one small picture: one row per hidden layer.
 
-    One heat map with blank gaps between the tiles (one trace instead of one subplot per unit keeps it cheap).
+    One picture with blank gaps between the tiles (one trace instead of one subplot per unit keeps it cheap).
     ``layer_maps``: one (units, r, r) array per layer (``Playground.hidden_maps``); ``center`` is drawn white,
     ``span`` is the activation's half-range (None = each unit by its own largest value, for ReLU).
     """
@@ -95,14 +128,14 @@ def hidden_units_figure(layer_maps: list[np.ndarray], center: float = 0.0, span:
     canvas = hidden_units_canvas(layer_maps, center, span)
     r, step = layer_maps[0].shape[-1], layer_maps[0].shape[-1] + STYLE["gap"]
     widest, depth = max(len(m) for m in layer_maps), len(layer_maps)
-    trace = {"type": "heatmap", "z": canvas, "zmin": -1, "zmax": 1, "colorscale": STYLE["scale"],
-             "showscale": False, "hoverinfo": "skip"}
+    trace = {"type": "image", "source": png_source(colorize(canvas, -1, 1)), "x0": 0, "dx": 1, "y0": 0, "dy": 1,
+             "zsmooth": "fast", "hoverinfo": "skip"}
     layout = {"height": 80 * depth + 40, "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
               "plot_bgcolor": "rgba(0,0,0,0)",
-              "xaxis": {"tickmode": "array", "tickvals": [u * step + r / 2 for u in range(widest)],
+              "xaxis": {"tickmode": "array", "tickvals": [u * step + (r - 1) / 2 for u in range(widest)],
                         "ticktext": [f"unit {u + 1}" for u in range(widest)], "showgrid": False, "zeroline": False,
                         "constrain": "domain"},
-              "yaxis": {"tickmode": "array", "tickvals": [i * step + r / 2 for i in range(depth)],
+              "yaxis": {"tickmode": "array", "tickvals": [i * step + (r - 1) / 2 for i in range(depth)],
                         "ticktext": [f"layer {i + 1}" for i in range(depth)], "autorange": "reversed",
                         "scaleanchor": "x", "showgrid": False, "zeroline": False, "constrain": "domain"}}
     return _figure([trace], layout)

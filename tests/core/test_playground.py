@@ -177,13 +177,35 @@ def validated(fig: go.Figure) -> go.Figure:
     return fig
 
 
+def picture(source: str) -> np.ndarray:
+    """The (H, W, 3) pixels of an image trace's PNG data URI."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(source.split(",", 1)[1]))).convert("RGB"))
+
+
+def test_colorize_runs_orange_grey_blue_and_leaves_gaps_white():
+    rgb = pf.colorize(np.array([[0.0, 0.5, 1.0, np.nan, 0.25, 7.0]]))
+    assert rgb[0, 0].tolist() == [0xF5, 0x93, 0x22] and rgb[0, 2].tolist() == [0x08, 0x77, 0xBD]
+    assert rgb[0, 1].tolist() == [0xE8, 0xEA, 0xEB] and rgb[0, 3].tolist() == [255, 255, 255]
+    assert rgb[0, 4].tolist() == [round((0xF5 + 0xE8) / 2), round((0x93 + 0xEA) / 2), round((0x22 + 0xEB) / 2)]
+    assert rgb[0, 5].tolist() == rgb[0, 2].tolist()  # clipped
+    assert pf.colorize(np.array([[-1.0, 1.0]]), -1, 1)[0, 0].tolist() == [0xF5, 0x93, 0x22]
+
+
 def test_boundary_figure_shows_the_score_and_both_splits():
     data = make_data("circles", n=100)
     pg = Playground(data, hidden=(4,), activation="tanh", loss="cross_entropy")
+    pg.train(30)
     xs, ys, p = pg.boundary(20)
     fig = validated(pf.boundary_figure(xs, ys, p, data))
-    heat, train, test = fig.data
-    np.testing.assert_array_equal(np.asarray(heat.z), p)
+    image, train, test = fig.data
+    np.testing.assert_array_equal(picture(image.source), pf.colorize(p))  # row 0 = lowest y, drawn at y0
+    assert (image.x0, image.y0) == (xs[0], ys[0]) and image.dx == pytest.approx(xs[1] - xs[0])
+    assert fig.layout.yaxis.autorange is False and tuple(fig.layout.yaxis.range) == data.bounds[2:]
     assert len(train.x) == len(data.x_train) and len(test.x) == len(data.x_test)
     assert test.marker.color == "rgba(0,0,0,0)"  # hollow test points
     assert list(train.marker.color[:3]) == [pf.STYLE["class1"] if v else pf.STYLE["class0"]
@@ -204,6 +226,7 @@ def test_hidden_units_canvas_tiles_every_unit():
     assert np.allclose(relu[:, :4], 1) and np.allclose(relu[:, 4 + gap:], 1)  # each unit by its own maximum
     fig = validated(pf.hidden_units_figure(maps, 0.5, 0.5))
     assert list(fig.layout.yaxis.ticktext) == ["layer 1", "layer 2"]
+    np.testing.assert_array_equal(picture(fig.data[0].source), pf.colorize(canvas, -1, 1))
     assert validated(pf.hidden_units_figure([])).layout.annotations[0].text.startswith("No hidden layer")
 
 

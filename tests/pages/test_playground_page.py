@@ -32,6 +32,15 @@ def chart(at, key_part: str) -> dict:
     return json.loads(element.proto.spec)
 
 
+def picture(trace: dict) -> np.ndarray:
+    """The pixels of an image trace (its PNG data URI)."""
+    import io
+
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(trace["source"].split(",", 1)[1]))).convert("RGB"))
+
+
 def array(value) -> np.ndarray:
     """Plotly's JSON writes numpy arrays as {"dtype", "bdata", "shape"} (base64); lists stay lists."""
     if isinstance(value, dict) and "bdata" in value:
@@ -48,12 +57,12 @@ def test_opens_on_the_tutorials_xor_model(page):
     assert page.selectbox(key="pg_activation").value == "sigmoid" and page.selectbox(key="pg_loss").value == "mse"
     assert page.select_slider(key="pg_lr").value == 0.01
     boundary = chart(page, "pg_boundary")
-    assert len(boundary["data"]) == 2 and array(boundary["data"][0]["z"]).shape == (60, 60)
+    assert len(boundary["data"]) == 2 and picture(boundary["data"][0]).shape == (60, 60, 3)
 
 
 def test_training_reaches_100_percent_on_xor_and_the_boundary_moves(page):
     page.select_slider(key="pg_speed").set_value(50).run()
-    first = array(chart(page, "pg_boundary")["data"][0]["z"])
+    first = picture(chart(page, "pg_boundary")["data"][0]).astype(int)
     page.button(key="pg_play").click().run()
     assert page.button(key="pg_play").label.startswith("⏸")
     seen = []
@@ -64,8 +73,8 @@ def test_training_reaches_100_percent_on_xor_and_the_boundary_moves(page):
         page.run()
     assert metric(page, "Train accuracy") == "100%", seen
     assert seen == sorted(seen) and seen[-1] > seen[0]
-    later = array(chart(page, "pg_boundary")["data"][0]["z"])
-    assert np.abs(later - first).max() > 0.2  # the picture was redrawn with the new boundary
+    later = picture(chart(page, "pg_boundary")["data"][0]).astype(int)
+    assert np.abs(later - first).max() > 50  # the picture was redrawn with the new boundary
     losses = chart(page, "pg_losses")["data"]
     assert [t["name"] for t in losses] == ["train loss", "test loss"]
     page.button(key="pg_play").click().run()  # pause: the step count stays
