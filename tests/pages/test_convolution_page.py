@@ -317,3 +317,14 @@ def test_transposed_convolution_step_by_step(page):
     page.number_input(key="conv_t_output_padding").set_value(2).run()
     assert not page.exception
     assert any("output padding 2 must be smaller than the stride (2)" in e.value for e in page.error)
+
+
+def test_picking_a_cell_of_a_1d_signal(page):
+    page.radio(key="conv_dims").set_value("1-D signal").run()
+    page.session_state["conv_pick"] = (0,)
+    page.run()
+    assert any("Input cell (position 0) feeds **3** output cell(s), outlined in purple: output[0], output[1], "
+               "output[2]." in m.value for m in page.markdown)  # padding 2, a 5-cell kernel
+    page.session_state["conv_pick"] = (0, 0)  # a 2-D pick from before: forgotten, no error
+    page.run()
+    assert not page.exception and not [m for m in page.markdown if m.value.startswith("Input cell (")]
