@@ -125,18 +125,20 @@ factor_key = c2.selectbox("What changes between the runs", list(X.FACTORS),
                           index=_default("factor", list(X.FACTORS)), format_func=lambda k: X.FACTORS[k].title,
                           key="reg_factor")
 setup = X.SETUPS[setup_key]
-url_epochs = url_exp.base.epochs if url_exp else 0
-epochs = c3.number_input("Epochs", min_value=1, max_value=limits.max_epochs, step=1, key="reg_epochs",
-                         value=url_epochs if 1 <= url_epochs <= limits.max_epochs else setup.config.epochs)
-preset = X.show_values(factor_key, setup.defaults[factor_key])
+preset, preset_epochs = X.show_values(factor_key, setup.defaults[factor_key]), setup.epochs_for(factor_key)
 if url_exp is not None and (url_exp.setup, url_exp.factor) == (setup_key, factor_key):
     preset = X.show_values(factor_key, url_exp.values)
+    if 1 <= url_exp.base.epochs <= limits.max_epochs:
+        preset_epochs = url_exp.base.epochs
+# One epochs box and one values box per setup and factor: switching either shows that pair's preset at first.
+epochs = c3.number_input("Epochs", min_value=1, max_value=limits.max_epochs, step=1, value=preset_epochs,
+                         key=f"reg_epochs_{setup_key}_{factor_key}")
 hints = {"dropout": "numbers in [0, 1)", "weight_decay": "numbers ≥ 0, e.g. 0, 0.001, 0.01",
          "augment": ", ".join(X.AUGMENT_LEVELS), "train_limit": "numbers of training images, or 'all'"}
-# One text box per setup and factor: switching either shows that pair's values (its preset at first).
 values_text = st.text_input(f"Values to compare, separated by commas ({hints[factor_key]})", preset,
                             key=f"reg_values_{setup_key}_{factor_key}")
-st.caption(f"**{X.FACTORS[factor_key].title}.** {X.FACTORS[factor_key].explain} {setup.note}")
+st.caption(f"**{X.FACTORS[factor_key].title}.** {X.FACTORS[factor_key].explain} {setup.note} "
+           f"{setup.expect.get(factor_key, '')}")
 
 problem, exp = None, None
 try:
@@ -246,14 +248,16 @@ def _results(run_ids: list[str]) -> None:
     st.subheader(url_exp.title if url_exp is not None else "Your experiment")
     live()
     mine = [r for r in records if r is not None and identity.may_manage(r.owner)]
-    c1, c2 = st.columns(2)
-    if active and mine and c1.button("⏹ Stop this experiment", key="reg_stop",
-                                     help="Stops every run of it that is yours; nothing more is started."):
+    c1, c2, _ = st.columns([1, 1, 3])
+    stoppable = active and mine
+    if stoppable and c1.button("⏹ Stop this experiment", key="reg_stop",
+                               help="Stops every run of it that is yours; nothing more is started."):
         for record in mine:
             if record.state in LIVE:
                 RemoteControl(record.path).stop()
         st.rerun()
-    if c2.button("New experiment", key="reg_new"):
+    if (c2 if stoppable else c1).button("New experiment", key="reg_new",
+                                        help="Back to the form; the runs stay on the Runs page."):
         for key in PARAMS:
             st.query_params.pop(key, None)
         st.rerun()

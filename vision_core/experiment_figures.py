@@ -7,6 +7,7 @@ accuracies a bracket joins its two accuracy curves and says the gap in percentag
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -60,7 +61,9 @@ def overfitting_figure(curves: Sequence[VariantCurves], height: int = 440) -> go
                                text=f"gap {gap.gap * 100:+.1f} pts", showarrow=False, xanchor="left", xshift=6,
                                yshift=14 * index, font={"color": color, "size": 12},
                                bgcolor="rgba(255,255,255,0.75)")
-    fig.update_xaxes(title_text="epoch")
+    last = max((int(e["epoch"]) for v in curves for e in v.epochs if isinstance(e, dict) and is_number(e.get("epoch"))),
+               default=1)
+    fig.update_xaxes(title_text="epoch", dtick=max(1, math.ceil(last / 10)))  # whole epochs only
     fig.update_yaxes(title_text="accuracy", tickformat=".0%", row=1, col=1)
     fig.update_yaxes(title_text="loss", row=1, col=2)
     fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10}, hovermode="closest",

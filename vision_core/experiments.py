@@ -36,6 +36,11 @@ class Setup:
     config: RunConfig
     defaults: dict[str, tuple]  # factor → the values its preset compares (measured: see README)
     note: str = ""  # what the student should expect to see
+    epochs: dict[str, int] = field(default_factory=dict)  # factor → epochs its preset needs, when not the base's
+    expect: dict[str, str] = field(default_factory=dict)  # factor → what its preset showed when measured
+
+    def epochs_for(self, factor_key: str) -> int:
+        return self.epochs.get(factor_key, self.config.epochs)
 
 
 # The custom template with no convolution block is an MLP on the raw pixels (1,024 → 512 → 512 → 10: 0.8 M
@@ -46,25 +51,28 @@ _DIGITS_MLP = RunConfig(
     model="custom", model_options={"blocks": 0, "linear_layers": 2, "hidden_units": 512},
     optimizer="adam", lr=1e-3, batch_size=32, epochs=30, snapshot_every=0,
 )
-# Two 3×3 convolutions without pooling keep every pixel of the 32×32 maps: the flattened 16×32×32 features feed
-# a Linear of 2 M weights, which memorises 300 noisy shape images.
-_SHAPES_CNN = RunConfig(
-    dataset="shapes", dataset_options={"difficulty": 0.5, "train_limit": 300},
-    model="custom", model_options={"blocks": 2, "pool": None, "channels": 16, "linear_layers": 1,
-                                   "hidden_units": 128},
-    optimizer="adam", lr=1e-3, batch_size=32, epochs=30, snapshot_every=0,
-)
-
+# The presets, measured with the engine on a 2-core CPU (last epoch, training vs validation accuracy); without any
+# help the setup ends at 100 % vs 87.2 % (12.8 points apart) after 30 epochs and its validation loss climbs back
+# from 0.35 to 0.43. Augmentation slows the fit down, so its preset trains 60 epochs.
 SETUPS: dict[str, Setup] = {
     s.key: s for s in (
         Setup("digits_mlp", "Digits: a wide MLP on 100 training images", _DIGITS_MLP,
               {"dropout": (0.0, 0.5), "weight_decay": (0.0, 0.01), "augment": ("none", "shift"),
                "train_limit": (100, None)},
-              "Without help the training accuracy reaches 100 % while validation stays far below it."),
-        Setup("shapes_cnn", "Shapes: a CNN without pooling on 300 training images", _SHAPES_CNN,
-              {"dropout": (0.0, 0.5), "weight_decay": (0.0, 0.01), "augment": ("none", "shift+rotate+flip"),
-               "train_limit": (300, None)},
-              "Noisy shapes, few of them, and a model with 2 million weights: it memorises the training set."),
+              "Without help the training accuracy reaches 100 % while validation stays far below it.",
+              epochs={"augment": 60},
+              expect={
+                  "dropout": "Measured here: without dropout 100 % training vs 87 % validation (13 points apart); "
+                             "with dropout 0.5, 93 % vs 87 % (6 points).",
+                  "weight_decay": "Measured here: L2 shows in the loss first: with 0.01 the validation loss no longer "
+                                  "climbs back up (0.34 at the end instead of 0.43) while the accuracies hardly move "
+                                  "(13 points apart either way). Adam divides the penalty's gradient like any other, "
+                                  "which weakens L2; larger values (0.1) make training itself unstable.",
+                  "augment": "Measured here over 60 epochs: with shifted copies 92 % training vs 89 % validation "
+                             "(3 points apart). It learns more slowly: give it the epochs.",
+                  "train_limit": "Measured here: 100 images end 13 points apart (100 % vs 87 %); all 1,078 end "
+                                 "2 points apart, at 98 % validation accuracy.",
+              }),
     )
 }
 
@@ -276,7 +284,7 @@ def experiment(setup_key: str, factor_key: str, values: Sequence | None = None, 
         raise ValueError(f"unknown setup {setup_key!r}; the setups are {', '.join(SETUPS)}")
     setup = SETUPS[setup_key]
     spec = factor(factor_key)
-    base = setup.config if epochs is None else setup.config.replace(epochs=int(epochs))
+    base = setup.config.replace(epochs=int(setup.epochs_for(factor_key) if epochs is None else epochs))
     chosen = tuple(setup.defaults[factor_key] if values is None else values)
     exp = Experiment(base, factor_key, chosen, setup_key, f"{spec.title}: {setup.title}")
     exp.variants()  # checks the values now, not when the runs are submitted

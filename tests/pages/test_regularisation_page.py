@@ -148,7 +148,8 @@ def test_finished_variants_are_drawn_with_their_gaps(root):
         ids.append(run.run_id)
     at = page(setup="digits_mlp", factor="dropout", values="0, 0.5", epochs="2", runs=",".join(ids))
     assert not at.exception
-    assert at.selectbox(key="reg_factor").value == "dropout" and at.number_input(key="reg_epochs").value == 2
+    assert at.selectbox(key="reg_factor").value == "dropout"
+    assert at.number_input(key="reg_epochs_digits_mlp_dropout").value == 2  # the form shows the URL's experiment
     (chart,) = [c for c in at.get("plotly_chart") if c.proto.id.endswith("-reg_chart")]
     spec = json.loads(chart.proto.spec)
     assert {t.get("legendgroup") for t in spec["data"]} == {"dropout 0", "dropout 0.5"}
