@@ -225,6 +225,7 @@ def check(config: RunConfig, input_shape: tuple[int, int, int], num_classes: int
     limits = limits or load_limits()
     check_numbers(config, input_shape, limits)
     model = meta_model(config.model, dict(config.model_options), input_shape, num_classes)
+    models.check_input(model, tuple(input_shape))  # a shape that does not fit is explained, layer by layer
     est = estimate_model(model, config, input_shape)  # a meta forward: milliseconds, nothing allocated
     if est.parameters > limits.max_parameters:
         raise GuardError(f"This model has {est.parameters:,} parameters; this classroom's limit is "
