@@ -9,6 +9,7 @@ from the cap: all variants start at once.
 """
 
 import html
+import re
 
 import pandas as pd
 import streamlit as st
@@ -26,6 +27,14 @@ ensure_app_frame()  # a cold server's first request goes through app.py
 REFRESH_SECONDS = 1.0
 LIVE = runs.ACTIVE_STATUSES + ("testing",)
 PARAMS = ("setup", "factor", "values", "epochs", "runs")
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def literal(text: str) -> str:
+    """``text`` (which may hold what a student typed) shown as typed by st.error / st.caption, not as markdown."""
+    return _MARKDOWN.sub(r"\\\1", str(text))
+
 
 st.title("🧪 Overfitting lab")
 st.caption("A model that learns its training images by heart scores far better on them than on images it has "
@@ -73,7 +82,7 @@ def _start(exp: X.Experiment) -> None:
     try:
         estimates = exp.check(load_limits())
     except ValueError as exc:
-        st.error(str(exc).splitlines()[0])
+        st.error(literal(str(exc).splitlines()[0]))
         return
     started, refusal = [], ""
     for config, estimate in zip(exp.variants(), estimates):
@@ -83,7 +92,7 @@ def _start(exp: X.Experiment) -> None:
             refusal = str(exc)
             break
     if not started:
-        st.error(refusal or "No variant could be queued.")
+        st.error(literal(refusal) or "No variant could be queued.")
         return
     _put_in_url(exp, started)
     if refusal:  # shown after the rerun: how many started, and what happens to the others
@@ -116,7 +125,11 @@ def _default(key: str, options: list[str]) -> int:
     return options.index(value) if value in options else 0
 
 
-limits = load_limits()
+try:
+    limits = load_limits()
+except ValueError as exc:  # the teacher's classroom.toml has a typo: say which key, train nothing
+    st.error(literal(f"The classroom limits cannot be read: {exc}"))
+    st.stop()
 url_exp = _url_experiment()
 c1, c2, c3 = st.columns([3, 2, 1])
 setup_key = c1.selectbox("Setup (made to overfit)", list(X.SETUPS), index=_default("setup", list(X.SETUPS)),
@@ -146,7 +159,7 @@ try:
 except ValueError as exc:
     problem = str(exc).splitlines()[0]
 if problem:
-    st.error(problem)
+    st.error(literal(problem))
 label = f"▶ Train {len(exp.values)} runs side by side" if exp else "▶ Train the runs side by side"
 if st.button(label, type="primary", key="reg_start", disabled=exp is None, help=problem):
     _start(exp)

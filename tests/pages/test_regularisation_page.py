@@ -72,11 +72,14 @@ def test_the_page_offers_measured_presets_and_refuses_bad_values_in_one_sentence
     assert not at.exception
     assert at.button(key="reg_start").disabled
     (error,) = at.error
-    assert error.value == "data size values are whole numbers of training images ≥ 1, or 'all'; got 'lots'"
+    assert error.value.replace("\\", "") == ("data size values are whole numbers of training images ≥ 1, or 'all'; "
+                                              "got 'lots'")
+    at.text_input(key="reg_values_digits_mlp_train_limit").set_value("100, **[x](y)**").run()
+    assert r"got '\*\*\[x\]\(y\)\*\*'" in at.error[0].value  # what a student typed is shown, not rendered
     at.text_input(key="reg_values_digits_mlp_train_limit").set_value("100, 5000").run()
     at.button(key="reg_start").click().run()
     assert not at.exception
-    assert "only 1,078 training images" in at.error[0].value  # checked before anything is queued
+    assert "only 1,078 training images" in at.error[0].value.replace("\\", "")  # checked before queueing
     assert runs.list_runs(root) == []
 
 
@@ -176,3 +179,13 @@ def test_a_damaged_link_is_ignored_or_said_in_one_sentence(root, params):
     assert runs.list_runs(root) == []
     if "missing-run" in params["runs"]:
         assert any("was deleted" in w.value for w in at.warning)
+
+
+def test_a_broken_classroom_file_is_one_sentence_and_trains_nothing(root, tmp_path, monkeypatch):
+    bad = tmp_path / "classroom.toml"
+    bad.write_text("max_jobs_per_persn = 3\n")
+    monkeypatch.setenv("VISION_CORE_CLASSROOM", str(bad))
+    at = page()
+    assert not at.exception
+    assert "max_jobs_per_persn" in at.error[0].value.replace("\\", "")
+    assert not any(b.key == "reg_start" for b in at.button)
