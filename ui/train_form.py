@@ -27,7 +27,7 @@ HYPER_KEYS = {"train_optimizer": "optimizer", "train_lr": "lr", "train_momentum"
               "train_weight_decay": "weight_decay", "train_scheduler": "scheduler",
               "train_batch_size": "batch_size", "train_epochs": "epochs", "train_seed": "seed",
               "train_accelerator": "accelerator", "train_patience": "early_stopping_patience",
-              "train_snapshot_every": "snapshot_every"}
+              "train_snapshot_every": "snapshot_every", "train_fast": "fast"}
 
 # RunConfig fields the form has widgets for; the others (set by a recipe or a shared link) are carried as they are.
 FORM_FIELDS = {"dataset", "dataset_options", "model", "model_options", "augment", *HYPER_KEYS.values()}
@@ -400,6 +400,10 @@ def hyper_section(limits: classroom.Limits) -> tuple[dict[str, Any], list[str]]:
                                                problems, step=1)
     values["snapshot_every"] = number(c[2], "Snapshot filters every N steps (0 = off)", "train_snapshot_every", 0,
                                       10000, problems, step=1)
+    values["fast"] = st.toggle("Fast mode", key="train_fast", disabled=_locked(),
+                               help="The speed options this device supports: on a GPU bfloat16 autocast, "
+                                    "channels-last, a fused optimiser and cuDNN autotuning; on the CPU the fused "
+                                    "optimiser. The numbers differ slightly from a plain run.")
     for key in ("batch_size", "epochs", "seed", "early_stopping_patience", "snapshot_every"):
         if values[key] is not None:
             values[key] = int(values[key])
