@@ -81,10 +81,9 @@ def flow(app_url, page, shot) -> None:
                            and s["gaps"] == 2)
     assert set(final["epochs"]) == {f"dropout {v} · {split}" for v in ("0", "0.5")
                                     for split in ("training", "validation")}
-    page.get_by_test_id("stTable").get_by_text("finished").first.wait_for()
-    assert page.get_by_test_id("stTable").get_by_text("finished").count() == 2
     # Once both ended the page redraws in its final state, without the live refresh and with nothing to stop.
-    page.get_by_role("button", name="⏹ Stop this experiment").wait_for(state="detached")
+    page.get_by_role("button", name="⏹ Stop this experiment").wait_for(state="detached", timeout=180_000)
     wait_for_app(page)
+    assert page.get_by_test_id("stTable").get_by_text("finished", exact=True).count() == 2
     page.get_by_test_id("stTable").scroll_into_view_if_needed()
     shot(page, "lab-finished")
