@@ -76,6 +76,14 @@ def app_url(runs_dir):
     stop_workers(runs_dir)
 
 
+@pytest.fixture(autouse=True)
+def _no_run_outlives_its_test(request):
+    """A failed browser test must not leave a 200-epoch worker eating the CPU of every test after it."""
+    yield
+    if "runs_dir" in request.fixturenames:
+        stop_workers(request.getfixturevalue("runs_dir"))
+
+
 def stop_workers(runs_dir: Path) -> None:
     """Workers outlive the server by design: ask every run still training to stop."""
     from vision_core import runs
