@@ -245,30 +245,36 @@ def main() -> None:
             pages: list = []
             traffic = Traffic()
 
+            def phase(result: dict) -> None:  # printed as it comes: a run cut short still tells what it measured
+                if not results:
+                    print("  " + HEAD)
+                results.append(result)
+                print("  " + row(result, results), flush=True)
+
             def wait(seconds: float) -> None:  # Playwright delivers page events while it waits
                 (pages[0].wait_for_timeout(seconds * 1000) if pages else time.sleep(seconds))
 
-            results.append(measure("no viewer", server, worker, sampler, [], traffic, args.settle, args.window, wait))
+            phase(measure("no viewer", server, worker, sampler, [], traffic, args.settle, args.window, wait))
             for n in counts:
                 started = time.perf_counter()
                 while len(pages) < n:
                     pages.append(open_viewer(viewers, f"{server.url}/train?run={run_id}", traffic))
                 drawn = wait_charts(pages, timeout=60 + 10 * n)
                 print(f"  {n} viewer(s): {drawn}/{n} pages drew the chart after {time.perf_counter() - started:.0f} s")
-                results.append(measure(f"{n} viewer(s)", server, worker, sampler, pages, traffic, args.settle,
+                phase(measure(f"{n} viewer(s)", server, worker, sampler, pages, traffic, args.settle,
                                        args.window, wait))
             control.pause()
             deadline = time.time() + 60
             while sampler.status != "paused" and time.time() < deadline:
                 wait(0.5)
-            results.append(measure(f"{len(pages)} viewer(s), paused", server, worker, sampler, pages, traffic,
+            phase(measure(f"{len(pages)} viewer(s), paused", server, worker, sampler, pages, traffic,
                                    args.settle, args.window, wait))
             control.resume()
             viewers.close()
             pages = []
             settled = settle_after_close(server, results[0]["server_cpu"])
             print(f"  after the tabs closed, the server's CPU was back to the no-viewer level in {settled}")
-            results.append(measure("no viewer (tabs closed)", server, worker, sampler, [], traffic, args.settle,
+            phase(measure("no viewer (tabs closed)", server, worker, sampler, [], traffic, args.settle,
                                    args.window, wait))
             browser.close()
     finally:
@@ -280,30 +286,39 @@ def main() -> None:
             control.stop()
         time.sleep(2)
         server.stop()
-    report(results, args.window)
+        report(results, args.window)  # also when cut short (Ctrl-C): the phases measured so far
+
+
+HEAD = (f"{'phase':<24}{'server CPU':>11}{'per viewer':>11}{'worker CPU':>11}{'samples/s':>10}{'ratio':>7}"
+        f"{'age med':>8}{'age max':>8}{'ws KB/s/v':>10}{'chart KB':>9}{'charts/s/v':>11}{'RSS MB':>8}")
+
+
+def row(r: dict, results: list[dict]) -> str:
+    """One phase as a table row, against the no-viewer phases measured so far."""
+    base = [x for x in results if x["viewers"] == 0]
+    base_cpu = base[0]["server_cpu"]  # before any tab opened (closed tabs may still cost: see the last phase)
+    speeds = [x["speed"] for x in base if x["speed"]]  # before and after: the machine's own drift averages out
+    base_speed = statistics.mean(speeds) if speeds else None
+    per_viewer = (r["server_cpu"] - base_cpu) / r["viewers"] if r["viewers"] else None
+    paused = r["status"] == "paused"  # no new steps: neither a speed nor a point age to speak of
+    ratio = r["speed"] / base_speed if r["speed"] and base_speed and not paused else None
+    ages = (None, None) if paused else (r["age_median"], r["age_max"])
+    return (f"{r['label']:<24}{r['server_cpu']:>11.1%}{fmt(per_viewer, '.1%'):>11}{r['worker_cpu']:>11.1%}"
+            f"{fmt(r['speed'], ',.0f'):>10}{fmt(ratio, '.2f'):>7}{fmt(ages[0], '.2f'):>8}{fmt(ages[1], '.2f'):>8}"
+            f"{r['bytes_per_viewer_s'] / 1024:>10.1f}{fmt(r['chart_kb'], '.1f'):>9}"
+            f"{r['chart_msgs_per_viewer_s']:>11.2f}{r['rss_mb']:>8.0f}"
+            + (f"  ({r['missing']} samples without a chart)" if r["missing"] else ""))
 
 
 def report(results: list[dict], window: float) -> None:
-    base = [r for r in results if r["viewers"] == 0]
-    base_cpu = base[0]["server_cpu"]  # before any tab opened (closed tabs may still cost: see the last phase)
-    speeds = [r["speed"] for r in base if r["speed"]]  # before and after: the machine's own drift averages out
-    base_speed = statistics.mean(speeds) if speeds else None
-    print(f"\nper phase ({window:.0f} s each); server CPU per viewer = (server CPU − first no-viewer {base_cpu:.1%})"
-          " ÷ N; ratio = samples/s ÷ the no-viewer phases' mean; charts/s/v = chart messages per viewer per second")
-    head = (f"{'phase':<24}{'server CPU':>11}{'per viewer':>11}{'worker CPU':>11}{'samples/s':>10}{'ratio':>7}"
-            f"{'age med':>8}{'age max':>8}{'ws KB/s/v':>10}{'chart KB':>9}{'charts/s/v':>11}{'RSS MB':>8}")
-    print(head)
+    if not results:
+        return
+    print(f"\nper phase ({window:.0f} s each); server CPU per viewer = (server CPU − first no-viewer "
+          f"{results[0]['server_cpu']:.1%}) ÷ N; ratio = samples/s ÷ the no-viewer phases' mean; "
+          "charts/s/v = chart messages per viewer per second")
+    print(HEAD)
     for r in results:
-        per_viewer = (r["server_cpu"] - base_cpu) / r["viewers"] if r["viewers"] else None
-        paused = r["status"] == "paused"  # no new steps: neither a speed nor a point age to speak of
-        ratio = r["speed"] / base_speed if r["speed"] and base_speed and not paused else None
-        if paused:
-            r["age_median"] = r["age_max"] = None
-        print(f"{r['label']:<24}{r['server_cpu']:>11.1%}{fmt(per_viewer, '.1%'):>11}{r['worker_cpu']:>11.1%}"
-              f"{fmt(r['speed'], ',.0f'):>10}{fmt(ratio, '.2f'):>7}{fmt(r['age_median'], '.2f'):>8}"
-              f"{fmt(r['age_max'], '.2f'):>8}{r['bytes_per_viewer_s'] / 1024:>10.1f}{fmt(r['chart_kb'], '.1f'):>9}"
-              f"{r['chart_msgs_per_viewer_s']:>11.2f}{r['rss_mb']:>8.0f}"
-              + (f"  ({r['missing']} samples without a chart)" if r["missing"] else ""))
+        print(row(r, results))
     print("targets: per viewer ≤ 5 % of a core; paused ≈ 0; ratio ≥ 0.9 at 30 viewers; age ≤ 1.5 s; chart ≤ 30 KB")
 
 
