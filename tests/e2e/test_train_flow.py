@@ -11,7 +11,8 @@ from tests.e2e.browser import wait_for_app
 CHART_LAST_STEP = """() => {
   let last = 0;
   for (const p of document.querySelectorAll('.js-plotly-plot')) {
-    for (const t of (p.data || [])) {
+    // _fullData holds the decoded arrays (the figure ships numbers as base64 typed arrays).
+    for (const t of (p._fullData || p.data || [])) {
       if (t.name === 'train, each step' && t.x && t.x.length) last = Math.max(last, Number(t.x[t.x.length - 1]));
     }
   }
@@ -68,6 +69,7 @@ def test_train_refresh_stop_and_find_in_runs(app_url, page, shot):
 
     page.goto(app_url + "/runs")
     wait_for_app(page)
-    page.get_by_text("Manage a run").wait_for()
-    assert run_id in page.content() or page.get_by_text(run_id).count() > 0
+    page.get_by_role("heading", name="📊 Runs").wait_for()
+    page.wait_for_function(f"() => document.body.innerText.includes('{run_id}')"
+                           " || [...document.querySelectorAll('canvas')].length > 0", timeout=60_000)
     shot(page, "runs-page")
