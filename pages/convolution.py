@@ -351,7 +351,10 @@ with right:
             st.stop()
         from ui.run_picker import default_index  # this person's best finished run first (issue 13.4)
 
-        run = st.selectbox("Run", records, key="conv_run", index=default_index(records),
+        ids = [r.run_id for r in records]
+        wanted = st.query_params.get("run")  # a link to this page may name the run (as on Inside/Evaluate)
+        start = ids.index(wanted) if wanted in ids else default_index(records)
+        run = st.selectbox("Run", records, key="conv_run", index=start,
                            format_func=lambda r: f"{r.run_id} — {r.config.model} on {r.config.dataset} ({r.state})")
         checkpoint = run.checkpoint("last")
         try:

@@ -93,7 +93,7 @@ def test_pause_step_stop_cross_to_ray_and_ray_queues_the_next_run(scheduler, tmp
     time.sleep(1.0)
     assert live(first)["step"] == 1  # exactly one batch, then paused again
     # The first run holds every CPU of the cluster: the scheduler hands Bob's run to Ray, which queues it.
-    second = scheduler.submit(QUICK, owner="bob")
+    second = scheduler.submit(QUICK.replace(epochs=50), owner="bob")  # long enough to be stopped before it ends
     wait_for(lambda: state(second, tmp_path) == "starting", what="the second run to be handed to Ray")
     time.sleep(3.0)
     assert not live(second) and state(second, tmp_path) == "starting"  # waiting for room, not training

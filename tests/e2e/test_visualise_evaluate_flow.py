@@ -89,9 +89,13 @@ def test_convolution_on_a_photo_with_sobel_then_a_trained_kernel(app_url, page, 
     from vision_core import engine
     from vision_core.config import RunConfig
 
+    from vision_core import runs
+
     engine.train(RunConfig(dataset="digits", model="lenet", epochs=1, snapshot_every=0, name="e2e-kernels"),
                  root=runs_dir, trainer_options={"limit_train_batches": 5})
-    page.reload()
+    # Other tests' runs share this folder (some score better), so the link names the run, as a teacher's would.
+    run_id = next(r.run_id for r in runs.list_runs(runs_dir) if r.name == "e2e-kernels")
+    page.goto(app_url + f"/convolution?run={run_id}")
     wait_for_app(page)
     click_radio(page, "Dataset image")  # a real digit ...
     click_radio(page, "From a trained run")  # ... under the kernels LeNet learned
