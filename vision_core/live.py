@@ -117,14 +117,21 @@ class LiveState:
             self.version += 1
 
     def add_step(self, step: int, loss: float, acc: float) -> None:
+        self.add_steps([(step, loss, acc)])
+
+    def add_steps(self, points: list[tuple[int, float, float]]) -> None:
+        """(step, loss, accuracy) of several steps, in order, under one lock."""
+        if not points:
+            return
         with self._lock:
-            self.step = step
-            if step % self.stride == 0:
-                self.steps.append((step, loss, acc))
-                if len(self.steps) > MAX_STEP_POINTS:
-                    # Keep every other point: the curve's shape survives, the chart stays light.
-                    self.stride *= 2
-                    self.steps = [p for p in self.steps if p[0] % self.stride == 0]
+            for point in points:
+                if point[0] % self.stride == 0:
+                    self.steps.append(point)
+                    if len(self.steps) > MAX_STEP_POINTS:
+                        # Keep every other point: the curve's shape survives, the chart stays light.
+                        self.stride *= 2
+                        self.steps = [p for p in self.steps if p[0] % self.stride == 0]
+            self.step = points[-1][0]
             self.version += 1
 
     def set_lr(self, step: int, lr: float) -> None:
@@ -170,7 +177,7 @@ class LiveState:
             }
 
 
-def _metric(trainer: L.Trainer, name: str) -> float | None:
+def _metric(trainer, name: str) -> float | None:
     value = trainer.callback_metrics.get(name)
     return None if value is None else float(value)
 
@@ -375,16 +382,19 @@ class LiveCallback(L.Callback):
         self._last_flush = time.perf_counter()
         if not pending:
             return
-        losses = torch.stack([p[1].float() for p in pending]).tolist()
-        corrects = torch.stack([p[2].float() for p in pending]).tolist()
+        losses = torch.stack([p[1] for p in pending]).float().tolist()
+        corrects = torch.stack([p[2] for p in pending]).float().tolist()
+        points = []
         for (step, _, _, size), loss, correct in zip(pending, losses, corrects):
             if not math.isfinite(loss):
+                self.state.add_steps(points)  # the curve up to the last finite step
                 raise DivergedError(
                     f"The loss became {loss} at step {step} (epoch {trainer.current_epoch + 1}): "
                     f"training diverged. Try a smaller learning rate (now {pl_module.config.lr:g}), "
                     "a smaller batch, or Adam instead of SGD."
                 )
-            self.state.add_step(step, loss, correct / size)
+            points.append((step, loss, correct / size))
+        self.state.add_steps(points)
         if time.perf_counter() - self._window_start > 0.5:
             self._publish_speed(pl_module)
 
