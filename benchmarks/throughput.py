@@ -6,11 +6,11 @@
     .venv/bin/python benchmarks/throughput.py --model airbench --batch-size 1024 --steps 50 --image 3x32x32 --fast
 
 Both sides draw the same batches from the same ``BatchLoader`` (in-memory tensors on the training
-device), so the ratio engine / plain is what the engine adds per step: Lightning's loop, the module's
+device), so the ratio engine / plain is what the engine adds per step: its Fabric loop, the module's
 bookkeeping, the live callback, the CSV logger, checkpoints at the epoch ends. Validation is off.
 Timing runs from the first batch to the last (``on_train_start`` → ``on_train_end`` for the engine);
-Lightning's start-up is printed separately. Each figure is the best of ``--repeats`` interleaved runs,
-as wall-clock time and as this process's CPU time: on a machine shared with other work the CPU-time
+the start-up (Fabric, data on the device) is printed separately. Each figure is the best of
+``--repeats`` interleaved runs, as wall-clock time and as this process's CPU time: on a machine shared with other work the CPU-time
 ratio is the steadier one (compare it with ``--threads 1``).
 """
 
@@ -88,7 +88,7 @@ def plain_loop(config: RunConfig, data, steps: int, device: str) -> tuple[float,
 
 
 class LoopTimer(L.Callback):
-    """Wall and CPU time of the training loop alone (first batch to last), without Lightning's start-up."""
+    """Wall and CPU time of the training loop alone (first batch to last), without the start-up."""
 
     def on_train_start(self, trainer, pl_module) -> None:
         _sync(pl_module.device.type)
@@ -142,7 +142,7 @@ def compare(args, model: str, batch_size: int, steps: int, shape: tuple[int, int
           f"({per_step['plain wall']:.3f} ms/step wall, {per_step['plain cpu']:.3f} ms/step CPU)")
     print(f"  best engine: {steps * batch_size / best['engine wall']:8.0f} samples/s  "
           f"({per_step['engine wall']:.3f} ms/step wall, {per_step['engine cpu']:.3f} ms/step CPU); "
-          f"Lightning start-up and teardown {startup:.2f} s on top")
+          f"start-up and teardown {startup:.2f} s on top")
     cpu_ratio = best["plain cpu"] / best["engine cpu"]
     print(f"  ratio engine/plain: wall {best['plain wall'] / best['engine wall']:.3f}, CPU time {cpu_ratio:.3f}")
     return cpu_ratio

@@ -1,8 +1,8 @@
 """Command line: ``vision-core train --dataset digits --model lenet --epochs 5``.
 
 Trains exactly what the dashboard trains (same RunConfig, same engine, same run folders).
-Lightning's ``--accelerator / --devices / --strategy / --num-nodes`` pass through, so one run
-scales to several GPUs or machines with DDP.
+Lightning's ``--accelerator / --devices / --strategy / --num-nodes`` pass through to Lightning Fabric,
+so one run scales to several GPUs or machines with DDP.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from typing import Any
 from vision_core.config import ACCELERATORS, OPTIMIZERS, PRECISIONS, SCHEDULERS, RunConfig
 
 RUN_ID_ENV = "VISION_CORE_RUN_ID"  # DDP re-launches this command per process: they must share one run folder
-# Lightning strategies that need nothing beyond what this project installs (deepspeed / xla would).
-STRATEGIES = ("auto", "ddp", "ddp_spawn", "ddp_find_unused_parameters_true", "fsdp")
+# Lightning strategies the Fabric loop launches from a command with what this project installs
+# (ddp_spawn and fsdp would need a function to launch; deepspeed / xla more packages).
+STRATEGIES = ("auto", "ddp", "ddp_find_unused_parameters_true")
 _LOAD_OPTIONS = ("root", "image_size", "val_size", "seed", "download", "train_limit")  # what datasets.load takes for every dataset
 
 

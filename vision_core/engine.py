@@ -9,11 +9,11 @@ from typing import Any, NoReturn
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
 from vision_core import datasets, models, runs
 from vision_core.config import RunConfig
+from vision_core.fit_loop import FabricTrainer
 from vision_core.lightning_module import ClassifierModule, VisionDataModule, trainer_overrides
 from vision_core.live import DivergedError, JobControl, LiveCallback, LiveState, write_live
 
@@ -128,15 +128,7 @@ def train(
     module = ClassifierModule(model, config, num_classes=len(dataset.classes))
     checkpoints = run.path / "checkpoints"
     has_val = trainer_options.get("limit_val_batches") != 0
-    callbacks: list[L.Callback] = [
-        LiveCallback(state, control),
-        ModelCheckpoint(dirpath=checkpoints, filename="last", enable_version_counter=False),
-    ]
-    if has_val:
-        callbacks.append(ModelCheckpoint(dirpath=checkpoints, filename="best", monitor="val_loss", mode="min",
-                                         enable_version_counter=False))
-    if config.early_stopping_patience and has_val:
-        callbacks.append(EarlyStopping(monitor="val_loss", patience=config.early_stopping_patience))
+    callbacks: list[L.Callback] = [LiveCallback(state, control)]
     if config.snapshot_every:
         from vision_core.snapshots import SnapshotCallback
 
@@ -145,15 +137,16 @@ def train(
 
     # Speed options (precision, cuDNN autotuning) unless the caller set them itself (the CLI, a benchmark).
     overrides = {k: v for k, v in trainer_overrides(config, accelerator).items() if k not in trainer_options}
-    trainer = L.Trainer(
+    trainer = FabricTrainer(
         accelerator=accelerator,
         max_epochs=config.epochs,
-        logger=CSVLogger(save_dir=run.path, name="", version="", flush_logs_every_n_steps=20),
+        # metrics.csv is rewritten every 100 steps and at each epoch's end (the live curves come from live.json).
+        logger=CSVLogger(save_dir=run.path, name="", version="", flush_logs_every_n_steps=100),
         callbacks=callbacks,
-        log_every_n_steps=trainer_options.pop("log_every_n_steps", 5),
-        enable_progress_bar=progress_bar,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
+        checkpoint_dir=checkpoints,
+        early_stopping_patience=config.early_stopping_patience if has_val else 0,
+        log_every_n_steps=trainer_options.pop("log_every_n_steps", "auto"),
+        progress_bar=progress_bar,
         **overrides,
         **trainer_options,
     )
@@ -180,7 +173,7 @@ def train(
         trainer.save_checkpoint(checkpoints / "last.ckpt")
     state.update(status="testing")
     best = checkpoints / "best.ckpt"
-    test_results = trainer.test(module, datamodule=datamodule, verbose=False,
+    test_results = trainer.test(module, datamodule=datamodule,
                                 ckpt_path=str(best) if best.is_file() and not stopped else None)
     test_metrics = {k: float(v) for k, v in (test_results[0] if test_results else {}).items()}
 

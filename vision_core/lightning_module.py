@@ -1,20 +1,18 @@
 """The LightningModule and LightningDataModule every run uses (CLI and dashboard alike).
 
 Per-step cost decides the speed of small models (on a GPU their step is well under a millisecond),
-so a training step here only adds its loss and correct count to running sums on the device: no
-``self.log`` of a metric object, no torchmetrics update, no host sync. The sums are logged once per
-epoch (``train_loss_epoch``, ``train_acc``, ``val_loss``, ``val_acc``, ``test_loss``, ``test_acc``)
-and the step curve (``train_loss_step``) only on the steps the logger writes; ``metrics.csv`` keeps
-Lightning's CSVLogger format. Measurements: docs/PERFORMANCE.md.
+so a training step returns its loss and correct count on the device and the loop
+(``fit_loop.FabricTrainer``) adds them to running sums: no metric object, no host sync per step.
+Measurements: docs/PERFORMANCE.md.
 
 The speed options of a run (``RunConfig.fast`` and the flags next to it) are resolved here too:
-``speed_options`` for the module, ``trainer_overrides`` for the Trainer's own arguments.
+``speed_options`` for the module, ``trainer_overrides`` for the loop's own arguments (precision,
+cuDNN autotuning).
 """
 
 from __future__ import annotations
 
 import importlib.util
-import inspect
 import shutil
 import sys
 import warnings
@@ -113,9 +111,9 @@ def speed_options(config: RunConfig, accelerator: str) -> SpeedOptions:
 
 
 def trainer_overrides(config: RunConfig, accelerator: str) -> dict:
-    """Keyword arguments for ``L.Trainer`` that the run's speed options need (merge them into the call).
+    """Keyword arguments for the training loop that the run's speed options need (merge them into the call).
 
-    Example: ``L.Trainer(accelerator="gpu", **trainer_overrides(config, "gpu"), ...)``.
+    Example: ``FabricTrainer(accelerator="gpu", **trainer_overrides(config, "gpu"), ...)``.
     """
     options = speed_options(config, accelerator)
     overrides: dict = {"precision": options.precision}
@@ -158,65 +156,78 @@ def warmup_linear(step: int, total_steps: int) -> float:
 
 
 class ClassifierModule(L.LightningModule):
-    """Wraps a zoo model: loss, optimiser, and loss/accuracy per split (``train_acc``, ``val_acc``, ``test_acc``).
+    """Wraps a zoo model: its loss, its optimiser and schedule, and one training or evaluation step.
 
-    Optimisation is manual (``training_step`` does zero_grad / backward / step itself): Lightning's
-    automatic loop wraps each step in a closure and several hook calls, a fixed cost per step that
-    is as large as a tiny model's whole step (docs/PERFORMANCE.md). The result is the same update.
+    The loop that drives it is ``fit_loop.FabricTrainer`` (Lightning Fabric): it calls ``prepare``
+    once on the device, ``make_optimizer``, then ``train_step`` / ``eval_step`` per batch, and keeps
+    the running sums of loss and correct predictions. Still a LightningModule, so a run's checkpoint
+    loads with ``ClassifierModule.load_from_checkpoint`` and carries the run's config.
     """
 
     def __init__(self, model: nn.Module, config: RunConfig, num_classes: int) -> None:
         super().__init__()
-        self.automatic_optimization = False
         self.model = model
         self.config = config
         self.binary = is_binary_logit(model)
         # Saved inside every checkpoint, so a checkpoint says what made it.
         self.save_hyperparameters({"config": config.to_dict(), "num_classes": num_classes})
-        # Running sums per stage, on the device: tensor([Σ loss·batch, Σ correct]) and the sample count.
-        # Plain attributes, not buffers: they are no part of the model and never enter a checkpoint.
-        self._sums: dict[str, torch.Tensor] = {}
-        self._counts: dict[str, int] = {}
         self.speed = SpeedOptions()
         self.speed_notes: list[str] = []  # messages about speed options that are off (for the run's status)
         self._compiled = None  # torch.compile'd model (a callable, kept out of the module tree), or None
         self._compile_checked = False
 
-    def __setattr__(self, name, value) -> None:
-        # Lightning sets _current_fx_name around every hook call, two dozen times a step; nn.Module's
-        # __setattr__ checks parameters, buffers and submodules each time. A string needs none of that.
-        if name == "_current_fx_name":
-            object.__setattr__(self, name, value)
-        else:
-            super().__setattr__(name, value)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Training goes through the compiled model when there is one; evaluation never (a mode switch
+        # would compile it once more, for a few batches).
+        if self._compiled is not None and self.training:
+            return self._compiled(x)
         return self.model(x)
 
-    # --- speed options ---------------------------------------------------------------------------------------
+    # --- set-up ---------------------------------------------------------------------------------------------
 
-    def setup(self, stage: str) -> None:
-        device = self.trainer.strategy.root_device.type if self._trainer is not None else "cpu"
-        self.speed = speed_options(self.config, "gpu" if device == "cuda" else device)
+    def prepare(self, device_type: str) -> None:
+        """Resolve the speed options for the device ("cuda" or "cpu") and apply the model's part of them."""
+        self.speed = speed_options(self.config, "gpu" if device_type == "cuda" else device_type)
         for note in self.speed.notes:
             if note not in self.speed_notes:
                 self.speed_notes.append(note)
                 _warn(note)
         if self.speed.channels_last:
             self.model.to(memory_format=torch.channels_last)
-        if self.speed.compile and stage == "fit" and self._compiled is None:
+        if self.speed.compile and self._compiled is None:
             # dynamic=False: the shapes are fixed (the last, smaller batch compiles once more).
             self._compiled = torch.compile(self.model, dynamic=False).__call__
             self._compile_checked = False
 
-    def on_fit_start(self) -> None:
-        # Models with a data-dependent start (airbench's whitening conv) see a sample of the training
-        # images once, before the first step. Every DDP rank computes the same weights from the same sample.
+    def init_from_data(self, dataset: datasets.ImageDataset) -> None:
+        """Models with a data-dependent start (airbench's whitening conv) see a sample of the training
+        images once, before the first step. Every DDP rank computes the same weights from the same sample."""
         init = getattr(self.model, "init_from_data", None)
-        datamodule = getattr(self.trainer, "datamodule", None)
-        dataset = getattr(datamodule, "dataset", None)
-        if callable(init) and dataset is not None and self.global_step == 0:
-            init(dataset.normalize(dataset.train.images[:WHITENING_SAMPLE].float() / 255))
+        if callable(init):
+            init(dataset.normalize(dataset.train.images[:WHITENING_SAMPLE].float() / 255).to(self.device))
+
+    def make_optimizer(self, total_steps: int):
+        """(optimizer, scheduler or None, "step" or "epoch"): what the config names, for ``total_steps`` steps."""
+        c = self.config
+        optimizer = None
+        if self.speed.fused_optimizer:
+            try:
+                optimizer = make_optimizer(c, self.parameters(), fused=True)
+            except (RuntimeError, ValueError, TypeError) as exc:
+                note = f"The fused optimiser is off ({exc}); using the standard one."
+                self.speed_notes.append(note)
+                _warn(note)
+        if optimizer is None:
+            optimizer = make_optimizer(c, self.parameters())
+        if c.scheduler == "cosine":
+            return optimizer, torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=c.epochs), "epoch"
+        if c.scheduler == "step":
+            step = torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(c.epochs // 3, 1), gamma=0.1)
+            return optimizer, step, "epoch"
+        if c.scheduler == "warmup_linear":
+            total = max(int(total_steps), 1)
+            return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_linear(s, total)), "step"
+        return optimizer, None, "epoch"
 
     def _inputs(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = batch  # (B, C, H, W), (B,)
@@ -237,151 +248,36 @@ class ClassifierModule(L.LightningModule):
             preds = logits.argmax(dim=1)
         return loss, (preds == y).sum()
 
-    def _accumulate(self, stage: str, loss: torch.Tensor, correct: torch.Tensor, n: int) -> None:
-        step = torch.stack((loss.detach().float() * n, correct.float()))
-        sums = self._sums.get(stage)
-        if sums is None:
-            self._sums[stage] = step
-        else:
-            sums += step
-        self._counts[stage] = self._counts.get(stage, 0) + n
+    def train_step(self, batch, forward, backward) -> tuple[torch.Tensor, torch.Tensor]:
+        """Forward and backward of one batch: (loss, correct), on the device; the optimiser step is the loop's.
 
-    def _flush(self, stage: str) -> None:
-        """Log the samples summed since the last flush: their mean loss and accuracy, weighted by their count.
-
-        Lightning's epoch value is the count-weighted mean of what was logged, so it is exact however
-        many flushes an epoch has; the one host sync happens when Lightning reads the value.
+        ``forward`` is this module as Fabric set it up (autocast, DDP's gradient sync), ``backward``
+        Fabric's backward. The first compiled step is tried: compilers fail late (no C++ compiler,
+        Triton, an operator they lack); then the step runs again without compile, and training goes on.
         """
-        sums, n = self._sums.pop(stage, None), self._counts.pop(stage, 0)
-        if sums is None or n == 0:
-            return
-        means = sums / n
-        sync = self.trainer.world_size > 1
-        loss_name, acc_name = EPOCH_NAMES[stage]
-        self.log(loss_name, means[0], on_step=False, on_epoch=True, batch_size=n, sync_dist=sync,
-                 prog_bar=stage != "test")
-        self.log(acc_name, means[1], on_step=False, on_epoch=True, batch_size=n, sync_dist=sync,
-                 prog_bar=stage != "test")
-
-    def _train_forward_backward(self, x, y) -> tuple[torch.Tensor, torch.Tensor]:
-        if self._compiled is None:
-            loss, correct = self._loss(self.model(x), y)
-            self.manual_backward(loss)
+        x, y = self._inputs(batch)
+        if self._compiled is None or self._compile_checked:
+            loss, correct = self._loss(forward(x), y)
+            backward(loss)
             return loss, correct
-        if self._compile_checked:
-            loss, correct = self._loss(self._compiled(x), y)
-            self.manual_backward(loss)
-            return loss, correct
-        # First compiled step: compilers fail late (no C++ compiler, Triton, an operator they lack);
-        # then the step runs again without compile, and training goes on.
         self._compile_checked = True
         try:
-            loss, correct = self._loss(self._compiled(x), y)
-            self.manual_backward(loss)
+            loss, correct = self._loss(forward(x), y)
+            backward(loss)
             return loss, correct
         except Exception as exc:  # noqa: BLE001 — compiler failures have many types (BackendCompilerFailed, OSError…)
             self._compiled = None
-            note = (f"torch.compile failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''});"
-                    " training continues without it.")
+            first_line = str(exc).splitlines()[0][:200] if str(exc) else ""
+            note = f"torch.compile failed ({type(exc).__name__}: {first_line}); training continues without it."
             self.speed_notes.append(note)
             _warn(note)
             self.model.zero_grad(set_to_none=True)
-            return self._train_forward_backward(x, y)
+            return self.train_step(batch, forward, backward)
 
-    def training_step(self, batch, batch_idx):
+    def eval_step(self, batch, forward) -> tuple[torch.Tensor, torch.Tensor]:
+        """(loss, correct) of one batch in eval mode (the caller holds torch.no_grad)."""
         x, y = self._inputs(batch)
-        optimizer = self.optimizers()
-        optimizer.zero_grad(set_to_none=True)
-        loss, correct = self._train_forward_backward(x, y)
-        optimizer.step()
-        if self.config.scheduler == "warmup_linear":  # the one per-step schedule
-            self.lr_schedulers().step()
-        self._accumulate("train", loss, correct, y.shape[0])
-        # The live callback reads both (it syncs them from the device a few times a second).
-        return {"loss": loss.detach(), "correct": correct}
-
-    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
-        # Runs after the callbacks' on_train_batch_end, so a stop they asked for is seen here.
-        trainer = self.trainer
-        if self.global_step % max(trainer.log_every_n_steps, 1) == 0 or trainer.should_stop:
-            self._log_step_curve(outputs["loss"])
-        if trainer.fit_loop.epoch_loop.done or trainer.should_stop:
-            self._flush("train")
-
-    def _log_step_curve(self, loss: torch.Tensor) -> None:
-        """One ``train_loss_step`` row, on the steps Lightning's logger writes (every ``log_every_n_steps``).
-
-        Straight to the loggers, as Lightning's own logger connector writes a row (same step number:
-        the batches stepped before this one, same ``epoch`` column): ``self.log`` would cost ~1 ms
-        here, because Lightning deep-copies its bookkeeping on every call.
-        """
-        if not self.loggers:
-            return
-        row = {"train_loss_step": float(loss), "epoch": self.current_epoch}  # the one host sync, every N steps
-        for logger in self.loggers:
-            logger.log_metrics(row, step=self.global_step - 1)
-
-    def on_train_epoch_start(self) -> None:
-        self._sums.pop("train", None)
-        self._counts.pop("train", None)
-        if self.trainer.optimizers:
-            self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=False, on_epoch=True)
-
-    def on_train_epoch_end(self) -> None:
-        # Manual optimisation: Lightning leaves the schedulers to the module.
-        scheduler = self.lr_schedulers()
-        if scheduler is not None and self.config.scheduler != "warmup_linear":
-            scheduler.step()
-
-    def _eval_step(self, batch, batch_idx: int, stage: str, total_batches) -> None:
-        x, y = self._inputs(batch)
-        loss, correct = self._loss(self.model(x), y)
-        self._accumulate(stage, loss, correct, y.shape[0])
-        if batch_idx + 1 >= total_batches:
-            self._flush(stage)
-
-    def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):
-        self._eval_step(batch, batch_idx, "val", self.trainer.num_val_batches[dataloader_idx])
-
-    def test_step(self, batch, batch_idx, dataloader_idx: int = 0):
-        self._eval_step(batch, batch_idx, "test", self.trainer.num_test_batches[dataloader_idx])
-
-    def on_validation_epoch_start(self) -> None:
-        self._sums.pop("val", None)
-        self._counts.pop("val", None)
-
-    def on_test_epoch_start(self) -> None:
-        self._sums.pop("test", None)
-        self._counts.pop("test", None)
-
-    def configure_optimizers(self):
-        c = self.config
-        optimizer = None
-        if self.speed.fused_optimizer:
-            try:
-                optimizer = make_optimizer(c, self.parameters(), fused=True)
-            except (RuntimeError, ValueError, TypeError) as exc:
-                note = f"The fused optimiser is off ({exc}); using the standard one."
-                self.speed_notes.append(note)
-                _warn(note)
-        if optimizer is None:
-            optimizer = make_optimizer(c, self.parameters())
-        if c.scheduler == "cosine":
-            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=c.epochs)
-        elif c.scheduler == "step":
-            scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(c.epochs // 3, 1), gamma=0.1)
-        elif c.scheduler == "warmup_linear":
-            total = max(int(self.trainer.estimated_stepping_batches), 1)
-            scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_linear(step, total))
-            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-        else:
-            return optimizer
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
-
-
-# Lightning reads training_step's signature on every step (does it take batch_idx?); with the
-# signature precomputed, inspect answers from this attribute instead of rebuilding it.
-ClassifierModule.training_step.__signature__ = inspect.signature(ClassifierModule.training_step)
+        return self._loss(forward(x), y)
 
 
 class VisionDataModule(L.LightningDataModule):

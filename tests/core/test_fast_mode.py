@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from vision_core import cli, datasets, lightning_module, models, presets, runs
 from vision_core.config import RunConfig
+from vision_core.fit_loop import FabricTrainer
 from vision_core.lightning_module import (
     ClassifierModule,
     VisionDataModule,
@@ -51,16 +52,14 @@ def config(**changes) -> RunConfig:
 
 
 def fit(cfg: RunConfig, data, **trainer_kwargs):
-    """Train with a bare Trainer (no logger, no checkpoints) and the run's trainer_overrides."""
+    """Train with the engine's loop alone (no logger, no checkpoints) and the run's trainer_overrides."""
     L.seed_everything(cfg.seed, verbose=False)
     model = models.build(cfg.model, in_channels=data.channels, num_classes=len(data.classes),
                          image_size=data.image_size, **cfg.model_options)
     module = ClassifierModule(model, cfg, len(data.classes))
     recorder = Recorder()
     options = {**LIMITS, **trainer_overrides(cfg, "cpu"), **trainer_kwargs}
-    trainer = L.Trainer(accelerator="cpu", max_epochs=cfg.epochs, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-                        callbacks=[recorder], **options)
+    trainer = FabricTrainer(accelerator="cpu", max_epochs=cfg.epochs, callbacks=[recorder], **options)
     trainer.fit(module, datamodule=VisionDataModule(cfg, data))
     return module, trainer, recorder
 
@@ -135,7 +134,7 @@ def test_label_smoothing_and_nesterov_reach_the_loss_and_the_optimizer(digits):
     assert rec.losses[0] == pytest.approx(expected, rel=1e-5)  # the first step's loss, before any update
 
 
-# --- schedulers under manual optimisation -------------------------------------------------------------------------
+# --- schedulers stepped by the loop -------------------------------------------------------------------------------
 
 
 def test_epoch_schedulers_still_step_once_per_epoch(digits):
@@ -262,9 +261,8 @@ def test_bf16_autocast_runs_the_convolutions_in_bfloat16_and_stays_close(digits,
     model.conv1.register_forward_hook(lambda m, i, out: seen.append(out.dtype))
     module = ClassifierModule(model, cfg, 10)
     recorder = Recorder()
-    trainer = L.Trainer(accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-                        callbacks=[recorder], **LIMITS, **trainer_overrides(cfg, "cpu"))
+    trainer = FabricTrainer(accelerator="cpu", max_epochs=1, callbacks=[recorder], **LIMITS,
+                            **trainer_overrides(cfg, "cpu"))
     trainer.fit(module, datamodule=VisionDataModule(cfg, digits))
     assert trainer.precision == "bf16-mixed"
     assert seen[0] == torch.bfloat16
