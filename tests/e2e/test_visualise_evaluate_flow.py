@@ -86,10 +86,8 @@ def test_convolution_on_a_photo_with_sobel_then_a_trained_kernel(app_url, page, 
     shot(page, "true-convolution-sign-flipped")
 
     # The student's own network: train a LeNet and take its first-layer kernels.
-    from vision_core import engine
+    from vision_core import engine, runs
     from vision_core.config import RunConfig
-
-    from vision_core import runs
 
     engine.train(RunConfig(dataset="digits", model="lenet", epochs=1, snapshot_every=0, name="e2e-kernels"),
                  root=runs_dir, trainer_options={"limit_train_batches": 5})
