@@ -34,7 +34,8 @@ from lightning.fabric.strategies import SingleDeviceStrategy
 
 from vision_core.lightning_module import EPOCH_NAMES, ClassifierModule, VisionDataModule
 
-FOLD_EVERY = 256  # steps whose (loss, correct) wait on the device before one stack adds them to the sums
+FOLD_EVERY = 256  # steps whose loss and logits wait on the device before they are added to the sums
+FOLD_BYTES = 16 * 2**20  # … or fewer steps, when their logits take this much memory
 
 
 def _limit(limit: float | None, available: int) -> int:
@@ -49,30 +50,36 @@ def _limit(limit: float | None, available: int) -> int:
 class RunningSums:
     """Σ loss·batch, Σ correct and the sample count of one stage, kept on the device until read.
 
-    ``add`` only appends the step's two device scalars; every ``FOLD_EVERY`` steps one stack folds them
-    into the sums. Three tensor operations per step (stack, multiply, add) were 10 % of a tiny model's step.
+    ``add`` only keeps the step's loss and logits; every ``FOLD_EVERY`` steps (or ``FOLD_BYTES`` of
+    logits) a handful of tensor operations fold them all in: one concatenation, one ``correct_mask``
+    for every step's predictions. Counting the correct answers step by step (argmax, compare, sum) was
+    10 % of a tiny model's step; a host sync per step would stall a GPU.
     """
 
-    def __init__(self) -> None:
-        self.pending: list[tuple[torch.Tensor, torch.Tensor, int]] = []
+    def __init__(self, correct_mask) -> None:
+        self.correct_mask = correct_mask  # (logits, y) → (N,) bool, as ClassifierModule.correct_mask
+        self.pending: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (loss, logits, y)
+        self.pending_bytes = 0
         self.sums: torch.Tensor | None = None  # tensor([Σ loss·batch, Σ correct])
         self.count = 0
 
-    def add(self, loss: torch.Tensor, correct: torch.Tensor, n: int) -> None:
-        self.pending.append((loss, correct, n))
-        self.count += n
-        if len(self.pending) >= FOLD_EVERY:
+    def add(self, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
+        self.pending.append((loss, logits, y))
+        self.count += y.shape[0]
+        self.pending_bytes += logits.numel() * logits.element_size()
+        if len(self.pending) >= FOLD_EVERY or self.pending_bytes >= FOLD_BYTES:
             self.fold()
 
     def fold(self) -> torch.Tensor | None:
         """The sums so far (None before the first step)."""
         if self.pending:
             losses = torch.stack([loss for loss, _, _ in self.pending]).float()
-            sizes = torch.tensor([n for _, _, n in self.pending], dtype=losses.dtype).to(losses.device)
-            corrects = torch.stack([c for _, c, _ in self.pending]).float()
-            step = torch.stack(((losses * sizes).sum(), corrects.sum()))
+            sizes = torch.tensor([y.shape[0] for _, _, y in self.pending], dtype=losses.dtype).to(losses.device)
+            correct = self.correct_mask(torch.cat([logits for _, logits, _ in self.pending]),
+                                        torch.cat([y for _, _, y in self.pending])).sum()
+            step = torch.stack(((losses * sizes).sum(), correct.float()))
             self.sums = step if self.sums is None else self.sums + step
-            self.pending = []
+            self.pending, self.pending_bytes = [], 0
         return self.sums
 
 
@@ -195,7 +202,7 @@ class FabricTrainer:
 
     def _epoch_means(self, stage: str) -> dict[str, torch.Tensor] | None:
         """The stage's sample-weighted mean loss and accuracy over every rank (None when it saw nothing)."""
-        running = self._sums.pop(stage, None) or RunningSums()
+        running = self._sums.pop(stage, None) or RunningSums(self._module.correct_mask)
         sums, n = running.fold(), running.count
         if self.world_size > 1:  # every rank takes part, even one that saw no batch
             totals = torch.cat((sums if sums is not None else torch.zeros(2, device=self.strategy.root_device),
@@ -258,7 +265,7 @@ class FabricTrainer:
     def _train_epoch(self, loader) -> None:
         module, optimizer, wrapped = self._module, self._optimizer, self._wrapped
         wrapped.train()
-        sums = self._sums["train"] = RunningSums()
+        sums = self._sums["train"] = RunningSums(module.correct_mask)
         self._epoch_lr = optimizer.param_groups[0]["lr"]
         self._call("on_train_epoch_start")
         starts, ends = self._hooks("on_train_batch_start"), self._hooks("on_train_batch_end")
@@ -277,14 +284,13 @@ class FabricTrainer:
             if self.should_stop:
                 break
             optimizer.zero_grad(set_to_none=True)
-            loss, correct = module.train_step(batch, forward, backward)
-            loss = loss.detach()
+            loss, logits = module.train_step(batch, forward, backward)
             optimizer.step()
             if schedule_per_step:
                 self.lr_schedulers[0].step()
             self.global_step += 1
-            sums.add(loss, correct, batch[1].shape[0])
-            outputs = {"loss": loss, "correct": correct}
+            sums.add(loss, logits, batch[1])
+            outputs = {"loss": loss, "logits": logits}  # callbacks count correct answers with module.correct_mask
             for hook in ends:
                 hook(self, module, outputs, batch, batch_idx)
             if self.global_step % self.log_every_n_steps == 0 or self.should_stop:
@@ -343,13 +349,13 @@ class FabricTrainer:
         wrapped = self._wrapped
         was_training = wrapped.training
         wrapped.eval()
-        sums = self._sums[stage] = RunningSums()
+        sums = self._sums[stage] = RunningSums(self._module.correct_mask)
         with torch.no_grad():
             for batch_idx, batch in enumerate(loader):
                 if batch_idx >= batches:
                     break
-                loss, correct = self._module.eval_step(batch, wrapped)
-                sums.add(loss, correct, batch[1].shape[0])
+                loss, logits = self._module.eval_step(batch, wrapped)
+                sums.add(loss, logits, batch[1])
         means = self._epoch_means(stage)
         if means is not None:
             self._log(means, step=self.global_step - 1 if stage == "val" else self.global_step)

@@ -1,8 +1,9 @@
 """The LightningModule and LightningDataModule every run uses (CLI and dashboard alike).
 
 Per-step cost decides the speed of small models (on a GPU their step is well under a millisecond),
-so a training step returns its loss and correct count on the device and the loop
-(``fit_loop.FabricTrainer``) adds them to running sums: no metric object, no host sync per step.
+so a training step returns its loss and its (detached) logits on the device and the loop
+(``fit_loop.FabricTrainer``) keeps them: no metric object, no host sync per step, and the correct
+answers of many steps are counted at once (``correct_mask`` on their concatenated logits).
 Measurements: docs/PERFORMANCE.md.
 
 The speed options of a run (``RunConfig.fast`` and the flags next to it) are resolved here too:
@@ -237,19 +238,19 @@ class ClassifierModule(L.LightningModule):
 
     # --- steps ---------------------------------------------------------------------------------------------------
 
-    def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(mean loss, number of correct predictions), both still on the device."""
+    def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self.binary:
-            logits = logits.squeeze(1)
-            loss = F.binary_cross_entropy_with_logits(logits, y.float())
-            preds = logits > 0
-        else:
-            loss = F.cross_entropy(logits, y, label_smoothing=self.config.label_smoothing)
-            preds = logits.argmax(dim=1)
-        return loss, (preds == y).sum()
+            return F.binary_cross_entropy_with_logits(logits.squeeze(1), y.float())
+        return F.cross_entropy(logits, y, label_smoothing=self.config.label_smoothing)
+
+    def correct_mask(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """(N,) bool: which predictions are right. Works on one batch or on many batches' logits at once."""
+        if self.binary:
+            return (logits.squeeze(1) > 0) == y.bool()
+        return logits.argmax(dim=1) == y
 
     def train_step(self, batch, forward, backward) -> tuple[torch.Tensor, torch.Tensor]:
-        """Forward and backward of one batch: (loss, correct), on the device; the optimiser step is the loop's.
+        """Forward and backward of one batch: (loss, logits), detached, on the device; the optimiser step is the loop's.
 
         ``forward`` is this module as Fabric set it up (autocast, DDP's gradient sync), ``backward``
         Fabric's backward. The first compiled step is tried: compilers fail late (no C++ compiler,
@@ -257,14 +258,16 @@ class ClassifierModule(L.LightningModule):
         """
         x, y = self._inputs(batch)
         if self._compiled is None or self._compile_checked:
-            loss, correct = self._loss(forward(x), y)
+            logits = forward(x)
+            loss = self._loss(logits, y)
             backward(loss)
-            return loss, correct
+            return loss.detach(), logits.detach()
         self._compile_checked = True
         try:
-            loss, correct = self._loss(forward(x), y)
+            logits = forward(x)
+            loss = self._loss(logits, y)
             backward(loss)
-            return loss, correct
+            return loss.detach(), logits.detach()
         except Exception as exc:  # noqa: BLE001 — compiler failures have many types (BackendCompilerFailed, OSError…)
             self._compiled = None
             first_line = str(exc).splitlines()[0][:200] if str(exc) else ""
@@ -275,9 +278,10 @@ class ClassifierModule(L.LightningModule):
             return self.train_step(batch, forward, backward)
 
     def eval_step(self, batch, forward) -> tuple[torch.Tensor, torch.Tensor]:
-        """(loss, correct) of one batch in eval mode (the caller holds torch.no_grad)."""
+        """(loss, logits) of one batch in eval mode (the caller holds torch.no_grad)."""
         x, y = self._inputs(batch)
-        return self._loss(forward(x), y)
+        logits = forward(x)
+        return self._loss(logits, y), logits
 
 
 class VisionDataModule(L.LightningDataModule):

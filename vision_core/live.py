@@ -308,15 +308,16 @@ class LivePublisher:
 class LiveCallback(L.Callback):
     """Publishes metrics to a LiveState and obeys a JobControl between batches.
 
-    O(1) per step: the step's loss and correct count stay on the device in a short list; every
-    ``FLUSH_SECONDS`` (and at pauses and epoch ends) one host sync turns them all into numbers.
-    On a GPU a per-step ``.item()`` would stall the pipeline; this keeps every step on the chart.
+    O(1) per step: the step's loss, logits and labels stay on the device in a short list; every
+    ``FLUSH_SECONDS`` (and at pauses and epoch ends) a few tensor operations count every step's correct
+    answers at once and one host sync turns them all into numbers. On a GPU a per-step ``.item()``
+    would stall the pipeline; this keeps every step on the chart.
     """
 
     def __init__(self, state: LiveState, control: JobControl) -> None:
         self.state = state
         self.control = control
-        self._pending: list[tuple[int, torch.Tensor, torch.Tensor, int]] = []
+        self._pending: list[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (step, loss, logits, y)
         self._applied_lr: float | None = None
         self._last_flush = 0.0
         self._epoch_start = 0.0
@@ -365,12 +366,9 @@ class LiveCallback(L.Callback):
             trainer.should_stop = True
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        size = int(batch[1].shape[0])
-        correct = outputs.get("correct") if isinstance(outputs, dict) else None
-        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        self._pending.append((trainer.global_step, loss.detach(),
-                              correct if correct is not None else loss.new_zeros(()), size))
-        self._window_samples += size
+        y = batch[1]
+        self._pending.append((trainer.global_step, outputs["loss"], outputs["logits"], y))
+        self._window_samples += y.shape[0]
         if time.perf_counter() - self._last_flush >= FLUSH_SECONDS or self.control.paused:
             self._flush(trainer, pl_module)
         if self.control.stop_requested:
@@ -383,9 +381,14 @@ class LiveCallback(L.Callback):
         if not pending:
             return
         losses = torch.stack([p[1] for p in pending]).float().tolist()
-        corrects = torch.stack([p[2] for p in pending]).float().tolist()
+        right = pl_module.correct_mask(torch.cat([p[2] for p in pending]), torch.cat([p[3] for p in pending]))
+        sizes = [p[3].shape[0] for p in pending]
+        # Per step: the running count of right answers at each step's last sample, minus the one before.
+        ends = torch.tensor(sizes).cumsum(0).sub_(1).to(right.device)
+        totals = right.float().cumsum(0)[ends]
+        corrects = torch.diff(totals, prepend=totals.new_zeros(1)).tolist()
         points = []
-        for (step, _, _, size), loss, correct in zip(pending, losses, corrects):
+        for (step, _, _, _), size, loss, correct in zip(pending, sizes, losses, corrects):
             if not math.isfinite(loss):
                 self.state.add_steps(points)  # the curve up to the last finite step
                 raise DivergedError(

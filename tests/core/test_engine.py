@@ -161,14 +161,15 @@ def test_pause_and_single_step_control_the_loop():
 
 
 class StepRecorder(L.Callback):
-    """(CSV step, epoch, loss, correct, batch size) of every training step, as the step returned them."""
+    """(CSV step, epoch, loss, correct, batch size) of every training step: the step's loss and logits,
+    its correct answers counted here."""
 
     def __init__(self) -> None:
         self.rows: list[tuple[int, int, float, int, int]] = []
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.rows.append((trainer.global_step - 1, trainer.current_epoch, float(outputs["loss"]),
-                          int(outputs["correct"]), len(batch[1])))
+                          int((outputs["logits"].argmax(1) == batch[1]).sum()), len(batch[1])))
 
 
 def epoch_means(rows, epoch: int) -> tuple[float, float]:
@@ -212,3 +213,14 @@ def test_a_stopped_run_keeps_its_partial_epoch_in_metrics_csv(tmp_path):
     loss, acc = epoch_means(recorder.rows, 0)
     assert epochs["train_loss_epoch"].iloc[0] == pytest.approx(loss, rel=1e-5)
     assert epochs["train_acc"].iloc[0] == pytest.approx(acc, abs=1e-6)
+
+
+def test_the_live_curve_has_every_steps_own_loss_and_accuracy(tmp_path):
+    state, recorder = LiveState(), StepRecorder()
+    engine.train(short(epochs=2), root=tmp_path, state=state, extra_callbacks=[recorder],
+                 trainer_options={**FAST, "limit_train_batches": 9})
+    points = state.snapshot()["steps"]
+    assert [p[0] for p in points] == [r[0] + 1 for r in recorder.rows] == list(range(1, 19))
+    for (_, loss, acc), (_, _, step_loss, correct, size) in zip(points, recorder.rows):
+        assert loss == pytest.approx(step_loss, rel=1e-6)
+        assert acc == pytest.approx(correct / size, abs=1e-9)

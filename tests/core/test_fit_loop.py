@@ -8,7 +8,7 @@ import torch
 
 from vision_core import datasets, models
 from vision_core.config import RunConfig
-from vision_core.fit_loop import FOLD_EVERY, FabricTrainer, RunningSums, _limit
+from vision_core.fit_loop import FOLD_BYTES, FOLD_EVERY, FabricTrainer, RunningSums, _limit
 from vision_core.lightning_module import ClassifierModule, VisionDataModule
 
 CONFIG = RunConfig(dataset="digits", model="linear", batch_size=32, epochs=10, snapshot_every=0)
@@ -30,7 +30,8 @@ class FlatValidation(ClassifierModule):
     """Validation loss 1.0 whatever the weights: it never improves after the first epoch."""
 
     def eval_step(self, batch, forward):
-        return torch.tensor(1.0), torch.tensor(0)
+        logits = forward(batch[0])
+        return torch.tensor(1.0), logits
 
 
 class Epochs(L.Callback):
@@ -79,17 +80,32 @@ def test_batch_limits_mean_what_they_mean_for_lightnings_trainer(limit, availabl
     assert _limit(limit, available) == expected
 
 
-def test_running_sums_are_the_sample_weighted_totals_across_folds():
+@pytest.mark.parametrize("binary", [False, True])
+def test_running_sums_are_the_sample_weighted_totals_across_folds(binary):
     g = torch.Generator().manual_seed(0)
-    sums, losses, corrects, sizes = RunningSums(), [], [], []
+    model = torch.nn.Linear(4, 1 if binary else 5)
+    module = ClassifierModule(model, CONFIG, 2 if binary else 5)
+    sums, losses, corrects, sizes = RunningSums(module.correct_mask), [], [], []
     for i in range(2 * FOLD_EVERY + 17):  # folds twice on the way, once more when read
         n = 32 if i % 50 else 7
-        loss, correct = torch.rand((), generator=g), torch.randint(0, n + 1, (), generator=g)
-        sums.add(loss, correct, n)
+        logits = torch.randn(n, 1 if binary else 5, generator=g)
+        y = torch.randint(0, 2 if binary else 5, (n,), generator=g)
+        loss = torch.rand((), generator=g)
+        sums.add(loss, logits, y)
         losses.append(float(loss) * n)
-        corrects.append(int(correct))
+        preds = (logits[:, 0] > 0).long() if binary else logits.argmax(1)  # counted here, independently
+        corrects.append(int((preds == y).sum()))
         sizes.append(n)
     total = sums.fold()
     assert sums.count == sum(sizes)
     assert float(total[0]) == pytest.approx(sum(losses), rel=1e-5)
     assert float(total[1]) == sum(corrects)
+
+
+def test_big_logits_fold_early_so_little_memory_waits():
+    sums = RunningSums(lambda logits, y: logits.argmax(1) == y)
+    logits = torch.zeros(256, 1000)  # 1 MB a step
+    for _ in range(20):
+        sums.add(torch.tensor(1.0), logits, torch.zeros(256, dtype=torch.long))
+    assert sums.pending_bytes < FOLD_BYTES and len(sums.pending) < 20
+    assert float(sums.fold()[1]) == 20 * 256
