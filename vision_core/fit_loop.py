@@ -309,6 +309,7 @@ class FabricTrainer:
         return tqdm(total=total, desc=f"Epoch {self.current_epoch + 1}/{self.max_epochs}", leave=True)
 
     def _validate(self, loader) -> None:
+        self._call("on_validation_epoch_start")
         self._run_eval("val", loader, self.num_val_batches[0])
         self._call("on_validation_epoch_end")
         val_loss = self.callback_metrics.get("val_loss")

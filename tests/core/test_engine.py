@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import lightning as L
 import pandas as pd
@@ -224,3 +225,18 @@ def test_the_live_curve_has_every_steps_own_loss_and_accuracy(tmp_path):
     for (_, loss, acc), (_, _, step_loss, correct, size) in zip(points, recorder.rows):
         assert loss == pytest.approx(step_loss, rel=1e-6)
         assert acc == pytest.approx(correct / size, abs=1e-9)
+
+
+class SlowValidation(L.Callback):
+    """One more second inside the validation phase (called after the live callback's own hook)."""
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        time.sleep(1.0)  # as validating a big split on a busy machine
+
+
+def test_samples_per_second_is_the_training_speed_not_diluted_by_validation(tmp_path):
+    state = LiveState()
+    engine.train(short(epochs=2), root=tmp_path, state=state, extra_callbacks=[SlowValidation()],
+                 trainer_options={**FAST, "limit_train_batches": 4})
+    # 4 batches of 32 train in well under 0.1 s; counting the 1 s of validation would show < 130.
+    assert state.snapshot()["samples_per_sec"] > 1000
