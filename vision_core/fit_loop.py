@@ -167,7 +167,7 @@ class FabricTrainer:
     # --- set-up ----------------------------------------------------------------------------------------------
 
     def _attach(self, module: ClassifierModule, datamodule: VisionDataModule) -> None:
-        """Data, module and optimiser on the device (once: ``test`` after ``fit`` reuses them)."""
+        """Data and module on the device (once: ``test`` after ``fit`` reuses them)."""
         datamodule.trainer = self
         if self.datamodule is not datamodule:
             if self.fabric.local_rank == 0:
