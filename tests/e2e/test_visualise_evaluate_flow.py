@@ -8,6 +8,7 @@ import re
 import numpy as np
 from PIL import Image
 from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.e2e.browser import wait_for_app
 from vision_core import datasets
@@ -133,11 +134,21 @@ def test_train_evaluate_click_a_cell_and_predict_an_upload(app_url, page, shot, 
     wait_for_app(page)
     page.get_by_role("tab", name="Confusion matrix").click()
     page.wait_for_function(PLOT_CELL, arg=["3", "8"])
-    # Click the cell (truth 3, predicted 3): the images of that cell appear below.
-    point = page.evaluate(PLOT_CELL, ["3", "3"])
-    page.mouse.move(point["x"], point["y"])
-    page.mouse.click(point["x"], point["y"])
-    page.get_by_text(re.compile(r"test image\(s\) of 3 predicted as 3")).wait_for(timeout=30_000)
+    # Click the cell (truth 3, predicted 3): the images of that cell appear below. The chart sizes itself
+    # once its tab is shown, so a click may land before the cell is where it was measured: then, like a
+    # student, measure and click again.
+    cell_images = page.get_by_text(re.compile(r"test image\(s\) of 3 predicted as 3"))
+    for attempt in range(3):
+        page.wait_for_timeout(500)
+        point = page.evaluate(PLOT_CELL, ["3", "3"])
+        page.mouse.move(point["x"], point["y"])
+        page.mouse.click(point["x"], point["y"])
+        try:
+            cell_images.wait_for(timeout=15_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
     shot(page, "confusion-cell-clicked")
 
     # A digit from the test set, saved as a PNG the way a student would upload it.
