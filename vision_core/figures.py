@@ -20,6 +20,10 @@ TRAIN_RAW_COLOR = "rgba(31, 119, 180, 0.30)"
 VAL_COLOR = "rgb(255, 127, 14)"
 LR_COLOR = "rgb(110, 110, 110)"
 MAX_POINTS = 500  # per displayed trace: about one point per pixel of a third of a wide chart
+# Smooth lines and per-epoch series need fewer points to look the same; every point is ~11 bytes on the
+# wire to every viewer, about once a second: a long run's chart stays under 30 KB per update.
+SMOOTH_POINTS = 250
+EPOCH_POINTS = 200
 
 def smooth(values: Sequence[float], weight: float = 0.9) -> np.ndarray:
     """TensorBoard-style exponential moving average, debiased so the first points are not dragged to 0.
@@ -80,12 +84,13 @@ def downsample(x: Sequence[float], y: Sequence[float], max_points: int = MAX_POI
     return x[keep], y[keep]
 
 
-def _display_line(x: Sequence[float], y: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+def _display_line(x: Sequence[float], y: Sequence[float], max_points: int = MAX_POINTS
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """Finite points only, downsampled; x as int32 when it is whole steps, y as float32 (~7 digits): a small,
     binary-encoded JSON payload."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     finite = np.isfinite(x) & np.isfinite(y)
-    x, y = downsample(x[finite], y[finite])
+    x, y = downsample(x[finite], y[finite], max_points)
     if len(x) and np.all(x == np.round(x)) and np.abs(x).max() < 2**31:
         return x.astype(np.int32), y.astype(np.float32)
     return x.astype(np.float32), y.astype(np.float32)
@@ -166,8 +171,9 @@ def training_curves(snapshot: dict[str, Any], title: str = "") -> go.Figure:
     ``snapshot`` is ``LiveState.snapshot()`` (or the same keys rebuilt from a run's metrics.csv): ``steps``
     [(step, loss, acc)], ``epochs`` [{"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr"}],
     ``steps_per_epoch``, ``status``, optionally ``step`` and ``lr`` (the rate in use now). Train is blue and
-    validation orange in every panel; every trace is downsampled to at most ``MAX_POINTS`` points for display
-    (the snapshot is not changed). Without any step yet: a one-line figure saying why (queued, starting).
+    validation orange in every panel; every trace is downsampled for display (the snapshot is not changed):
+    each step's loss to ``MAX_POINTS`` points, smoothed lines to ``SMOOTH_POINTS``, per-epoch series and the
+    learning rate to ``EPOCH_POINTS``. Without any step yet: a one-line figure saying why (queued, starting).
     """
     steps = snapshot.get("steps") or []
     epochs = snapshot.get("epochs") or []
@@ -178,8 +184,9 @@ def training_curves(snapshot: dict[str, Any], title: str = "") -> go.Figure:
     traces: list[dict[str, Any]] = []
     shown_groups: set[str] = set()
 
-    def line(x, y, name: str, group: str, panel: int, color: str, mode: str = "lines", **style: Any) -> None:
-        x, y = _display_line(x, y)
+    def line(x, y, name: str, group: str, panel: int, color: str, mode: str = "lines",
+             max_points: int = EPOCH_POINTS, **style: Any) -> None:
+        x, y = _display_line(x, y, max_points)
         if not len(x):
             return
         suffix = "" if panel == 1 else str(panel)
@@ -195,14 +202,21 @@ def training_curves(snapshot: dict[str, Any], title: str = "") -> go.Figure:
         x, loss, acc = table.T
         last_step = max(last_step, int(x[-1]))
         finite = np.isfinite(loss)
-        line(x, loss, "train, each step", "train_raw", 1, TRAIN_RAW_COLOR, line={"width": 1})
-        line(x[finite], smooth(loss[finite]), "train (smoothed)", "train", 1, TRAIN_COLOR, line={"width": 2})
+        line(x, loss, "train, each step", "train_raw", 1, TRAIN_RAW_COLOR, max_points=MAX_POINTS,
+             line={"width": 1})
+        line(x[finite], smooth(loss[finite]), "train (smoothed)", "train", 1, TRAIN_COLOR,
+             max_points=SMOOTH_POINTS, line={"width": 2})
         finite = np.isfinite(acc)
-        line(x[finite], smooth(acc[finite]), "train (smoothed)", "train", 2, TRAIN_COLOR, line={"width": 2})
+        line(x[finite], smooth(acc[finite]), "train (smoothed)", "train", 2, TRAIN_COLOR,
+             max_points=SMOOTH_POINTS, line={"width": 2})
 
-    # Epoch points sit at the step where the epoch ended, so both scales share one x axis.
+    # Epoch points sit at the step where the epoch ended, so both scales share one x axis; a stopped run's
+    # partial last epoch ended at its last step, not where a whole epoch would have.
     def epoch_series(key: str) -> tuple[list[float], list[float]]:
-        pts = [(e["epoch"] * steps_per_epoch, e[key]) for e in epochs if e.get(key) is not None]
+        def end(epoch: int) -> int:
+            return min(epoch * steps_per_epoch, last_step) if last_step else epoch * steps_per_epoch
+
+        pts = [(end(e["epoch"]), e[key]) for e in epochs if e.get(key) is not None]
         return [p[0] for p in pts], [p[1] for p in pts]
 
     marker = {"size": 7}

@@ -168,12 +168,15 @@ def test_a_finished_run_from_metrics_csv_draws_without_step_accuracy():
 
 
 @pytest.mark.parametrize("title", ["", "lenet · 1234"])
-def test_the_figure_is_valid_plotly_and_small(title):
-    fig = figures.training_curves(snapshot(20_000, epochs=10, lr=0.001), title=title)
+@pytest.mark.parametrize("epochs", [10, 600])
+def test_the_figure_is_valid_plotly_and_small(title, epochs):
+    import streamlit.elements.plotly_chart  # noqa: F401 — as in the server: Streamlit's template is the default
+
+    fig = figures.training_curves(snapshot(20_000, epochs=epochs, lr=0.001), title=title)
     sent = pio.to_json(fig.to_dict(), validate=False)
     # A validating build of the same dicts agrees (training_curves skips Plotly's validation for speed).
     assert json.loads(pio.to_json(go.Figure(fig.to_dict()), validate=False)) == json.loads(sent)
-    assert len(sent.encode()) < 30_000
+    assert len(sent.encode()) < 30_000  # what every viewer receives about once a second
 
 
 @pytest.mark.parametrize("build", [
@@ -197,3 +200,11 @@ def test_the_learning_rate_panel_shows_a_change_by_hand_where_it_happened():
     fig = figures.training_curves(snap)
     lr = next(t for t in fig.data if t.name == "learning rate")
     assert list(lr.x) == [0, 37, 60] and list(lr.y) == [0.002, 0.01, 0.01]
+
+
+def test_a_stopped_runs_partial_epoch_sits_at_its_last_step():
+    snap = {"steps": [(s, 1.0, 0.5) for s in range(1, 131)], "steps_per_epoch": 100, "status": "stopped",
+            "epochs": [{"epoch": 1, "train_loss": 1.0, "val_loss": 0.9}, {"epoch": 2, "train_loss": 0.8}]}
+    fig = figures.training_curves(snap)
+    epoch_loss = next(t for t in fig.data if t.name == "train (epoch average)")
+    assert list(epoch_loss.x) == [100, 130]  # not 200: the run stopped at step 130
