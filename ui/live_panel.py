@@ -18,6 +18,9 @@ from vision_core import figures, jobs, runs
 from vision_core.live import RemoteControl, read_live
 
 REFRESH_SECONDS = 1.0  # curves reach the browser within about a second
+# Someone else's paused run: nothing moves until its owner resumes or steps. A class watching the teacher's
+# paused run then costs the server a fifth of what it would (each refresh is a script run per viewer).
+PAUSED_REFRESH_SECONDS = 5.0
 LIVE_STATUSES = runs.ACTIVE_STATUSES + ("testing",)
 
 _figures: OrderedDict = OrderedDict()  # (run id, live version) → figure, shared by every viewer
@@ -146,6 +149,21 @@ def _advice(snap: dict, run: runs.RunRecord) -> None:
         st.warning(advice)
 
 
+def _status(run: runs.RunRecord, snap: dict) -> str:
+    """The run folder's status, made finer by the live file while it trains (paused, testing)."""
+    status = run.state
+    if status in ("running", "paused") and snap.get("status") in ("running", "paused", "testing"):
+        status = snap["status"]
+    return status
+
+
+def _refresh_every(status: str, mine: bool) -> float | None:
+    """How often the panel looks again: every second while it moves, never once the run has ended."""
+    if status not in LIVE_STATUSES:
+        return None
+    return PAUSED_REFRESH_SECONDS if status == "paused" and not mine else REFRESH_SECONDS
+
+
 def live_panel(run_id: str) -> None:
     """Draw run ``run_id``; refreshes itself every second while the run is queued or training."""
     try:
@@ -153,9 +171,9 @@ def live_panel(run_id: str) -> None:
     except (runs.RunError, ValueError):
         st.warning("There is no run with this id (it may have been deleted).")
         return
-    active = first.state in LIVE_STATUSES
+    every = _refresh_every(_status(first, read_live(first.path) or {}), identity.may_manage(first.owner))
 
-    @st.fragment(run_every=REFRESH_SECONDS if active else None)
+    @st.fragment(run_every=every)
     def body() -> None:
         try:
             run = runs.load_run(run_id)
@@ -167,9 +185,7 @@ def live_panel(run_id: str) -> None:
         if snap is None:
             snap = runs.metrics_history(run)
             snap.update(epoch=len(snap["epochs"]), total_epochs=config.epochs)
-        status = run.state
-        if status in ("running", "paused") and snap.get("status") in ("running", "paused", "testing"):
-            status = snap["status"]
+        status = _status(run, snap)
         message = run.status.get("message", "")
         title = f"{config.model} on {config.dataset}"
         st.subheader(plain(f"{run.name} · {title}" if run.name else title))
@@ -196,7 +212,9 @@ def live_panel(run_id: str) -> None:
             st.plotly_chart(shared_curves(run.run_id, snap), key="train_live_chart")
         if status not in LIVE_STATUSES:
             _finished(run, status, message)
-        if active and status not in LIVE_STATUSES:
-            st.rerun()  # stop refreshing: redraw the whole page once in its final state
+        if _refresh_every(status, mine) != every:
+            # Ended, paused or resumed: redraw the whole page once, so the panel refreshes at the new pace
+            # (or stops refreshing in its final state).
+            st.rerun()
 
     body()

@@ -130,3 +130,13 @@ def test_a_run_stuck_at_chance_says_why_on_its_live_panel(runs_dir):
     at = open_page("pages/train.py", query_params={"run": run.run_id})
     assert not at.exception
     assert any("learning rate" in w.value.lower() for w in at.warning), [w.value for w in at.warning]
+
+
+def test_someone_elses_paused_run_refreshes_slowly_and_an_ended_run_never():
+    from ui.live_panel import PAUSED_REFRESH_SECONDS, REFRESH_SECONDS, _refresh_every
+
+    assert _refresh_every("running", mine=False) == REFRESH_SECONDS
+    assert _refresh_every("paused", mine=True) == REFRESH_SECONDS  # its owner may step one batch at a time
+    assert _refresh_every("paused", mine=False) == PAUSED_REFRESH_SECONDS > REFRESH_SECONDS
+    assert _refresh_every("queued", mine=False) == REFRESH_SECONDS
+    assert _refresh_every("finished", mine=True) is None and _refresh_every("failed", mine=False) is None
