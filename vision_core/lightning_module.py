@@ -28,7 +28,6 @@ from vision_core import datasets
 from vision_core.config import RunConfig
 from vision_core.loader import BatchLoader
 
-STAGES = ("train", "val", "test")
 WHITENING_SAMPLE = 5000  # training images a model's init_from_data sees (airbench uses 5,000)
 # The columns of metrics.csv each stage's running sums become (the pages and runs.metrics_history read them).
 EPOCH_NAMES = {"train": ("train_loss_epoch", "train_acc"), "val": ("val_loss", "val_acc"),
