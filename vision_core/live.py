@@ -116,9 +116,6 @@ class LiveState:
                 setattr(self, key, value)
             self.version += 1
 
-    def add_step(self, step: int, loss: float, acc: float) -> None:
-        self.add_steps([(step, loss, acc)])
-
     def add_steps(self, points: list[tuple[int, float, float]]) -> None:
         """(step, loss, accuracy) of several steps, in order, under one lock."""
         if not points:
