@@ -127,7 +127,6 @@ def train(
     runs.write_data_info(run, data_info(dataset))
     module = ClassifierModule(model, config, num_classes=len(dataset.classes))
     checkpoints = run.path / "checkpoints"
-    has_val = trainer_options.get("limit_val_batches") != 0
     callbacks: list[L.Callback] = [LiveCallback(state, control)]
     if config.snapshot_every:
         from vision_core.snapshots import SnapshotCallback
@@ -140,11 +139,11 @@ def train(
     trainer = FabricTrainer(
         accelerator=accelerator,
         max_epochs=config.epochs,
-        # metrics.csv is rewritten every 100 steps and at each epoch's end (the live curves come from live.json).
+        # metrics.csv gets its new rows every 100 steps and at each epoch's end (the live curves read live.json).
         logger=CSVLogger(save_dir=run.path, name="", version="", flush_logs_every_n_steps=100),
         callbacks=callbacks,
         checkpoint_dir=checkpoints,
-        early_stopping_patience=config.early_stopping_patience if has_val else 0,
+        early_stopping_patience=config.early_stopping_patience,  # counts validations: none, no stopping
         log_every_n_steps=trainer_options.pop("log_every_n_steps", "auto"),
         progress_bar=progress_bar,
         **overrides,
