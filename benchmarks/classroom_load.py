@@ -43,9 +43,9 @@ from pathlib import Path
 import served_app as app
 from served_app import Server
 
-from vision_core import runs
 from vision_core.config import RunConfig
-from vision_core.live_files import RemoteControl
+from vision_core.runs import store as runs
+from vision_core.runs.live_files import RemoteControl
 
 
 class LiveSampler(threading.Thread):

@@ -12,8 +12,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vision_core import images, kernels
-from vision_core.convolution import convolution_steps, convolve
+from vision_core.data import images
+from vision_core.lessons import kernels
+from vision_core.lessons.convolution import convolution_steps, convolve
 
 
 def best_ms(fn, repeat: int = 7) -> float:

@@ -11,8 +11,8 @@ import time
 
 import torch
 
-from vision_core import datasets, procedural
-from vision_core.loader import BatchLoader
+from vision_core.data import datasets, procedural
+from vision_core.data.loader import BatchLoader
 
 
 def seconds(fn, repeat: int = 3) -> float:

@@ -20,7 +20,7 @@ import plotly.io as pio
 from plotly.subplots import make_subplots
 from streamlit.elements.lib.streamlit_plotly_theme import configure_streamlit_plotly_theme
 
-from vision_core import figures
+from vision_core.figures import training as figures
 
 RAW_COLOR = "rgba(99, 110, 250, 0.30)"
 SMOOTH_COLOR = "rgb(99, 110, 250)"

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import torch
 
-from vision_core import datasets, engine, presets
 from vision_core.config import RunConfig
-from vision_core.lightning_module import speed_options, trainer_overrides
-from vision_core.loader import BatchLoader
+from vision_core.data import datasets
+from vision_core.data.loader import BatchLoader
+from vision_core.training import engine, presets
+from vision_core.training.lightning_module import speed_options, trainer_overrides
 
 sys.path.insert(0, str(Path(__file__).parent))
 import throughput  # the sibling benchmark: synthetic data, plain loop, engine run

@@ -14,9 +14,10 @@ from __future__ import annotations
 import resource
 import time
 
-from vision_core import guards, models
-from vision_core.classroom import Limits
 from vision_core.config import RunConfig
+from vision_core.limits import Limits
+from vision_core.models import zoo as models
+from vision_core.training import guards
 
 HUGE = RunConfig(dataset="shapes", model="custom", batch_size=4096,
                  model_options={"blocks": 1, "convs_per_block": 1, "channels": 256, "pool": None,

@@ -17,8 +17,8 @@ import time
 
 import torch
 
-from vision_core import playground_figures as pf
-from vision_core.playground import Playground, make_data, unit_range
+from vision_core.figures import playground as pf
+from vision_core.lessons.playground import Playground, make_data, unit_range
 
 SETTINGS = [  # (data, hidden layers, activation, loss, steps per frame)
     ("xor4", (4,), "sigmoid", "mse", 20),

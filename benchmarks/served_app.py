@@ -203,7 +203,7 @@ def wait_status(run_path: Path, statuses: tuple[str, ...], timeout: float) -> st
 
 
 def worker_pid(server_pid: int, run_id: str) -> int | None:
-    """The training worker of ``run_id``: a child of the server running ``python -m vision_core.worker RUN_ID``."""
+    """The training worker of ``run_id``: a child of the server running ``python -m vision_core.classroom.worker RUN_ID``."""
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
@@ -213,6 +213,6 @@ def worker_pid(server_pid: int, run_id: str) -> int | None:
         except OSError:
             continue
         ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-        if ppid == server_pid and b"vision_core.worker" in cmdline and run_id.encode() in cmdline:
+        if ppid == server_pid and b"vision_core.classroom.worker" in cmdline and run_id.encode() in cmdline:
             return int(proc.name)
     return None

@@ -25,10 +25,12 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
-from vision_core import datasets, engine, models
 from vision_core.config import RunConfig
-from vision_core.lightning_module import make_optimizer, speed_options, trainer_overrides
-from vision_core.loader import BatchLoader
+from vision_core.data import datasets
+from vision_core.data.loader import BatchLoader
+from vision_core.models import zoo as models
+from vision_core.training import engine
+from vision_core.training.lightning_module import make_optimizer, speed_options, trainer_overrides
 
 STEPS_PER_EPOCH = 1000
 

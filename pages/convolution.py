@@ -12,8 +12,9 @@ import torch
 import torch.nn.functional as F
 
 from ui.frame import ensure_app_frame
-from vision_core import conv_figures as figs
-from vision_core import convolution, images, kernels
+from vision_core.data import images
+from vision_core.figures import convolution as figs
+from vision_core.lessons import convolution, kernels
 
 ensure_app_frame()  # a cold server's first request goes through app.py
 
@@ -50,7 +51,7 @@ for key, value in {"conv_dims": "2-D image", "conv_source": TEXTBOOK, "conv_kern
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the dataset…")
 def load_dataset(name: str):
-    from vision_core import datasets
+    from vision_core.data import datasets
 
     return datasets.load(name)
 
@@ -58,7 +59,7 @@ def load_dataset(name: str):
 @st.cache_resource(max_entries=4, show_spinner="Loading the network…")
 def first_conv_layer(run_path: str, checkpoint_mtime: float):
     """(weight (O, C, kh, kw), bias (O,), layer stride, padding, dilation) of the run's first Conv2d, or None."""
-    from vision_core import runs
+    from vision_core.runs import store as runs
 
     model = runs.load_model(runs.reload(run_path), which="last")
     conv = next((m for m in model.modules() if isinstance(m, torch.nn.Conv2d)), None)
@@ -341,7 +342,7 @@ with right:
                                            f"Kernel slice for channel {c}") for c in range(channels)])
     else:
         try:
-            from vision_core import runs
+            from vision_core.runs import store as runs
 
             records = [r for r in runs.list_runs() if r.checkpoint("last") is not None]
         except (ImportError, AttributeError):

@@ -6,7 +6,10 @@ import streamlit as st
 
 from ui.frame import ensure_app_frame
 from ui.run_picker import pick_run
-from vision_core import datasets, eval_figures, evaluation, runs
+from vision_core.analysis import evaluation
+from vision_core.data import datasets
+from vision_core.figures import evaluation as eval_figures
+from vision_core.runs import store as runs
 
 ensure_app_frame()  # a cold server's first request goes through app.py
 

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from ui.frame import ensure_app_frame
-from vision_core import presets
+from vision_core.training import presets
 
 ensure_app_frame()  # a cold server's first request goes through app.py
 

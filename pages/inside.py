@@ -8,7 +8,13 @@ import torch
 
 from ui.frame import ensure_app_frame
 from ui.run_picker import pick_run
-from vision_core import datasets, figures, inspect_figures, inspection, models, runs, snapshots
+from vision_core.analysis import inspection
+from vision_core.data import datasets
+from vision_core.figures import inspection as inspect_figures
+from vision_core.figures import training as figures
+from vision_core.models import zoo as models
+from vision_core.runs import store as runs
+from vision_core.training import snapshots
 
 ensure_app_frame()  # a cold server's first request goes through app.py
 

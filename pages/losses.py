@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from ui.frame import ensure_app_frame
-from vision_core import losses as L
+from vision_core.lessons import losses as L
 
 ensure_app_frame()  # a cold server's first request goes through app.py
 

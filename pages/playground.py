@@ -9,8 +9,8 @@ from __future__ import annotations
 import streamlit as st
 
 from ui.frame import ensure_app_frame
-from vision_core import playground as core
-from vision_core import playground_figures as pf
+from vision_core.figures import playground as pf
+from vision_core.lessons import playground as core
 
 ensure_app_frame()  # a cold server's first request goes through app.py
 

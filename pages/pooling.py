@@ -7,8 +7,9 @@ import pandas as pd
 import streamlit as st
 
 from ui.frame import ensure_app_frame
-from vision_core import conv_figures as figs
-from vision_core import images, pooling
+from vision_core.data import images
+from vision_core.figures import convolution as figs
+from vision_core.lessons import pooling
 
 ensure_app_frame()  # a cold server's first request goes through app.py
 
@@ -29,7 +30,7 @@ for key, value in {"pool_source": EXAMPLE, "pool_kind": MAX, "pool_kernel": 2, "
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the dataset…")
 def load_dataset(name: str):
-    from vision_core import datasets
+    from vision_core.data import datasets
 
     return datasets.load(name)
 

@@ -10,7 +10,10 @@ from PIL import Image
 
 from ui.frame import ensure_app_frame
 from ui.run_picker import pick_run
-from vision_core import eval_figures, evaluation, export, images, runs, saliency
+from vision_core.analysis import evaluation, export, saliency
+from vision_core.data import images
+from vision_core.figures import evaluation as eval_figures
+from vision_core.runs import store as runs
 
 ensure_app_frame()  # a cold server's first request goes through app.py
 

@@ -1,5 +1,5 @@
 """Overfitting lab: one click trains runs that differ only in dropout / weight decay / augmentation / data size,
-and overlays their training and validation curves (vision_core/experiments.py, experiment_figures.py).
+and overlays their training and validation curves (vision_core/lessons/experiments.py, experiment_figures.py).
 
 The experiment lives in the URL (setup, factor, values, epochs and the run ids), so a refresh or a shared link
 finds it. Runs are submitted with the student as owner, so the per-person cap applies: as many variants start as
@@ -16,11 +16,12 @@ import streamlit as st
 
 from ui import identity
 from ui.frame import ensure_app_frame
-from vision_core import experiments as X
-from vision_core import jobs, runs
-from vision_core.classroom import load_limits
-from vision_core.experiment_figures import VariantCurves, overfitting_figure
-from vision_core.live_files import RemoteControl, read_live
+from vision_core.classroom import jobs
+from vision_core.figures.experiments import VariantCurves, overfitting_figure
+from vision_core.lessons import experiments as X
+from vision_core.limits import load_limits
+from vision_core.runs import store as runs
+from vision_core.runs.live_files import RemoteControl, read_live
 
 ensure_app_frame()  # a cold server's first request goes through app.py
 

@@ -15,8 +15,8 @@ import streamlit as st
 from ui import identity
 from ui.frame import ensure_app_frame
 from ui.run_picker import plain
-from vision_core import compare_figures as cf
-from vision_core import runs
+from vision_core.figures import runs as cf
+from vision_core.runs import store as runs
 
 ensure_app_frame()  # a cold server's first request goes through app.py
 

@@ -4,7 +4,9 @@ import pandas as pd
 import streamlit as st
 
 from ui.frame import ensure_app_frame
-from vision_core import figures, models, shapes
+from vision_core.figures import training as figures
+from vision_core.lessons import shapes
+from vision_core.models import zoo as models
 
 ensure_app_frame()  # a cold server's first request goes through app.py
 

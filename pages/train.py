@@ -7,8 +7,8 @@ from ui.frame import ensure_app_frame
 from ui.live_panel import live_panel
 from ui.queue_table import queue_table
 from ui.train_form import QUICKSTART, apply_config, config_form, md_text
-from vision_core import jobs
-from vision_core.engine import TrainingError
+from vision_core.classroom import jobs
+from vision_core.training.engine import TrainingError
 
 ensure_app_frame()  # a cold server's first request goes through app.py
 
@@ -19,7 +19,7 @@ def _estimate_mb(config) -> float:
     """The run's memory estimate (for fitting several runs on one GPU); 0 when it cannot be made here."""
     try:
         from ui.train_form import cached_dataset
-        from vision_core import guards
+        from vision_core.training import guards
 
         options = {k: v for k, v in config.dataset_options.items()}
         dataset = cached_dataset(config.dataset, tuple(sorted(options.items())))

@@ -14,8 +14,10 @@ import streamlit as st
 
 from ui import identity
 from ui.run_picker import plain
-from vision_core import figures, jobs, runs
-from vision_core.live import RemoteControl, read_live
+from vision_core.classroom import jobs
+from vision_core.figures import training as figures
+from vision_core.runs import store as runs
+from vision_core.training.live import RemoteControl, read_live
 
 REFRESH_SECONDS = 1.0  # curves reach the browser within about a second
 # Someone else's paused run: nothing moves until its owner resumes or steps. A class watching the teacher's
@@ -140,7 +142,7 @@ def _queued(run: runs.RunRecord) -> None:
 
 def _advice(snap: dict, run: runs.RunRecord) -> None:
     """A run that does not learn says so, with the likely cause (as a diverged run does)."""
-    from vision_core.diagnosis import training_advice
+    from vision_core.training.diagnosis import training_advice
 
     classes = len((run.data_info or {}).get("classes") or []) or 10
     advice = training_advice(snap.get("epochs") or [], snap.get("steps") or [], classes,

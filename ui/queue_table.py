@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from ui import identity
-from vision_core import jobs
+from vision_core.classroom import jobs
 
 
 def queue_rows(view: jobs.QueueView, me: str) -> list[dict]:

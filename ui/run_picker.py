@@ -11,7 +11,7 @@ import re
 import streamlit as st
 
 from ui import identity
-from vision_core import runs
+from vision_core.runs import store as runs
 
 CHECKPOINT_POLL_S = 2  # how often a page waiting for a run's first checkpoint looks again
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")

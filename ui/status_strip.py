@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ui import identity
-from vision_core import jobs
+from vision_core.classroom import jobs
 
 
 def job_line(entry: jobs.Entry, mine: bool) -> str:

@@ -14,8 +14,12 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from vision_core import archives, augment, classroom, datasets, figures, guards, models, presets, setups
 from vision_core.config import OPTIMIZERS, SCHEDULERS, RunConfig
+from vision_core.data import archives, augment, datasets
+from vision_core.figures import training as figures
+from vision_core.limits import Limits, load_limits
+from vision_core.models import zoo as models
+from vision_core.training import guards, presets, setups
 
 IMAGE_SIZES = {"recipe default": None, "28 × 28": 28, "32 × 32": 32, "64 × 64": 64}
 QUICKSTART = RunConfig(dataset="digits", model="lenet", optimizer="adam", lr=2e-3, batch_size=32, epochs=10,
@@ -135,7 +139,7 @@ def _dataset_label(info: datasets.DatasetInfo) -> str:
     return info.title if on_disk else f"{info.title} (download)"
 
 
-def _handle_upload(limits: classroom.Limits) -> None:
+def _handle_upload(limits: Limits) -> None:
     """Extract a newly uploaded zip into a new image folder and select it (once per uploaded file)."""
     state = st.session_state
     uploaded = state.get("train_folder_zip")
@@ -159,7 +163,7 @@ def _handle_upload(limits: classroom.Limits) -> None:
     state["train_zip_result"] = ("success", message)
 
 
-def image_folder_picker(area, limits: classroom.Limits) -> str | None:
+def image_folder_picker(area, limits: Limits) -> str | None:
     """A choice among the data folder's image folders, or a new one from an uploaded zip. No path is typed."""
     st.file_uploader(f"Add your own: a zip of class folders (up to {limits.max_upload_mb} MB)", type=["zip"],
                      key="train_folder_zip", disabled=_locked(),
@@ -209,7 +213,7 @@ def _not_on_disk(name: str, exc: datasets.DatasetNotFoundError) -> None:
                     f"copy the data folder here. The data folder is `$VISION_CORE_DATA` (default `./data`).")
 
 
-def data_section(limits: classroom.Limits) -> tuple[str, dict[str, Any], datasets.ImageDataset | None]:
+def data_section(limits: Limits) -> tuple[str, dict[str, Any], datasets.ImageDataset | None]:
     infos = {info.name: info for info in datasets.list_datasets()}
     name = st.selectbox("Dataset", list(infos), key="train_dataset", disabled=_locked(), format_func=lambda n: _dataset_label(infos[n]))
     st.caption(md_text(infos[name].description))
@@ -376,7 +380,7 @@ def model_section(dataset: datasets.ImageDataset | None) -> tuple[str, dict[str,
 # --------------------------------------------------------------------------- training
 
 
-def hyper_section(limits: classroom.Limits) -> tuple[dict[str, Any], list[str]]:
+def hyper_section(limits: Limits) -> tuple[dict[str, Any], list[str]]:
     problems: list[str] = []
     c = st.columns(4)
     values = {
@@ -413,11 +417,11 @@ def hyper_section(limits: classroom.Limits) -> tuple[dict[str, Any], list[str]]:
 # --------------------------------------------------------------------------- the whole form
 
 
-def _load_limits() -> tuple[classroom.Limits, str | None]:
+def _load_limits() -> tuple[Limits, str | None]:
     try:
-        return classroom.load_limits(), None
+        return load_limits(), None
     except ValueError as exc:  # the teacher's file has a typo: say so, and keep the safe defaults meanwhile
-        return classroom.Limits(), f"The classroom limits file has a problem ({exc}); using the default limits."
+        return Limits(), f"The classroom limits file has a problem ({exc}); using the default limits."
 
 
 def _follow_the_form(config: RunConfig | None) -> None:

@@ -154,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
-    from vision_core import presets
+    from vision_core.training import presets
 
     base = presets.get_preset(args.preset).config if args.preset else RunConfig()
     changes = {}
@@ -178,7 +178,8 @@ def check_config(config: RunConfig) -> None:
     """
     import torch
 
-    from vision_core import augment, datasets, models
+    from vision_core.data import augment, datasets
+    from vision_core.models import zoo as models
 
     try:
         info = datasets.dataset_info(config.dataset)
@@ -217,7 +218,7 @@ def check_runs_dir(runs_dir: str | None):
     """The runs folder, made if needed; UsageError when run folders cannot be written there."""
     import tempfile
 
-    from vision_core import runs
+    from vision_core.runs import store as runs
 
     root = runs.runs_root(runs_dir)
     try:
@@ -238,8 +239,9 @@ def _limit(value: float | None):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from vision_core import datasets, runs
-    from vision_core.engine import TrainingError, train
+    from vision_core.data import datasets
+    from vision_core.runs import store as runs
+    from vision_core.training.engine import TrainingError, train
 
     # Every argument is checked before anything is written: a mistake leaves no run folder behind.
     try:
@@ -290,7 +292,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_list() -> int:
-    from vision_core import datasets, models, presets
+    from vision_core.data import datasets
+    from vision_core.models import zoo as models
+    from vision_core.training import presets
 
     print("datasets:")
     for info in datasets.list_datasets():
@@ -306,7 +310,7 @@ def cmd_list() -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from vision_core import runs
+    from vision_core.runs import store as runs
 
     for run in runs.list_runs(args.runs_dir):
         acc = (run.summary or {}).get("test_acc")
@@ -317,7 +321,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_download(args: argparse.Namespace) -> int:
-    from vision_core import datasets
+    from vision_core.data import datasets
 
     try:
         dataset = datasets.load(args.dataset, root=args.root, download=True)

@@ -21,9 +21,9 @@ class RunConfig:
     Example: ``RunConfig(dataset="digits", model="lenet", epochs=5)``.
     """
 
-    dataset: str = "digits"  # a name from vision_core.datasets.list_datasets()
+    dataset: str = "digits"  # a name from vision_core.data.datasets.list_datasets()
     dataset_options: dict[str, Any] = field(default_factory=dict)  # e.g. {"image_size": 32, "root": "..."}
-    model: str = "lenet"  # a name from vision_core.models.list_models()
+    model: str = "lenet"  # a name from vision_core.models.zoo.list_models()
     model_options: dict[str, Any] = field(default_factory=dict)  # e.g. {"hidden_units": 10}
     optimizer: str = "adam"  # sgd / adam / adamw
     lr: float = 1e-3  # Adam's usual default; the SGD recipes use 0.1 or 0.001
@@ -38,11 +38,11 @@ class RunConfig:
     epochs: int = 5
     seed: int = 42  # the tutorials build every model after torch.manual_seed(42)
     accelerator: str = "auto"  # auto picks the GPU when there is one
-    augment: dict[str, Any] = field(default_factory=dict)  # keys of vision_core.augment.AUGMENTATIONS
+    augment: dict[str, Any] = field(default_factory=dict)  # keys of vision_core.data.augment.AUGMENTATIONS
     early_stopping_patience: int = 0  # 0 = off; the LeNet recipe uses 4 on val_loss
     snapshot_every: int = 25  # steps between filter / feature-map snapshots (0 = off)
     name: str = ""  # a label the student chooses; the run id is made from it
-    # Speed options (vision_core.lightning_module.speed_options resolves them for the device).
+    # Speed options (vision_core.training.lightning_module.speed_options resolves them for the device).
     fast: bool = False  # turn on every speed option the device supports (GPU: all four; CPU: fused optimiser)
     precision: str = "32"  # "bf16-mixed": bfloat16 autocast, float32 weights (a little less exact, faster on GPUs)
     channels_last: bool = False  # NHWC memory layout for the weights and batches (faster convolutions on GPUs)

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vision_core import archives, datasets
-from vision_core.archives import ArchiveError
-from vision_core.classroom import Limits
+from vision_core.data import archives, datasets
+from vision_core.data.archives import ArchiveError
+from vision_core.limits import Limits
 
 
 @pytest.fixture

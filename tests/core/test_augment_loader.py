@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 import torchvision.transforms.functional as TF
 
-from vision_core import augment
-from vision_core.datasets import ImageDataset, Split
-from vision_core.loader import BatchLoader
+from vision_core.data import augment
+from vision_core.data.datasets import ImageDataset, Split
+from vision_core.data.loader import BatchLoader
 
 # --------------------------------------------------------------------------- options
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from vision_core import cli, runs
+from vision_core import cli
+from vision_core.runs import store as runs
 
 ROOT = Path(__file__).resolve().parents[2]
 

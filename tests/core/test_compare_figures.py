@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vision_core import compare_figures as cf
 from vision_core.config import RunConfig
-from vision_core.figures import smooth
+from vision_core.figures import runs as cf
+from vision_core.figures.training import smooth
 
 
 def lightning_log(steps_per_epoch: int, epochs: int, seed: int = 0) -> pd.DataFrame:

@@ -12,8 +12,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vision_core import conv_figures, kernels
-from vision_core.convolution import (
+from vision_core.figures import convolution as conv_figures
+from vision_core.lessons import kernels
+from vision_core.lessons.convolution import (
     TransposedSteps,
     convolution_steps,
     convolve,

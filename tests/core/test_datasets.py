@@ -21,8 +21,8 @@ import torch.nn.functional as F
 import torchvision
 from PIL import Image
 
-from vision_core import datasets
-from vision_core.datasets import DatasetNotFoundError
+from vision_core.data import datasets
+from vision_core.data.datasets import DatasetNotFoundError
 
 # --------------------------------------------------------------------------- writers of the real formats
 

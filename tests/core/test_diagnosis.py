@@ -8,10 +8,10 @@ import re
 
 import pytest
 
-from vision_core import engine
 from vision_core.config import RunConfig
-from vision_core.diagnosis import training_advice
-from vision_core.live import LiveState
+from vision_core.training import engine
+from vision_core.training.diagnosis import training_advice
+from vision_core.training.live import LiveState
 
 LN10 = math.log(10)
 

@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 import torch
 
-from vision_core import engine, runs
 from vision_core.config import RunConfig
-from vision_core.live import JobControl, LiveState
+from vision_core.runs import store as runs
+from vision_core.training import engine
+from vision_core.training.live import JobControl, LiveState
 
 FAST = {"limit_train_batches": 4, "limit_val_batches": 2, "limit_test_batches": 2}
 
@@ -54,7 +55,7 @@ def test_run_folder_holds_config_metrics_checkpoints_summary(trained):
 
 def test_loaded_best_checkpoint_gives_the_reported_test_accuracy(trained):
     run, summary = trained
-    from vision_core import datasets
+    from vision_core.data import datasets
 
     model = runs.load_model(run, "best")
     data = datasets.load("digits")

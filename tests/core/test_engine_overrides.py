@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import lightning as L
 
-from vision_core import engine
 from vision_core.config import RunConfig
+from vision_core.training import engine
 
 
 class Seen(L.Callback):

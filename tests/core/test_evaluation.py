@@ -16,8 +16,9 @@ from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 from sklearn.metrics import precision_recall_fscore_support
 from torch import nn
 
-from vision_core import evaluation, runs
+from vision_core.analysis import evaluation
 from vision_core.config import RunConfig
+from vision_core.runs import store as runs
 
 # A 3-class toy with known answers: 10 test images.
 LABELS = [0, 0, 0, 1, 1, 2, 2, 2, 2, 0]
@@ -353,11 +354,11 @@ def test_most_confused_lists_off_diagonal_cells_largest_first():
     assert evaluation.most_confused(ev, 1) == [("cat", "dog", 2)]
 
 
-# ---- figures (vision_core.eval_figures) -----------------------------------------------------------
+# ---- figures (vision_core.figures.evaluation) -----------------------------------------------------------
 
 
 def test_confusion_heatmap_cells_are_clickable_markers_that_map_back_to_truth_and_prediction(toy):
-    from vision_core import eval_figures
+    from vision_core.figures import evaluation as eval_figures
 
     ev, _ = toy
     fig = eval_figures.confusion_heatmap(ev.confusion, ev.classes)
@@ -376,7 +377,7 @@ def test_confusion_heatmap_cells_are_clickable_markers_that_map_back_to_truth_an
 
 
 def test_image_grid_titles_are_green_when_right_and_red_when_wrong(toy):
-    from vision_core import eval_figures
+    from vision_core.figures import evaluation as eval_figures
 
     ev, _ = toy
     items = [evaluation.item(ev, i) for i in (0, 2)]  # image 0 right, image 2 wrong
@@ -389,7 +390,7 @@ def test_image_grid_titles_are_green_when_right_and_red_when_wrong(toy):
 
 
 def test_probability_bars_put_the_most_likely_class_on_top():
-    from vision_core import eval_figures
+    from vision_core.figures import evaluation as eval_figures
 
     fig = eval_figures.probability_bars(torch.tensor([0.1, 0.7, 0.2]), CLASSES)
     assert list(fig.data[0].y) == ["dog", "owl", "cat"]

@@ -8,12 +8,13 @@ import random
 import pytest
 import torch
 
-from vision_core import datasets, engine
-from vision_core import experiments as X
 from vision_core.config import RunConfig
-from vision_core.datasets import Split, _limit_train
-from vision_core.experiment_figures import VariantCurves, overfitting_figure
-from vision_core.live import LiveState
+from vision_core.data import datasets
+from vision_core.data.datasets import Split, _limit_train
+from vision_core.figures.experiments import VariantCurves, overfitting_figure
+from vision_core.lessons import experiments as X
+from vision_core.training import engine
+from vision_core.training.live import LiveState
 
 # Where each factor lives in a RunConfig's dict: (field, key inside it or None).
 FIELD_OF = {"dropout": ("model_options", "dropout"), "weight_decay": ("weight_decay", None),

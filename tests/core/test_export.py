@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from vision_core import export
+from vision_core.analysis import export
 
 
 def lenet() -> nn.Sequential:

@@ -12,10 +12,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vision_core import cli, datasets, lightning_module, models, presets, runs
+from vision_core import cli
 from vision_core.config import RunConfig
-from vision_core.fit_loop import FabricTrainer
-from vision_core.lightning_module import (
+from vision_core.data import datasets
+from vision_core.models import zoo as models
+from vision_core.runs import store as runs
+from vision_core.training import lightning_module, presets
+from vision_core.training.fit_loop import FabricTrainer
+from vision_core.training.lightning_module import (
     ClassifierModule,
     VisionDataModule,
     speed_options,

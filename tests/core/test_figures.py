@@ -13,7 +13,9 @@ import plotly.io as pio
 import pytest
 import torch
 
-from vision_core import figures, inspect_figures, inspection
+from vision_core.analysis import inspection
+from vision_core.figures import inspection as inspect_figures
+from vision_core.figures import training as figures
 
 
 def reference_smooth(values, weight):

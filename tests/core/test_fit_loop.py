@@ -6,10 +6,11 @@ import lightning as L
 import pytest
 import torch
 
-from vision_core import datasets, models
 from vision_core.config import RunConfig
-from vision_core.fit_loop import FOLD_BYTES, FOLD_EVERY, FabricTrainer, RunningSums, _limit
-from vision_core.lightning_module import ClassifierModule, VisionDataModule
+from vision_core.data import datasets
+from vision_core.models import zoo as models
+from vision_core.training.fit_loop import FOLD_BYTES, FOLD_EVERY, FabricTrainer, RunningSums, _limit
+from vision_core.training.lightning_module import ClassifierModule, VisionDataModule
 
 CONFIG = RunConfig(dataset="digits", model="linear", batch_size=32, epochs=10, snapshot_every=0)
 

@@ -1,4 +1,4 @@
-"""Classroom limits (classroom.py) and the memory guards (guards.py), checked against real models."""
+"""Classroom limits (vision_core/limits.py) and the memory guards (training/guards.py), checked against real models."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from vision_core import classroom, guards, models
-from vision_core.classroom import Limits, load_limits
 from vision_core.config import RunConfig
-from vision_core.guards import GuardError
+from vision_core.limits import ENV_VAR as LIMITS_ENV_VAR
+from vision_core.limits import Limits, limit_names, load_limits
+from vision_core.models import zoo as models
+from vision_core.training import guards
+from vision_core.training.guards import GuardError
 
 ROOT = Path(__file__).resolve().parents[2]
 # Issue 8's model: 64×64, one block, no pooling, 256 channels, 2048 hidden units (3-channel shapes, 6 classes).
@@ -27,7 +29,7 @@ HUGE = RunConfig(dataset="shapes", model="custom", batch_size=64,
 
 def test_no_file_means_the_classroom_defaults(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv(classroom.ENV_VAR, raising=False)
+    monkeypatch.delenv(LIMITS_ENV_VAR, raising=False)
     assert load_limits() == Limits()
     assert Limits().max_parameters == 20_000_000 and Limits().max_jobs_per_person == 2
 
@@ -35,14 +37,14 @@ def test_no_file_means_the_classroom_defaults(tmp_path, monkeypatch):
 def test_the_file_from_the_environment_sets_some_keys(tmp_path, monkeypatch):
     file = tmp_path / "limits.toml"
     file.write_text("max_epochs = 50\ngpu_memory_share = 0.5\nmax_batch_size = 256\n")
-    monkeypatch.setenv(classroom.ENV_VAR, str(file))
+    monkeypatch.setenv(LIMITS_ENV_VAR, str(file))
     limits = load_limits()
     assert (limits.max_epochs, limits.gpu_memory_share, limits.max_batch_size) == (50, 0.5, 256)
     assert limits.max_parameters == Limits().max_parameters  # the rest keeps its default
 
 
 def test_classroom_toml_in_the_working_directory(tmp_path, monkeypatch):
-    monkeypatch.delenv(classroom.ENV_VAR, raising=False)
+    monkeypatch.delenv(LIMITS_ENV_VAR, raising=False)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "classroom.toml").write_text("max_jobs_per_person = 5\n")
     assert load_limits().max_jobs_per_person == 5
@@ -75,7 +77,7 @@ def test_the_example_file_documents_every_key_with_its_default():
     example = ROOT / "classroom.example.toml"
     assert load_limits(example) == Limits()
     text = example.read_text()
-    for name in classroom.limit_names():
+    for name in limit_names():
         assert f"\n{name} = " in text
 
 
@@ -203,7 +205,7 @@ def test_numbers_over_the_limits_are_refused_before_building(config, shape, limi
 def test_check_reads_the_teachers_file_by_default(tmp_path, monkeypatch):
     file = tmp_path / "classroom.toml"
     file.write_text("max_epochs = 3\n")
-    monkeypatch.setenv(classroom.ENV_VAR, str(file))
+    monkeypatch.setenv(LIMITS_ENV_VAR, str(file))
     with pytest.raises(GuardError, match="limit of 3"):
         guards.check(RunConfig(epochs=4), (1, 32, 32), 10)
 
@@ -218,7 +220,7 @@ def test_refusing_the_huge_model_allocates_nothing_big():
     # would hold 8 GB of weights; torch's meta kernels themselves cost some 200 MB the first time (warm-up).
     script = textwrap.dedent(f"""
         import resource
-        from vision_core import guards
+        from vision_core.training import guards
         from vision_core.config import RunConfig
         guards.estimate(RunConfig(model="lenet"), (1, 32, 32), 10)  # warm-up: loads the meta kernels
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

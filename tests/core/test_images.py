@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vision_core import images
+from vision_core.data import images
 
 
 def encoded(image: Image.Image, fmt: str = "PNG", **options) -> bytes:

@@ -9,7 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vision_core import inspect_figures, inspection, models
+from vision_core.analysis import inspection
+from vision_core.figures import inspection as inspect_figures
+from vision_core.models import zoo as models
 
 
 def tiny(batchnorm: bool = True) -> nn.Sequential:

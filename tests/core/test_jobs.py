@@ -8,9 +8,10 @@ import time
 
 import pytest
 
-from vision_core import jobs, runs
+from vision_core.classroom import jobs
 from vision_core.config import RunConfig
-from vision_core.live import FileControl, RemoteControl, read_live
+from vision_core.runs import store as runs
+from vision_core.training.live import FileControl, RemoteControl, read_live
 
 QUICK = RunConfig(dataset="digits", model="lenet", epochs=1, batch_size=64, lr=2e-3, snapshot_every=0)
 
@@ -168,8 +169,8 @@ def test_the_learning_rate_changes_while_training_and_metrics_record_where(tmp_p
     import lightning as L
     import pandas as pd
 
-    from vision_core import engine
-    from vision_core.live import JobControl, LiveState
+    from vision_core.training import engine
+    from vision_core.training.live import JobControl, LiveState
 
     control, state = JobControl(), LiveState()
 
@@ -213,7 +214,7 @@ def test_a_worker_over_its_memory_cap_fails_alone_with_a_clear_reason(tmp_path):
                        model_options={"blocks": 1, "convs_per_block": 3, "channels": 64, "pool": None,
                                       "linear_layers": 0})
     run = runs.create_run(config, tmp_path, owner="alice")
-    done = subprocess.run([sys.executable, "-m", "vision_core.worker", run.run_id, "--runs-dir", str(tmp_path),
+    done = subprocess.run([sys.executable, "-m", "vision_core.classroom.worker", run.run_id, "--runs-dir", str(tmp_path),
                            "--memory-mb", "300"], check=False, capture_output=True, text=True, timeout=300)
     assert done.returncode == 1
     failed = runs.load_run(run.run_id, tmp_path)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vision_core import kernels
-from vision_core.convolution import convolve
+from vision_core.lessons import kernels
+from vision_core.lessons.convolution import convolve
 
 
 def flip_kind(kernel: np.ndarray) -> str:

@@ -43,7 +43,7 @@ def imports_of(*scripts: str) -> str:
 
 def test_the_frame_and_the_home_page_import_no_torch():
     code = imports_of("app.py", "pages/home.py")
-    assert "ui.status_strip" in code and "vision_core.presets" in code  # the walk found the real imports
+    assert "ui.status_strip" in code and "vision_core.training.presets" in code  # the walk found the real imports
     assert heavy_modules_after(code) == []
 
 
@@ -52,9 +52,10 @@ def test_the_sidebar_queue_reads_run_folders_without_torch(tmp_path):
     # page's sidebar strip does on every refresh.
     code = f"""
 from pathlib import Path
-from vision_core import jobs, runs
+from vision_core.classroom import jobs
+from vision_core.runs import store as runs
 from vision_core.config import RunConfig
-from vision_core.live_files import RemoteControl, read_live
+from vision_core.runs.live_files import RemoteControl, read_live
 
 
 class NoLaunch:  # the scheduler decides to start the run; no worker process is started
@@ -85,11 +86,12 @@ assert jobs.manager(empty).refresh().entries == []
 
 def test_the_heavy_modules_are_seen_when_imported():
     # The probe itself can fail: importing the training side does load torch and Lightning.
-    assert {"torch", "lightning"} <= set(heavy_modules_after("import vision_core.live"))
+    assert {"torch", "lightning"} <= set(heavy_modules_after("import vision_core.training.live"))
 
 
 def test_live_re_exports_the_page_side():
-    from vision_core import live, live_files
+    from vision_core.runs import live_files
+    from vision_core.training import live
 
     for name in ("RemoteControl", "read_live", "check_lr", "LIVE_FILE", "CONTROL_FILE", "MAX_LR"):
         assert getattr(live, name) is getattr(live_files, name)
@@ -102,7 +104,7 @@ def test_drawing_the_home_page_loads_no_torch(tmp_path):
 import os
 os.environ["VISION_CORE_RUNS"] = {str(tmp_path)!r}
 os.environ["VISION_CORE_MAX_JOBS_CPU"] = "1"
-from vision_core import runs
+from vision_core.runs import store as runs
 from vision_core.config import RunConfig
 
 run = runs.create_run(RunConfig(dataset="digits", model="lenet"), {str(tmp_path)!r}, owner="someone")

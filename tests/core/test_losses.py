@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vision_core import losses as L
+from vision_core.lessons import losses as L
 
 
 def random_binary(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vision_core import models
+from vision_core.models import zoo as models
 
 # Hand-computed parameter counts with each recipe's own input (weights + biases).
 RECIPE_PARAMS = {

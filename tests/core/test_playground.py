@@ -7,8 +7,8 @@ import plotly.graph_objects as go
 import pytest
 import torch
 
-from vision_core import playground_figures as pf
-from vision_core.playground import (
+from vision_core.figures import playground as pf
+from vision_core.lessons.playground import (
     DATASETS,
     Playground,
     build_mlp,

@@ -7,8 +7,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vision_core import conv_figures
-from vision_core.pooling import add_noise, dots_example, global_average_pool, invariance, pool, pooling_steps, shift
+from vision_core.figures import convolution as conv_figures
+from vision_core.lessons.pooling import (
+    add_noise,
+    dots_example,
+    global_average_pool,
+    invariance,
+    pool,
+    pooling_steps,
+    shift,
+)
 
 
 def torch_pool(x, kind, kernel, stride, padding):

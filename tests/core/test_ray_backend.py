@@ -9,10 +9,11 @@ import time
 import pytest
 import ray
 
-from vision_core import jobs, ray_backend, runs
+from vision_core.classroom import jobs, ray_backend
 from vision_core.config import RunConfig
-from vision_core.engine import TrainingError
-from vision_core.live import RemoteControl, read_live
+from vision_core.runs import store as runs
+from vision_core.training.engine import TrainingError
+from vision_core.training.live import RemoteControl, read_live
 
 QUICK = RunConfig(dataset="digits", model="lenet", epochs=1, batch_size=64, lr=2e-3, snapshot_every=0)
 CPUS = 2  # one CPU run asks for 2 CPUs (cpus_per_cpu_run): a second run has to wait in Ray's queue

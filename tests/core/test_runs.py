@@ -9,8 +9,9 @@ import time
 import pytest
 import torch
 
-from vision_core import cli, runs
+from vision_core import cli
 from vision_core.config import RunConfig
+from vision_core.runs import store as runs
 
 
 def test_config_validates_with_the_allowed_values():

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vision_core.saliency import grad_cam, last_conv, saliency_map
+from vision_core.analysis.saliency import grad_cam, last_conv, saliency_map
 
 
 class LeftHalfOnly(nn.Module):
@@ -115,7 +115,7 @@ def test_explaining_leaves_the_model_as_it_was():
 
 
 def test_last_conv_is_on_the_main_path_not_a_residual_shortcut():
-    from vision_core import models
+    from vision_core.models import zoo as models
 
     model = models.build("resnet", in_channels=3, num_classes=10, image_size=32, blocks_per_stage=1)
     block = model.block3_1

@@ -8,8 +8,10 @@ import random
 
 import pytest
 
-from vision_core import augment, datasets, models, presets, setups
 from vision_core.config import OPTIMIZERS, SCHEDULERS, RunConfig
+from vision_core.data import augment, datasets
+from vision_core.models import zoo as models
+from vision_core.training import presets, setups
 
 
 def token_of(data) -> str:

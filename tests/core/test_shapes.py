@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vision_core import models, shapes
+from vision_core.lessons import shapes
+from vision_core.models import zoo as models
 
 
 def one_layer(layer: nn.Module) -> nn.Sequential:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from vision_core import engine
 from vision_core.config import RunConfig
-from vision_core.snapshots import capture, load_snapshots
+from vision_core.training import engine
+from vision_core.training.snapshots import capture, load_snapshots
 
 FAST = {"limit_train_batches": 6, "limit_val_batches": 2, "limit_test_batches": 2}
 
@@ -47,8 +47,8 @@ def test_capture_restores_training_mode_and_matches_a_manual_forward():
 def test_the_train_end_snapshot_belongs_to_the_last_epoch_trained(tmp_path):
     from types import SimpleNamespace
 
-    from vision_core import datasets
-    from vision_core.snapshots import SnapshotCallback
+    from vision_core.data import datasets
+    from vision_core.training.snapshots import SnapshotCallback
 
     model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3))
     module = SimpleNamespace(model=model, device=torch.device("cpu"))

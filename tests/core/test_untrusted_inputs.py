@@ -15,9 +15,11 @@ import torch
 from PIL import Image
 from torch import nn
 
-from vision_core import evaluation, images, runs
+from vision_core.analysis import evaluation
 from vision_core.config import RunConfig
-from vision_core.runs import RunError
+from vision_core.data import images
+from vision_core.runs import store as runs
+from vision_core.runs.store import RunError
 
 DIGITS_INFO = {"classes": [str(i) for i in range(10)], "channels": 1, "image_size": [8, 8],
                "mean": [0.0], "std": [1.0]}
@@ -168,7 +170,7 @@ def test_weights_from_another_architecture_are_a_clear_error(tmp_path):
 
 
 def test_load_model_of_a_run_whose_checkpoint_came_from_another_model(tmp_path):
-    from vision_core import models
+    from vision_core.models import zoo as models
 
     run = runs.create_run(RunConfig(dataset="digits", model="lenet"), root=tmp_path, run_id="mismatch")
     runs.write_data_info(run, {**DIGITS_INFO, "image_size": [32, 32]})

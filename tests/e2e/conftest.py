@@ -86,8 +86,8 @@ def _no_run_outlives_its_test(request):
 
 def stop_workers(runs_dir: Path) -> None:
     """Workers outlive the server by design: ask every run still training to stop."""
-    from vision_core import runs
-    from vision_core.live import RemoteControl
+    from vision_core.runs import store as runs
+    from vision_core.training.live import RemoteControl
 
     for run in runs.list_runs(runs_dir):
         if run.state in runs.ACTIVE_STATUSES:

@@ -8,7 +8,7 @@ import time
 from tests.e2e.browser import wait_for_app
 from tests.e2e.conftest import TEACHER_PASSWORD, new_page, start_server, stop_server
 from tests.e2e.test_train_flow import chart_points, wait_points_above
-from vision_core import runs
+from vision_core.runs import store as runs
 
 
 def start_long_run(page, url: str) -> str:
@@ -95,6 +95,6 @@ def test_the_run_survives_a_server_restart_and_is_found_again(browser, tmp_path,
         stop_server(proc)
         for run in runs.list_runs(tmp_path):
             if run.state in runs.ACTIVE_STATUSES:
-                from vision_core.live import RemoteControl
+                from vision_core.training.live import RemoteControl
 
                 RemoteControl(run.path).stop()

@@ -12,8 +12,11 @@ import torch
 from tests.e2e.browser import wait_for_app
 from tests.e2e.conftest import new_page, start_server, stop_server
 from ui.identity import PERSON_COOKIE, owner_id
-from vision_core import datasets, engine, models, runs
 from vision_core.config import RunConfig
+from vision_core.data import datasets
+from vision_core.models import zoo as models
+from vision_core.runs import store as runs
+from vision_core.training import engine
 
 ALICE, BOB = "a" * 24, "b" * 24
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tests.e2e.browser import wait_for_app
 from tests.e2e.conftest import new_page
-from vision_core import setups
+from vision_core.training import setups
 
 
 def set_number(page, label: str, value: str) -> None:

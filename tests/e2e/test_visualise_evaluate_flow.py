@@ -11,7 +11,7 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.e2e.browser import wait_for_app
-from vision_core import datasets
+from vision_core.data import datasets
 
 
 def metric_value(page, label_start: str) -> float:
@@ -87,8 +87,9 @@ def test_convolution_on_a_photo_with_sobel_then_a_trained_kernel(app_url, page, 
     shot(page, "true-convolution-sign-flipped")
 
     # The student's own network: train a LeNet and take its first-layer kernels.
-    from vision_core import engine, runs
     from vision_core.config import RunConfig
+    from vision_core.runs import store as runs
+    from vision_core.training import engine
 
     engine.train(RunConfig(dataset="digits", model="lenet", epochs=1, snapshot_every=0, name="e2e-kernels"),
                  root=runs_dir, trainer_options={"limit_train_batches": 5})

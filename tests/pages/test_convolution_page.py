@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from vision_core import kernels
-from vision_core.conv_figures import format_number
-from vision_core.convolution import convolve
+from vision_core.figures.convolution import format_number
+from vision_core.lessons import kernels
+from vision_core.lessons.convolution import convolve
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 PAGE = "pages/convolution.py"
@@ -121,7 +121,7 @@ def test_kernels_from_a_run_without_runs_say_so(page):
 
 
 class FakeRun:
-    """Just what the page reads from a run record (vision_core.runs.RunRecord's fields)."""
+    """Just what the page reads from a run record (vision_core.runs.store.RunRecord's fields)."""
 
     def __init__(self, path: Path):
         self.run_id, self.path, self.state = "20260101-000000-tiny-digits-0000", path, "running"
@@ -138,7 +138,7 @@ class FakeRun:
 def test_kernels_of_a_runs_first_conv_layer_with_its_normalisation(tmp_path, monkeypatch):
     import torch
 
-    from vision_core import runs
+    from vision_core.runs import store as runs
 
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Conv2d(4, 2, 3)).eval()
@@ -155,7 +155,7 @@ def test_kernels_of_a_runs_first_conv_layer_with_its_normalisation(tmp_path, mon
     assert any("converted to 1 channel" in c.value for c in at.caption)
     at.selectbox(key="conv_out_channel").set_value(2).run()
     at.button(key="conv_next").click().run()
-    from vision_core import images
+    from vision_core.data import images
 
     photo = images.sample_photos()[at.selectbox(key="conv_photo").value]
     rgb = images.to_channels_first(images.resize_for_display(photo, 24))
@@ -170,8 +170,8 @@ def test_kernels_of_a_runs_first_conv_layer_with_its_normalisation(tmp_path, mon
 @pytest.fixture(scope="module")
 def trained_root(tmp_path_factory):
     """One real, very short LeNet-on-digits run."""
-    from vision_core import engine
     from vision_core.config import RunConfig
+    from vision_core.training import engine
 
     root = tmp_path_factory.mktemp("conv_runs")
     engine.train(RunConfig(dataset="digits", model="lenet", epochs=1, snapshot_every=0, name="conv-page"),
@@ -182,7 +182,7 @@ def trained_root(tmp_path_factory):
 def test_kernels_from_a_trained_run_step_through_its_first_layer(trained_root, monkeypatch):
     import torch
 
-    from vision_core import runs
+    from vision_core.runs import store as runs
 
     monkeypatch.setenv("VISION_CORE_RUNS", str(trained_root))
     at = open_page()
@@ -193,7 +193,7 @@ def test_kernels_from_a_trained_run_step_through_its_first_layer(trained_root, m
     conv = next(m for m in runs.load_model(record, "last").modules() if isinstance(m, torch.nn.Conv2d))
     assert at.selectbox(key="conv_out_channel").options[-1] == f"map {conv.out_channels - 1}"
     at.checkbox(key="conv_normalise").uncheck().run()
-    image = __import__("vision_core.datasets", fromlist=["load"]).load("digits").test[0][0].double().numpy()
+    image = __import__("vision_core.data.datasets", fromlist=["load"]).load("digits").test[0][0].double().numpy()
     padding = int(at.number_input(key="conv_padding").value)
     weight, bias = conv.weight.detach().double().numpy(), conv.bias.detach().double().numpy()
     flip = at.radio(key="conv_type").value.startswith("True")
@@ -228,7 +228,7 @@ def cells_in(spec: dict, color: str) -> set[tuple[float, float]]:
 
 
 def test_a_picked_input_cell_outlines_every_output_it_feeds(page):
-    from vision_core.conv_figures import STYLE
+    from vision_core.figures.convolution import STYLE
 
     page.session_state["conv_pick"] = (0, 0)  # what clicking input cell (row 0, column 0) stores
     page.run()
@@ -259,7 +259,7 @@ def test_the_text_names_the_window_in_the_axes_coordinates(page):
     page.slider(key="conv_step").set_value(5).run()  # output (1, 1): input rows 0 … 2, columns 0 … 2
     assert any("the window covers input rows 0 … 2, columns 0 … 2" in m.value for m in page.markdown)
     spec = chart(page, "conv_fig_in0")
-    from vision_core.conv_figures import STYLE
+    from vision_core.figures.convolution import STYLE
 
     assert cells_in(spec, STYLE["window"]) == {(r, c) for r in range(3) for c in range(3)}
     assert spec["layout"]["xaxis"]["title"]["text"] == "column" and values(spec["data"][0]["y"])[0] == -1

@@ -11,8 +11,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.pages.apptest import use_runs
-from vision_core import engine, runs
 from vision_core.config import RunConfig
+from vision_core.runs import store as runs
+from vision_core.training import engine
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 PAGE = "pages/evaluate.py"

@@ -12,9 +12,13 @@ import pytest
 import torch
 
 from tests.pages.apptest import open_page, use_runs
-from vision_core import datasets, engine, inspection, models, runs
+from vision_core.analysis import inspection
 from vision_core.config import RunConfig
-from vision_core.snapshots import load_snapshots
+from vision_core.data import datasets
+from vision_core.models import zoo as models
+from vision_core.runs import store as runs
+from vision_core.training import engine
+from vision_core.training.snapshots import load_snapshots
 
 PAGE = "pages/inside.py"
 FAST = {"limit_train_batches": 6, "limit_val_batches": 2, "limit_test_batches": 2}

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from vision_core.conv_figures import format_number
-from vision_core.pooling import EXAMPLE_INPUT, global_average_pool, pool
+from vision_core.figures.convolution import format_number
+from vision_core.lessons.pooling import EXAMPLE_INPUT, global_average_pool, pool
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 PAGE = "pages/pooling.py"

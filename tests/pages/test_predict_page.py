@@ -15,8 +15,9 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from tests.pages.apptest import use_runs
-from vision_core import engine, runs
 from vision_core.config import RunConfig
+from vision_core.runs import store as runs
+from vision_core.training import engine
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 PAGE = "pages/predict.py"
@@ -190,7 +191,7 @@ def test_onnx_export_is_prepared_on_demand(page, trained):
 
 
 def test_weights_download_loads_into_the_runs_architecture(trained):
-    from vision_core import export
+    from vision_core.analysis import export
 
     model = runs.load_model(trained)
     data = export.state_dict_bytes(model)

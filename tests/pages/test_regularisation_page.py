@@ -10,8 +10,10 @@ from streamlit.testing.v1 import AppTest
 
 from tests.pages.apptest import APP
 from ui.identity import owner_id
-from vision_core import engine, jobs, runs
-from vision_core import experiments as X
+from vision_core.classroom import jobs
+from vision_core.lessons import experiments as X
+from vision_core.runs import store as runs
+from vision_core.training import engine
 
 TOKEN = "test-person-token-0123456789"
 OTHER = "another-person-token-98765432"

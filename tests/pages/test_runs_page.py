@@ -15,8 +15,11 @@ import shutil
 import pytest
 import torch
 
-from vision_core import datasets, engine, models, runs
 from vision_core.config import RunConfig
+from vision_core.data import datasets
+from vision_core.models import zoo as models
+from vision_core.runs import store as runs
+from vision_core.training import engine
 
 ME = "a" * 24  # this browser's token (identity reads it from the session)
 OTHER = "b" * 24

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.pages.apptest import open_page
-from vision_core import models
+from vision_core.models import zoo as models
 
 PAGE = "pages/shapes.py"
 

@@ -11,8 +11,9 @@ import torchvision
 from PIL import Image
 
 from tests.pages.apptest import open_page
-from vision_core import datasets, setups
 from vision_core.config import RunConfig
+from vision_core.data import datasets
+from vision_core.training import setups
 
 HUGE = {"train_opt_blocks": 1, "train_opt_convs": 1, "train_opt_channels": 256, "train_opt_hidden": 2048}
 

@@ -9,9 +9,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.pages.apptest import APP, open_page
-from vision_core import engine, jobs, runs
+from vision_core.classroom import jobs
 from vision_core.config import RunConfig
-from vision_core.live import RemoteControl
+from vision_core.runs import store as runs
+from vision_core.training import engine
+from vision_core.training.live import RemoteControl
 
 
 def wait_until_done(run_id: str, timeout: float = 180) -> runs.RunRecord:

@@ -2,11 +2,11 @@
 
 A page submits a run: its folder is written at once with status ``queued`` (so a refresh, another
 tab or a restarted server finds it). The scheduler thread of the server process looks at the run
-folders twice a second, starts a worker process (vision_core/worker.py) for the next queued run
+folders twice a second, starts a worker process (vision_core/classroom/worker.py) for the next queued run
 when its device has room, reaps workers that died and says why in their run folder. Workers run in
 their own session: they outlive a server restart, and the next server's scheduler counts them by
 their heartbeat. Pages never touch a worker: they read ``live.json`` and write ``control.json``
-(vision_core/live.py), and they read the queue from the scheduler's last look (``Scheduler.view``),
+(vision_core/training/live.py), and they read the queue from the scheduler's last look (``Scheduler.view``),
 so thirty viewers cost one scan.
 
 Room on a device: on the CPU a number of concurrent jobs (``VISION_CORE_MAX_JOBS_CPU``, default one
@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vision_core import runs
-from vision_core.live_files import RemoteControl, read_live
+from vision_core.runs import store as runs
+from vision_core.runs.live_files import RemoteControl, read_live
 
 TICK_SECONDS = 0.5
 DEFAULT_EPOCH_SECONDS = 15.0  # wait estimate for a model/dataset nobody has trained here yet
@@ -50,12 +50,12 @@ def _int_env(name: str, default: int) -> int:
 
 
 def _limits():
-    """The teacher's classroom limits (vision_core.classroom), or defaults when it is not there."""
+    """The teacher's classroom limits (vision_core.limits), or defaults when it is not there."""
     try:
-        from vision_core import classroom
+        from vision_core import limits
     except ImportError:
         return None
-    return classroom.load_limits()
+    return limits.load_limits()
 
 
 def _limit(name: str, default):
@@ -124,7 +124,7 @@ class LocalLauncher:
 
     def launch(self, run_id: str, root: Path, env: dict[str, str], memory_mb: int | None) -> None:
         log = open(root / run_id / "worker.log", "ab")  # noqa: SIM115 — the child keeps its own descriptor
-        command = [sys.executable, "-m", "vision_core.worker", run_id, "--runs-dir", str(root)]
+        command = [sys.executable, "-m", "vision_core.classroom.worker", run_id, "--runs-dir", str(root)]
         if memory_mb:
             command += ["--memory-mb", str(int(memory_mb))]
         with log:
@@ -184,7 +184,7 @@ class Scheduler:
     def submit(self, config, owner: str | None = None, *, estimate_mb: float = 0.0, start_paused: bool = False,
                teacher: bool = False) -> runs.RunRecord:
         """Queue a run; raises QueueError when this person already has their share of the queue."""
-        from vision_core.engine import resolve_accelerator
+        from vision_core.training.engine import resolve_accelerator
 
         cap = int(_limit("max_jobs_per_person", 2))
         if not teacher and owner is not None:
@@ -332,7 +332,7 @@ class Scheduler:
     def _room_for(self, entry: Entry, busy: list[Entry]) -> dict[str, str] | None:
         """Environment for the worker when the device has room for it now, else None."""
         if getattr(self.launcher, "manages_capacity", False):
-            return {}  # a Ray cluster queues runs itself until a node has room (vision_core/ray_backend.py)
+            return {}  # a Ray cluster queues runs itself until a node has room (vision_core/classroom/ray_backend.py)
         if entry.device != "gpu":
             if sum(e.device == "cpu" for e in busy) >= self.cpu_slots:
                 return None
@@ -416,7 +416,9 @@ def manager(root=None) -> Scheduler:
     key = runs.runs_root(root)
     with _managers_lock:
         if key not in _managers:
-            from vision_core.ray_backend import configured_launcher  # None unless VISION_CORE_RAY_ADDRESS is set
+            from vision_core.classroom.ray_backend import (
+                configured_launcher,  # None unless VISION_CORE_RAY_ADDRESS is set
+            )
 
             _managers[key] = Scheduler(key, launcher=configured_launcher()).start()
         return _managers[key]

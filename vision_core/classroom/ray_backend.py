@@ -1,7 +1,7 @@
 """Training runs on a Ray cluster: the scheduler's launcher when ``VISION_CORE_RAY_ADDRESS`` is set.
 
 Same interface as ``jobs.LocalLauncher`` (``launch`` / ``finished``); the run itself is the same
-``vision_core.worker.run_worker`` in a process of its own, only Ray picks the machine. Each run is
+``vision_core.classroom.worker.run_worker`` in a process of its own, only Ray picks the machine. Each run is
 one Ray actor asking for ``num_gpus=fraction`` (its memory estimate over one GPU's memory, at least
 ``min_gpu``), so Ray packs several small CNNs on one GPU and queues the rest until room frees.
 Everything else crosses through the run folder, which must be on storage every node sees at the
@@ -68,11 +68,11 @@ def _float_env(name: str, default: float) -> float:
 
 def _gpu_share() -> float:
     try:
-        from vision_core import classroom
+        from vision_core import limits
     except ImportError:
         return 0.9
     try:
-        return classroom.load_limits().gpu_memory_share
+        return limits.load_limits().gpu_memory_share
     except ValueError:
         return 0.9
 
@@ -102,7 +102,7 @@ class _RunActor:
             os.close(log)
         except OSError:
             pass
-        from vision_core.worker import run_worker
+        from vision_core.classroom.worker import run_worker
 
         try:
             return run_worker(run_id, root, memory_mb)
@@ -144,7 +144,7 @@ class RayLauncher:
 
     def resolve_accelerator(self, accelerator: str) -> str:
         """Like ``engine.resolve_accelerator``, but for the cluster's GPUs, not this machine's."""
-        from vision_core.engine import TrainingError
+        from vision_core.training.engine import TrainingError
 
         try:
             self._connect()
@@ -193,7 +193,7 @@ class RayLauncher:
         self.pending[run_id] = (ref, actor, path)
 
     def _fail(self, path: Path, run_id: str, message: str) -> None:
-        from vision_core import runs
+        from vision_core.runs import store as runs
 
         try:
             runs.write_status(runs.load_run(run_id, path.parent), "failed", message)
@@ -232,7 +232,7 @@ class RayLauncher:
 
 
 def _touch(path: Path) -> None:
-    from vision_core import runs
+    from vision_core.runs import store as runs
 
     try:
         runs.touch_heartbeat(path)

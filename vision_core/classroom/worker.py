@@ -1,6 +1,6 @@
-"""One training run in its own process: ``python -m vision_core.worker RUN_ID --runs-dir DIR``.
+"""One training run in its own process: ``python -m vision_core.classroom.worker RUN_ID --runs-dir DIR``.
 
-The dashboard's scheduler (vision_core/jobs.py) starts one of these per run, in a new session, so
+The dashboard's scheduler (vision_core/classroom/jobs.py) starts one of these per run, in a new session, so
 a crash, an out-of-memory kill or a server restart ends this run alone (or nothing at all: a worker
 outlives the server that started it, and the next server finds it by its heartbeat). Everything
 crosses the process boundary through the run folder: ``control.json`` in (pause / step / stop),
@@ -57,7 +57,7 @@ def _out_of_memory_message(batch_size: int) -> str:
 
 
 def run_worker(run_id: str, root: str | None, memory_mb: int | None = None) -> int:
-    from vision_core import runs
+    from vision_core.runs import store as runs
 
     run = runs.load_run(run_id, root)
     lock_file = open(run.path / "worker.lock", "a")  # noqa: SIM115 — held for the life of the process
@@ -69,8 +69,8 @@ def run_worker(run_id: str, root: str | None, memory_mb: int | None = None) -> i
     _protect_the_server()
     import torch  # imported before the cap: the library itself is not the run's memory
 
-    from vision_core.engine import TrainingError, train
-    from vision_core.live import CONTROL_FILE, FileControl, LivePublisher, LiveState
+    from vision_core.training.engine import TrainingError, train
+    from vision_core.training.live import CONTROL_FILE, FileControl, LivePublisher, LiveState
 
     _cap_memory(memory_mb if run.config.accelerator != "gpu" else None)
     threads = os.environ.get("VISION_CORE_THREADS", "")
@@ -105,7 +105,7 @@ def run_worker(run_id: str, root: str | None, memory_mb: int | None = None) -> i
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vision_core.worker", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m vision_core.classroom.worker", description=__doc__)
     parser.add_argument("run_id")
     parser.add_argument("--runs-dir", default=None)
     parser.add_argument("--memory-mb", type=int, default=None, help="heap cap for a CPU run")

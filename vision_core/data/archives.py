@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from vision_core.classroom import Limits, load_limits
-from vision_core.datasets import IMAGE_EXTENSIONS, image_folders_root
+from vision_core.data.datasets import IMAGE_EXTENSIONS, image_folders_root
+from vision_core.limits import Limits, load_limits
 
 SPLITS = ("train", "test")
 # Photos barely compress (JPEG and PNG are compressed already): an entry that shrinks 100-fold is a bomb.

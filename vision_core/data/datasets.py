@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import torch
 import torch.nn.functional as F
 
-from vision_core import procedural
+from vision_core.data import procedural
 
 # Resizing and decoding beyond this many bytes of uint8 pixels would exhaust a laptop's memory.
 MAX_DATASET_BYTES = 6 * 2**30

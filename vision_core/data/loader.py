@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
-from vision_core.augment import augment_batch, validate_augment
-from vision_core.datasets import ImageDataset, Split
+from vision_core.data.augment import augment_batch, validate_augment
+from vision_core.data.datasets import ImageDataset, Split
 
 
 class BatchLoader:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from vision_core.compare_figures import RUN_COLORS
-from vision_core.experiments import final_gap, is_number
+from vision_core.figures.runs import RUN_COLORS
+from vision_core.lessons.experiments import final_gap, is_number
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 
-from vision_core.eval_figures import image_grid
-from vision_core.inspection import filters_as_images
+from vision_core.analysis.inspection import filters_as_images
+from vision_core.figures.evaluation import image_grid
 
 MAP_SCALE = "RdBu_r"  # negative blue, zero white, positive red
 _MAP_COLORSCALE = go.Heatmap(colorscale=MAP_SCALE).colorscale  # as Plotly.js needs it ("_r" is Python-only)

@@ -19,7 +19,7 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 
-from vision_core.playground import History, PlaygroundData, thin
+from vision_core.lessons.playground import History, PlaygroundData, thin
 
 STYLE = {
     # TensorFlow Playground's colours: orange = class 0 / negative, blue = class 1 / positive.

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from vision_core.figures import downsample, smooth
+from vision_core.figures.training import downsample, smooth
 
 # Plotly's D3 palette without its grey (kept for the learning rate elsewhere): ten runs stay apart.
 RUN_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf",

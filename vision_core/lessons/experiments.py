@@ -81,7 +81,7 @@ SETUPS: dict[str, Setup] = {
 # --------------------------------------------------------------------------- the factors
 
 
-# Augmentation levels by name, so that a value fits in a text box and a link (vision_core.augment's keys).
+# Augmentation levels by name, so that a value fits in a text box and a link (vision_core.data.augment's keys).
 AUGMENT_LEVELS: dict[str, dict[str, Any]] = {
     "none": {},
     "shift": {"crop": 4},
@@ -260,7 +260,8 @@ class Experiment:
         Raises ValueError (``guards.GuardError`` is one) in one sentence: a data size above the training images
         there are, a variant over a limit. Loads the base's dataset once (cached per process).
         """
-        from vision_core import datasets, guards
+        from vision_core.data import datasets
+        from vision_core.training import guards
 
         options = {k: v for k, v in self.base.dataset_options.items() if k != "train_limit"}
         data = datasets.load(self.base.dataset, **options)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from vision_core.convolution import _as_array, _per_axis, output_size, pad_input, windows
+from vision_core.lessons.convolution import _as_array, _per_axis, output_size, pad_input, windows
 
 POOL_KINDS = ("max", "avg")
 # A small map to pool by hand: varied enough that max and mean differ in every 2×2 window.

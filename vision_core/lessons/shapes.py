@@ -24,8 +24,8 @@ from typing import Any
 
 from torch import nn
 
-from vision_core import models
-from vision_core.convolution import output_size_formula
+from vision_core.lessons.convolution import output_size_formula
+from vision_core.models import zoo as models
 
 Shape = tuple[int, ...]
 

@@ -2,7 +2,7 @@
 
 Every page's sidebar strip and the Train page's live panel run in the server process and only read and write
 these two files of a run folder; the training side (``LiveState``, ``FileControl``, ``LiveCallback``) is in
-vision_core/live.py, which needs torch and Lightning. Keeping this part apart lets a cold server draw its
+vision_core/training/live.py, which needs torch and Lightning. Keeping this part apart lets a cold server draw its
 Home page without importing them (issue 9.3); live.py re-exports everything here.
 """
 

@@ -608,7 +608,7 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
 def build_model(run: RunRecord) -> torch.nn.Module:
     """The run's architecture, untrained, built for the data it trained on."""
-    from vision_core import models
+    from vision_core.models import zoo as models
 
     info = run.data_info
     if info is None:

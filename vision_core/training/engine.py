@@ -11,11 +11,13 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import CSVLogger
 
-from vision_core import datasets, models, runs
 from vision_core.config import RunConfig
-from vision_core.fit_loop import FabricTrainer
-from vision_core.lightning_module import ClassifierModule, VisionDataModule, trainer_overrides
-from vision_core.live import DivergedError, JobControl, LiveCallback, LiveState, write_live
+from vision_core.data import datasets
+from vision_core.models import zoo as models
+from vision_core.runs import store as runs
+from vision_core.training.fit_loop import FabricTrainer
+from vision_core.training.lightning_module import ClassifierModule, VisionDataModule, trainer_overrides
+from vision_core.training.live import DivergedError, JobControl, LiveCallback, LiveState, write_live
 
 
 class TrainingError(RuntimeError):
@@ -45,7 +47,7 @@ def prepare(config: RunConfig, dataset: datasets.ImageDataset | None = None
         dataset = datasets.load(config.dataset, **config.dataset_options)
     num_classes = len(dataset.classes)
     try:
-        from vision_core import guards
+        from vision_core.training import guards
     except ImportError:  # pragma: no cover — guards ships with the package; kept optional while it lands
         guards = None
     if guards is not None:
@@ -129,7 +131,7 @@ def train(
     checkpoints = run.path / "checkpoints"
     callbacks: list[L.Callback] = [LiveCallback(state, control)]
     if config.snapshot_every:
-        from vision_core.snapshots import SnapshotCallback
+        from vision_core.training.snapshots import SnapshotCallback
 
         callbacks.append(SnapshotCallback(run.path, config.snapshot_every, dataset))
     callbacks += extra_callbacks or []

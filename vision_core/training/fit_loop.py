@@ -32,7 +32,7 @@ import lightning as L
 import torch
 from lightning.fabric.strategies import SingleDeviceStrategy
 
-from vision_core.lightning_module import EPOCH_NAMES, ClassifierModule, VisionDataModule
+from vision_core.training.lightning_module import EPOCH_NAMES, ClassifierModule, VisionDataModule
 
 FOLD_EVERY = 256  # steps whose loss and logits wait on the device before they are added to the sums
 FOLD_BYTES = 16 * 2**20  # … or fewer steps, when their logits take this much memory

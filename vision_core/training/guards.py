@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from vision_core import models
-from vision_core.classroom import Limits, load_limits
 from vision_core.config import RunConfig
+from vision_core.limits import Limits, load_limits
+from vision_core.models import zoo as models
 
 
 class GuardError(ValueError):

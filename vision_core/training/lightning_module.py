@@ -24,9 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vision_core import datasets
 from vision_core.config import RunConfig
-from vision_core.loader import BatchLoader
+from vision_core.data import datasets
+from vision_core.data.loader import BatchLoader
 
 WHITENING_SAMPLE = 5000  # training images a model's init_from_data sees (airbench uses 5,000)
 # The columns of metrics.csv each stage's running sums become (the pages and runs.metrics_history read them).

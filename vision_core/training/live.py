@@ -1,6 +1,6 @@
 """Live state of a training run, and how the pages talk to it across the process boundary.
 
-Training runs in its own worker process (vision_core/worker.py). The training loop writes a
+Training runs in its own worker process (vision_core/classroom/worker.py). The training loop writes a
 ``LiveState`` through ``LiveCallback`` (a Lightning callback); a ``LivePublisher`` thread in the
 worker writes it to ``live.json`` in the run folder when it changed (at most a few times a second)
 and touches the run's heartbeat. Pages only read that file. Pause / resume / single step / stop are
@@ -22,9 +22,9 @@ import torch
 
 # The page side (control.json, live.json readers) lives in live_files, which imports no torch: every page's
 # sidebar uses it. Re-exported here for the worker, the engine and the tests.
-from vision_core.live_files import CONTROL_FILE, LIVE_FILE, MAX_LR, RemoteControl, check_lr, read_live  # noqa: F401
-from vision_core.live_files import read_json_object as _read_json
-from vision_core.live_files import write_json_atomic as _write_json_atomic
+from vision_core.runs.live_files import CONTROL_FILE, LIVE_FILE, MAX_LR, RemoteControl, check_lr, read_live  # noqa: F401
+from vision_core.runs.live_files import read_json_object as _read_json
+from vision_core.runs.live_files import write_json_atomic as _write_json_atomic
 
 MAX_STEP_POINTS = 2000  # beyond this the step history is halved, so the live file stays small
 PUBLISH_SECONDS = 0.25  # live.json is rewritten at most this often (curves reach the page within ~1 s)

@@ -16,8 +16,9 @@ import dataclasses
 import json
 from typing import Any
 
-from vision_core import augment, datasets, models
 from vision_core.config import RunConfig
+from vision_core.data import augment, datasets
+from vision_core.models import zoo as models
 
 
 class SetupError(ValueError):
@@ -103,7 +104,7 @@ def _check_model_options(model: str, options: dict[str, Any], dataset: str) -> N
 
     A model that does not fit the input is fine (a lesson may be about exactly that); a wrong option is not.
     """
-    from vision_core import guards
+    from vision_core.training import guards
 
     info = datasets.dataset_info(dataset)
     for value in options.values():

@@ -15,7 +15,7 @@ import lightning as L
 import torch
 from torch import nn
 
-from vision_core.inspection import feature_maps
+from vision_core.analysis.inspection import feature_maps
 
 MAX_SNAPSHOTS = 200  # beyond this every other snapshot is dropped (the time-lapse keeps its span)
 MAX_CHANNELS = 16  # feature-map channels kept per layer
