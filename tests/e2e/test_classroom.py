@@ -59,7 +59,7 @@ def test_a_student_cannot_stop_anothers_run_and_the_teacher_can(app_url, browser
         teacher.goto(f"{app_url}/train?run={run_id}")
         wait_for_app(teacher)
         teacher.get_by_role("button", name="⏹ Stop").click()
-        teacher.get_by_text("Stopped by you").wait_for(timeout=90_000)
+        teacher.get_by_text("Stopped by you").wait_for()
         assert runs.load_run(run_id, runs_dir).state == "stopped"
         shot(teacher, "teacher-stopped-it", top=True)
     finally:
@@ -88,7 +88,7 @@ def test_the_run_survives_a_server_restart_and_is_found_again(browser, tmp_path,
         assert wait_points_above(page, again) > again  # live curves again, from the new server
         shot(page, "after-server-restart", top=True)
         page.get_by_role("button", name="⏹ Stop").click()  # same browser, same person: still the owner
-        page.get_by_text("Stopped by you").wait_for(timeout=90_000)
+        page.get_by_text("Stopped by you").wait_for()
         assert chart_points(page) >= again
     finally:
         page.context.close()

@@ -15,7 +15,7 @@ def test_a_cold_servers_first_request_to_a_page_runs_through_app_py(browser, tmp
         page.goto(url + "/runs")
         wait_for_app(page)
         sidebar = page.locator("[data-testid='stSidebar']")
-        page.get_by_role("heading", name="📊 Runs").wait_for(timeout=60_000)
+        page.get_by_role("heading", name="📊 Runs").wait_for()
         sidebar.get_by_text("Training now").wait_for()
         sidebar.locator("a", has_text="Home").wait_for()
         links = [t.strip() for t in sidebar.locator("a").all_inner_texts()]

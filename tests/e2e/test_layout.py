@@ -58,8 +58,8 @@ def sidebar_lines(page) -> list[str]:
 def wait_for_page(page, base_url: str, path: str) -> None:
     """The page at ``path`` is drawn (its title) inside the app's frame (the sidebar's links)."""
     wait_for_app(page)
-    page.locator("[data-testid='stMain'] h1", has_text=PAGES[path]).first.wait_for(timeout=60_000)
-    page.locator("[data-testid='stSidebar'] [data-testid='stPageLink-NavLink']").last.wait_for(timeout=60_000)
+    page.locator("[data-testid='stMain'] h1", has_text=PAGES[path]).first.wait_for()
+    page.locator("[data-testid='stSidebar'] [data-testid='stPageLink-NavLink']").last.wait_for()
     assert urlparse(page.url).path.strip("/") == path, (page.url, path)
     assert page.url.startswith(base_url)
 

@@ -8,9 +8,9 @@ import time
 
 from playwright.sync_api import Error as PlaywrightError
 
-from tests.e2e.browser import wait_for_app
+from tests.e2e.browser import PATIENT_MS, PATIENT_S, wait_for_app
 
-SLOW_MS = 120_000  # a Plotly chart is drawn after its bundle loads: slow when many tests share two cores
+SLOW_MS = PATIENT_MS  # a Plotly chart is drawn after its bundle loads: slow when many tests share two cores
 
 # The pixel centre of heat-map cell (row, col) of the Plotly chart whose Streamlit key is `key`.
 CELL_XY = """([key, row, col]) => {
@@ -34,7 +34,7 @@ def metric_text(page, label: str) -> str:
     return metric.locator("[data-testid='stMetricValue']").inner_text()
 
 
-def wait_for_metric(page, label: str, predicate, timeout: float = 60) -> str:
+def wait_for_metric(page, label: str, predicate, timeout: float = PATIENT_S) -> str:
     deadline, value = time.time() + timeout, None
     while time.time() < deadline:
         try:
@@ -78,7 +78,7 @@ def test_playground_trains_xor_and_the_boundary_moves(app_url, page, shot):
     page.get_by_role("button", name="⏸ Pause").wait_for()
     wait_for_metric(page, "Step", lambda v: int(v.replace(",", "")) >= 20)
     during = page.evaluate(PICTURE, "pg_boundary")
-    wait_for_metric(page, "Train accuracy", lambda v: v == "100%", timeout=120)
+    wait_for_metric(page, "Train accuracy", lambda v: v == "100%", timeout=PATIENT_S)
     after = page.evaluate(PICTURE, "pg_boundary")
     assert len({before, during, after}) == 3  # redrawn while it learned
     shot(page, "playground-xor-learned", top=True)
@@ -125,7 +125,7 @@ def test_convolution_click_highlights_what_depends_on_what(app_url, page, shot):
 
     # A photo: zoomed around the window, with numbers; the overview shows where the zoom is.
     page.locator("[data-testid='stRadio'] label").filter(has_text="Sample photo").first.dispatch_event("click")
-    page.get_by_text(re.compile(r"zoom on rows")).first.wait_for(timeout=60_000)
+    page.get_by_text(re.compile(r"zoom on rows")).first.wait_for()
     wait_for_app(page)
     shot(page, "photo-zoomed")
 

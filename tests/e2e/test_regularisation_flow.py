@@ -61,7 +61,7 @@ def flow(app_url, page, shot) -> None:
     page.get_by_role("button", name="▶ Train 2 runs side by side").click()
     table = page.get_by_test_id("stTable")
     try:
-        table.get_by_text("dropout 0.5").wait_for(timeout=120_000)
+        table.get_by_text("dropout 0.5").wait_for()
     finally:
         shot(page, "lab-started", top=True)
     assert re.search(r"[?&]runs=[^&]+(%2C|,)", page.url)  # both run ids, for a refresh to find them
@@ -82,7 +82,7 @@ def flow(app_url, page, shot) -> None:
     assert set(final["epochs"]) == {f"dropout {v} · {split}" for v in ("0", "0.5")
                                     for split in ("training", "validation")}
     # Once both ended the page redraws in its final state, without the live refresh and with nothing to stop.
-    page.get_by_role("button", name="⏹ Stop this experiment").wait_for(state="detached", timeout=180_000)
+    page.get_by_role("button", name="⏹ Stop this experiment").wait_for(state="detached")
     wait_for_app(page)
     assert page.get_by_test_id("stTable").get_by_text("finished", exact=True).count() == 2
     page.get_by_test_id("stTable").scroll_into_view_if_needed()

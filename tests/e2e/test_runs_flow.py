@@ -68,7 +68,7 @@ def test_no_checkpoint_yet_opens_the_run_by_itself(browser, tmp_path, shot):
         page.get_by_text("looking again every").wait_for()
         shot(page, "waiting-for-a-checkpoint", top=True)
         shutil.move(parked, run.path / "checkpoints")  # the first epoch ends
-        page.get_by_text("Still running").wait_for(timeout=60_000)  # no reload by the test
+        page.get_by_text("Still running").wait_for()  # no reload by the test
         assert page.get_by_text("No checkpoint yet").count() == 0
         shot(page, "opened-by-itself", top=True)
     finally:

@@ -35,11 +35,11 @@ def test_a_locked_link_opens_the_same_set_up_for_a_student(app_url, browser, pag
 
     student = new_page(browser)  # another browser: another person, nothing in common but the link
     try:
-        student.goto(locked, wait_until="domcontentloaded", timeout=180_000)
+        student.goto(locked, wait_until="domcontentloaded")
         wait_for_app(student)
-        student.get_by_text("is locked").wait_for(timeout=180_000)
+        student.get_by_text("is locked").wait_for()
         epochs = student.get_by_label("Epochs", exact=True)
-        epochs.wait_for(timeout=180_000)  # the form draws section by section on a busy machine
+        epochs.wait_for()  # the form draws section by section on a busy machine
         wait_for_app(student)
         assert epochs.input_value() == "7" and epochs.is_disabled()
         assert student.get_by_label("Learning rate", exact=True).input_value() == "0.05"

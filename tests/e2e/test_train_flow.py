@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 
-from tests.e2e.browser import wait_for_app
+from tests.e2e.browser import PATIENT_S, wait_for_app
 
 # The newest step on the live chart (its traces are downsampled for display, so count steps, not points).
 CHART_LAST_STEP = """() => {
@@ -24,7 +24,7 @@ def chart_points(page) -> int:
     return int(page.evaluate(CHART_LAST_STEP))
 
 
-def wait_points_above(page, n: int, timeout: float = 90) -> int:
+def wait_points_above(page, n: int, timeout: float = PATIENT_S) -> int:
     deadline = time.time() + timeout
     while time.time() < deadline:
         points = chart_points(page)
@@ -64,12 +64,12 @@ def test_train_refresh_stop_and_find_in_runs(app_url, page, shot):
     shot(page, "after-refresh")
 
     page.get_by_role("button", name="⏹ Stop").click()
-    page.get_by_text("Stopped by you").wait_for(timeout=90_000)
+    page.get_by_text("Stopped by you").wait_for()
     shot(page, "stopped")
 
     page.goto(app_url + "/runs")
     wait_for_app(page)
     page.get_by_role("heading", name="📊 Runs").wait_for()
     page.wait_for_function(f"() => document.body.innerText.includes('{run_id}')"
-                           " || [...document.querySelectorAll('canvas')].length > 0", timeout=60_000)
+                           " || [...document.querySelectorAll('canvas')].length > 0")
     shot(page, "runs-page")

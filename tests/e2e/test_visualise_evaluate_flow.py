@@ -10,7 +10,7 @@ from PIL import Image
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.e2e.browser import wait_for_app
+from tests.e2e.browser import PATIENT_S, wait_for_app
 from vision_core.data import datasets
 
 
@@ -22,7 +22,7 @@ def metric_value(page, label_start: str) -> float:
     return float(text.replace("−", "-").replace(",", ""))
 
 
-def wait_metric(page, label_start: str, predicate, timeout: float = 30) -> float:
+def wait_metric(page, label_start: str, predicate, timeout: float = PATIENT_S) -> float:
     """Poll the metric until ``predicate(value)`` holds (a rerun takes a moment to reach the page)."""
     import time
 
@@ -127,7 +127,7 @@ def test_train_evaluate_click_a_cell_and_predict_an_upload(app_url, page, shot, 
     epochs.press("Enter")
     wait_for_app(page)
     page.get_by_role("button", name="▶ Start training").click()
-    page.get_by_text("Test accuracy").first.wait_for(timeout=120_000)
+    page.get_by_text("Test accuracy").first.wait_for()
     run_id = re.search(r"run=([^&]+)", page.url).group(1)
     shot(page, "trained")
 
@@ -160,7 +160,7 @@ def test_train_evaluate_click_a_cell_and_predict_an_upload(app_url, page, shot, 
     page.goto(f"{app_url}/predict?run={run_id}")
     wait_for_app(page)
     page.locator("[data-testid='stFileUploader'] input[type=file]").set_input_files(str(png))
-    page.get_by_text("What the model sees").first.wait_for(timeout=60_000)
+    page.get_by_text("What the model sees").first.wait_for()
     prediction = page.locator("[data-testid='stMetric']").filter(has_text="Prediction")
     predicted = prediction.locator("[data-testid='stMetricValue']").inner_text()
     assert predicted == data.classes[label]  # a clear test digit; the seeded run gets it right
