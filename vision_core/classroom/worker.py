@@ -79,6 +79,8 @@ def run_worker(run_id: str, root: str | None, memory_mb: int | None = None) -> i
         torch.set_num_threads(int(threads))  # this run's share of the cores (set by the scheduler)
     heartbeat = run.path / "heartbeat"
     heartbeat.touch()
+    # What the page shows until the first batch: the process is up, the data and the model come next.
+    runs.write_status(run, "starting", "Loading the data and building the model…")
     state = LiveState(total_epochs=run.config.epochs)
     control = FileControl(run.path / CONTROL_FILE)
     control.refresh(force=True)
