@@ -65,8 +65,10 @@ def binary_tab() -> None:
                        "0 or 1 on the wrong side costs 100.")
         kind = "bce_probabilities"
     else:
-        st.latex(r"\ell = \max(z, 0) - z\,y + \ln\!\left(1 + e^{-|z|}\right)"
-                 r"\quad\text{(the same as the formula above with } p = \sigma(z)\text{, rearranged)}")
+        st.latex(r"\ell = -\left[\,y \ln \sigma(z) + (1-y)\ln(1-\sigma(z))\,\right]"
+                 r" = \max(z, 0) - z\,y + \ln\!\left(1 + e^{-|z|}\right)")
+        st.caption("Left: binary cross-entropy on p = σ(z). Right: the same number, rearranged so that no "
+                   "exponential can overflow; that is what `nn.BCEWithLogitsLoss` computes.")
         comparison({"y": y, "z": values, "p = σ(z)": L.sigmoid(values)}, L.bce_from_logits(values, y),
                    L.torch_losses("bce_logits", values, y))
         kind = "bce_logits"

@@ -146,3 +146,40 @@ def test_a_healthy_lenet_on_the_digits_is_not_warned(tmp_path):
     assert snap["epochs"][-1]["val_acc"] > 0.8
     for seen in range(1, len(snap["epochs"]) + 1):  # silent after every epoch, not only the last
         assert training_advice(snap["epochs"][:seen], snap["steps"], 10, 2e-3, "adam") is None
+
+
+# ---- the advice never points the learning rate the wrong way (issue 19.1) ------------------------------------
+
+LEARNING_RATES = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.05, 0.1, 0.5, 1.0, 10.0]
+SHAPES = {
+    "flat": flat_steps(),
+    "slowly falling": [(i, 2.30 - 0.004 * i, 0.1) for i in range(1, 41)],
+    "spiking": [(1, 2.306, 0.06), (2, 2.9e12, 0.09), (3, 1.2e9, 0.03)] + flat_steps(40, 4.5, start=4),
+    "NaN": [(i, 2.3, 0.1) for i in range(1, 20)] + [(20, float("nan"), 0.1), (21, float("inf"), 0.1)],
+}
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw"])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_the_advice_never_names_the_wrong_direction(optimizer, shape):
+    from vision_core.training.diagnosis import LARGE_LR, TOO_LOW_LR
+
+    for lr in LEARNING_RATES:
+        advice = training_advice([stuck_epoch()], SHAPES[shape], 10, lr, optimizer)
+        assert advice is not None
+        says_low = "too low" in advice or "Try a larger" in advice or "try a larger" in advice
+        says_high = "too high" in advice or "smaller learning rate" in advice
+        if lr >= LARGE_LR[optimizer]:
+            assert not says_low, (lr, advice)
+            assert says_high, (lr, advice)
+        if lr < TOO_LOW_LR[optimizer]:
+            assert not says_high, (lr, advice)
+        if shape in ("spiking", "NaN") and lr >= TOO_LOW_LR[optimizer]:
+            assert says_high and not says_low, (lr, advice)
+
+
+def test_sgd_at_lr_10_whose_loss_drifts_down_is_told_its_rate_is_too_high():
+    steps = SHAPES["slowly falling"]
+    for lr, optimizer in [(10.0, "sgd"), (1.0, "sgd"), (0.5, "adam")]:
+        advice = training_advice([stuck_epoch(acc=0.11, loss=2.2)], steps, 10, lr, optimizer)
+        assert "too high" in advice and "too low" not in advice, advice

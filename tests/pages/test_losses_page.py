@@ -108,3 +108,13 @@ def test_probabilities_that_do_not_add_up_are_refused(page):
     assert [e.value for e in page.error] == [
         "The probabilities of one sample must add up to 1: line 1 adds up to 1.2."]
     assert np.isfinite(float(metrics(page)["Mean loss, by hand"]))  # the other tabs still work
+
+
+def test_the_logits_form_shows_the_formula_it_rearranges(page):
+    # Issue 19.4: logits mode pointed at "the formula above", which only the probabilities mode shows.
+    page.radio(key="loss_bce_form").set_value("from logits").run()
+    formulas = [latex.value for latex in page.latex]
+    assert not any("formula above" in f for f in formulas)
+    logits = next(f for f in formulas if r"\max(z, 0)" in f)
+    assert r"y \ln \sigma(z)" in logits and r"\ln(1-\sigma(z))" in logits  # BCE on p = σ(z), then rearranged
+    assert any("BCEWithLogitsLoss" in c.value for c in page.caption)

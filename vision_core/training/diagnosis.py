@@ -59,6 +59,7 @@ def training_advice(epochs: Sequence[dict[str, Any]], steps: Sequence[Sequence[f
     chance, guess_loss = 1 / k, math.log(k)
     points = [(int(s), loss, acc) for s, loss, acc in ((p[0], _number(p[1]), _number(p[2])) for p in steps)
               if loss is not None]
+    blown = next((int(p[0]) for p in steps if isinstance(p[1], float) and not math.isfinite(p[1])), None)
     recent = points[-max(1, len(points) // 5):]
 
     acc, acc_source = _number(latest.get("val_acc")), "validation accuracy"
@@ -83,48 +84,69 @@ def training_advice(epochs: Sequence[dict[str, Any]], steps: Sequence[Sequence[f
     if guessing:
         facts.append(f"the {loss_source} ({loss:.3g}) is no lower than guessing's (ln {k} = {guess_loss:.2f})")
     text = f"After epoch {latest.get('epoch', len(finished))} this run is not learning: " + " and ".join(facts) + "."
-    return text + " " + _cause(points, loss, guess_loss, lr, optimizer, momentum)
+    return text + " " + _cause(points, loss, guess_loss, lr, optimizer, momentum, blown)
 
 
 def _cause(points: list[tuple[int, float, float | None]], loss: float | None, guess_loss: float, lr: float,
-           optimizer: str, momentum: float) -> str:
-    """The likely cause, read from the step losses and the learning rate, and what to try."""
+           optimizer: str, momentum: float, blown: int | None = None) -> str:
+    """The likely cause, read from the step losses and the learning rate, and what to try.
+
+    The learning rate is checked before the shape of the loss is read: a loss that falls slowly at lr 10 is
+    bouncing, not creeping, and must never be told its rate is too low. ``blown``: the first step whose loss was
+    NaN or infinite.
+    """
     name, usual = OPTIMIZER_NAMES.get(optimizer, optimizer), USUAL_LR.get(optimizer, "1e-3")
     step_size = lr / (1 - momentum) if optimizer == "sgd" and 0 <= momentum < 1 else lr
     low = step_size < TOO_LOW_LR.get(optimizer, 1e-4)
     large = step_size >= LARGE_LR.get(optimizer, 1e-2)
     smaller = f"Stop it and start again with a smaller learning rate ({name} usually learns with {usual})."
     dead = "often leave ReLUs dead (they output 0 for every image and get no gradient)"
+    not_the_rate = (f"With a learning rate this small ({lr:g}) the rate is an unlikely cause: look at the inputs "
+                    "(images far outside the range the normalisation expects) or add BatchNorm to a deep network.")
+    if blown is not None:
+        if low:
+            return f"The loss became NaN or infinite at step {blown}. " + not_the_rate
+        return (f"Likely cause: the learning rate ({lr:g}) is too high for {name}: the loss became NaN or infinite "
+                f"at step {blown}. " + smaller)
     if points:
         start = points[0][1]
         peak_step, peak = max(((s, value) for s, value, _ in points), key=lambda p: p[1])
         if peak > max(3 * guess_loss, 2 * start):
-            return (f"Likely cause: the learning rate ({lr:g}) is too high for {name}: the loss jumped from {start:.3g} "
-                    f"to {peak:.3g} at step {peak_step}. Steps that large throw the weights far off and {dead}, so "
-                    f"the network stays stuck even after the loss calms down. " + smaller)
+            jumped = f"the loss jumped from {start:.3g} to {peak:.3g} at step {peak_step}"
+            if low:
+                return f"The loss is not learning and {jumped}. " + not_the_rate
+            return (f"Likely cause: the learning rate ({lr:g}) is too high for {name}: {jumped}. Steps that large "
+                    f"throw the weights far off and {dead}, so the network stays stuck even after the loss calms "
+                    f"down. " + smaller)
         width = max(1, len(points) // 5)
         first, last = _mean([p[1] for p in points[:width]]), _mean([p[1] for p in points[-width:]])
-        if last > 1.1 * first:
+        moved = f"({first:.3g} → {last:.3g} over {points[-1][0]} steps)"
+        if last > 1.1 * first and not low:
             return (f"Likely cause: the learning rate ({lr:g}) is too high for {name}: the loss is rising "
                     f"({first:.3g} → {last:.3g}). " + smaller)
-        moved = f"({first:.3g} → {last:.3g} over {points[-1][0]} steps)"
         if low:
             return (f"Likely cause: the learning rate ({lr:g}) is too low for {name}: the loss barely moved "
                     f"{moved}. Try {usual}.")
-        if first - last >= FLAT * first:
-            return (f"The loss is falling, but slowly {moved}: the learning rate ({lr:g}) may be too low for {name} "
-                    f"(it usually learns with {usual}), or the run needs more epochs.")
+        falling = first - last >= FLAT * first
+        if large and falling:
+            return (f"Likely cause: the learning rate ({lr:g}) is too high for {name}: the loss falls only slowly "
+                    f"{moved} because steps that large overshoot the minimum and bounce around it. " + smaller)
         if large:
             return (f"Likely cause: dead ReLUs. The loss sits flat {moved} at a large learning rate ({lr:g}): steps "
                     f"that large {dead}, so the network gives every image the same answer. " + smaller
                     + " BatchNorm before the ReLUs also helps.")
+        if falling:
+            return (f"The loss is falling, but slowly {moved}: the learning rate ({lr:g}) may be too low for {name} "
+                    f"(it usually learns with {usual}), or the run needs more epochs.")
         return (f"The loss barely moved {moved}. Likely cause: a learning rate ({lr:g}) too low for so few steps "
                 f"({name} usually learns with {usual}): try a larger one, or more epochs. If the loss still does "
                 f"not move, the ReLUs may be dead (they output 0 for every image and get no gradient): start again "
                 f"with another seed, or add BatchNorm before them.")
-    if loss is not None and loss > 1.5 * guess_loss:
+    if loss is not None and loss > 1.5 * guess_loss and not low:
         return f"Likely cause: the learning rate ({lr:g}) is too high for {name}: the loss is above guessing's. " + smaller
     if low:
         return f"Likely cause: the learning rate ({lr:g}) is too low for {name}. Try {usual}."
+    if large:
+        return f"Likely cause: the learning rate ({lr:g}) is too high for {name}. " + smaller
     return (f"Likely causes: a learning rate ({lr:g}) too high or too low for {name} (it usually learns with "
             f"{usual}), or dead ReLUs (units that output 0 for every image and stop learning).")
