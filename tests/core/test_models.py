@@ -292,3 +292,24 @@ def test_num_outputs_needs_a_linear_layer():
     assert models.num_outputs(build("lenet", (1, 32, 32), 7)) == 7
     with pytest.raises(ValueError, match="no Linear layer"):
         models.num_outputs(nn.Sequential(nn.Conv2d(1, 1, 3)))
+
+
+def test_a_kernel_larger_than_its_map_is_said_in_the_students_terms():
+    # Issue 19.10: the custom template with 11×11 kernels on 32×32 digits pasted PyTorch's "Calculated padded input
+    # size per channel" and quoted a recipe the student never chose.
+    with pytest.raises(models.ShapeMismatchError) as caught:
+        models.build("custom", in_channels=1, num_classes=10, image_size=24, blocks=3, convs_per_block=1,
+                     kernel_size=11, padding=0)
+    message = str(caught.value)
+    assert "window of 11×11 pixels, larger than the 7×7 map it gets" in message
+    assert "Calculated padded input size" not in message and "recipe" not in message
+    assert "strict_input" not in message
+
+
+def test_no_resize_beyond_what_a_classroom_allows_is_suggested():
+    with pytest.raises(models.ShapeMismatchError) as caught:
+        models.build("custom", in_channels=1, num_classes=10, image_size=16, blocks=6, convs_per_block=3,
+                     kernel_size=11, padding=0)
+    message = str(caught.value)
+    assert f"No image size up to {models.LARGEST_INPUT}×{models.LARGEST_INPUT} fits these layers" in message
+    assert "resize the images" not in message

@@ -138,11 +138,17 @@ def build(name: str, *, in_channels: int, num_classes: int, image_size: int | tu
     try:
         model = info.builder(in_channels=in_channels, num_classes=num_classes, image_size=size, **options)
     except ShapeMismatchError as exc:  # the builder's dry run does not know the recipe: add it to the fix
-        fix = _fix_hint(dict(exc.layers).get(exc.layer), (in_channels, *size), info.recipe_input, exc.layers)
+        fix = _fix_hint(dict(exc.layers).get(exc.layer), (in_channels, *size), _recipe(info), exc.layers)
         raise ShapeMismatchError(f"{exc.problem} {fix}", layer=exc.layer, traced=exc.traced,
                                  problem=exc.problem, layers=exc.layers) from None
-    model.recipe_input = info.recipe_input  # so error messages can say what it was designed for
+    model.recipe_input = _recipe(info)  # so error messages can say what it was designed for
     return model
+
+
+def _recipe(info: ModelInfo) -> tuple[int, int, int] | None:
+    """The input a zoo model's tutorial used; None for the custom template (a student's own set-up has no
+    recipe to quote)."""
+    return None if info.name == "custom" else info.recipe_input
 
 
 # --------------------------------------------------------------------------- describing layers
@@ -272,16 +278,25 @@ def receptive_fields(layers: Sequence[nn.Module], input_size: Sequence[int] | No
 # --------------------------------------------------------------------------- shape tracing and messages
 
 
+LARGEST_INPUT = 256  # the classroom's default max_image_size: advice never asks for a bigger image than this
+BUILD_FOR_THIS_SIZE = ("let the dashboard size its Linear layers for this input (turn off \"Keep the recipe's "
+                       "Linear\")")
+
+
 def _fix_hint(failing: nn.Module | None, input_shape: tuple[int, int, int], recipe: tuple[int, int, int] | None,
               layers: Layers) -> str:
-    """How to make ``input_shape`` fit: resize, pad the first conv, build for this size, fewer poolings."""
+    """How to make ``input_shape`` fit, in the options a student has: a resize the form offers, padding, a smaller
+    kernel, fewer pooling blocks, or Linear layers sized for this input."""
     c, h, w = input_shape
     if failing is None or not isinstance(failing, nn.Linear):  # the conv/pool stack leaves nothing
         need_h, need_w = smallest_input([m for _, m in layers])
-        text = f"These layers need inputs of at least {need_h}×{need_w}"
+        shrink = "give the convolutions padding, use a smaller kernel, or use fewer pooling blocks"
+        if max(need_h, need_w) > LARGEST_INPUT:  # no resize a classroom allows would help: do not suggest one
+            return f"No image size up to {LARGEST_INPUT}×{LARGEST_INPUT} fits these layers: {shrink}."
+        text = f"These layers need images of at least {need_h}×{need_w}"
         if recipe:
             text += f" (the recipe uses {recipe[1]}×{recipe[2]})"
-        return text + ": resize the images, add padding to the convolutions, or use fewer pooling blocks."
+        return text + f": resize the images to that size or more, or {shrink}."
     if recipe and recipe[1:] != (h, w):
         hint = f"This model was designed for {_shape_text(recipe)} inputs: resize the images to {recipe[1]}×{recipe[2]}"
         pad = (recipe[1] - h) / 2
@@ -289,11 +304,10 @@ def _fix_hint(failing: nn.Module | None, input_shape: tuple[int, int, int], reci
         if (isinstance(first_slider, nn.Conv2d) and pad > 0 and pad == int(pad)
                 and recipe[1] - h == recipe[2] - w):
             hint += f", or give the first convolution padding={int(pad)} ({h} + 2·{int(pad)} = {recipe[1]})"
-        return hint + ", or build it for this input size (without strict_input) so its Linear layers fit."
+        return hint + f", or {BUILD_FOR_THIS_SIZE}."
     if recipe and recipe[0] != c:
-        return (f"This model was designed for {recipe[0]}-channel inputs: convert the images, or build it for "
-                f"this input (without strict_input) so its Linear layers fit.")
-    return "Build the model for this input size (without strict_input) so its Linear layers fit."
+        return f"This model was designed for {recipe[0]}-channel inputs: convert the images, or {BUILD_FOR_THIS_SIZE}."
+    return f"To fit, {BUILD_FOR_THIS_SIZE}."
 
 
 def _explain(name: str, layer: nn.Module, shape: tuple[int, ...], last_map: tuple[int, ...] | None,
@@ -309,6 +323,16 @@ def _explain(name: str, layer: nn.Module, shape: tuple[int, ...], last_map: tupl
                 f"({origin})."), False
     if len(shape) == 3 and isinstance(layer, nn.Conv2d) and shape[0] != layer.in_channels:
         return f"{name}: {describe(layer)} expects {layer.in_channels} channel(s) but the input has {shape[0]}.", True
+    window = windows(layer, 0)[:1] + windows(layer, 1)[:1]
+    if len(shape) == 3 and len(window) == 2:
+        # PyTorch says "Calculated padded input size per channel: (8 x 8). Kernel size: (11 x 11)"; say it plainly.
+        (kh, _, ph, dh), (kw, _, pw, dw) = window
+        reach_h, reach_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+        padded_h, padded_w = shape[1] + 2 * ph, shape[2] + 2 * pw
+        if reach_h > padded_h or reach_w > padded_w:
+            padding = f" ({padded_h}×{padded_w} with its padding)" if ph or pw else ""
+            return (f"{name}: {describe(layer)} has a window of {reach_h}×{reach_w} pixels, larger than the "
+                    f"{shape[1]}×{shape[2]} map it gets{padding}."), False
     return f"{name}: {describe(layer)} cannot take a {_shape_text(shape)} input ({str(error).splitlines()[0]}).", False
 
 
