@@ -198,7 +198,7 @@ def live_panel(run_id: str) -> None:
             if status == "queued":
                 _queued(run)
             elif status == "starting":
-                st.info("Starting a training process…")
+                st.info(plain(message) if message else "Starting a training process…")  # which step it is at
             elif status == "paused":
                 st.info("Paused. Resume, or step one batch at a time.")
             if mine:

@@ -221,3 +221,32 @@ def test_a_worker_over_its_memory_cap_fails_alone_with_a_clear_reason(tmp_path):
     assert failed.state == "failed"
     assert "ran out of memory at batch size 512" in failed.status["message"]
     assert "Try batch size 128" in failed.status["message"]
+
+
+def test_a_warm_worker_takes_the_next_run_and_a_new_one_waits_after_it(tmp_path):
+    launcher = jobs.LocalLauncher(warm=1)
+    scheduler = jobs.Scheduler(tmp_path, tick=0.2, cpu_slots=1, launcher=launcher)
+    scheduler.refresh()  # nothing is starting: the scheduler keeps one worker warm
+    assert len(launcher._warm) == 1
+    warm_pid = launcher._warm[0].pid
+    run = scheduler.submit(QUICK, owner="alice")  # the scheduler's own thread launches it
+    wait_for(lambda: run.run_id in launcher.processes, what="the launch")
+    assert launcher.processes[run.run_id].pid == warm_pid  # the run went to the waiting process
+    wait_for(lambda: state(run, tmp_path) == "finished", what="the run to finish in the warm worker")
+    finished = runs.load_run(run.run_id, tmp_path)
+    assert finished.status["pid"] == warm_pid and finished.summary["test_acc"] > 0.3
+    assert (run.path / "worker.log").exists()  # its output went where a cold worker's would
+    wait_for(lambda: launcher._warm and launcher._warm[0].pid != warm_pid,
+             what="a new warm worker once nothing is starting")
+    spare = launcher._warm[0]
+    spare.stdin.close()  # the server went away: a warm worker without a run ends by itself
+    assert spare.wait(timeout=120) == 0
+
+
+def test_no_warm_worker_means_a_cold_start_as_before(tmp_path):
+    launcher = jobs.LocalLauncher()
+    scheduler = jobs.Scheduler(tmp_path, tick=0.2, cpu_slots=1, launcher=launcher)
+    run = scheduler.submit(QUICK.replace(epochs=1), owner="bob")
+    wait_for(lambda: run.run_id in launcher.processes, what="the launch")
+    assert launcher._warm == []
+    wait_for(lambda: state(run, tmp_path) == "finished", what="the cold run to finish")

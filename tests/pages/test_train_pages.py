@@ -142,3 +142,11 @@ def test_someone_elses_paused_run_refreshes_slowly_and_an_ended_run_never():
     assert _refresh_every("paused", mine=False) == PAUSED_REFRESH_SECONDS > REFRESH_SECONDS
     assert _refresh_every("queued", mine=False) == REFRESH_SECONDS
     assert _refresh_every("finished", mine=True) is None and _refresh_every("failed", mine=False) is None
+
+
+def test_a_starting_run_says_which_step_it_is_at(tmp_path, monkeypatch):
+    monkeypatch.setenv("VISION_CORE_RUNS", str(tmp_path))
+    run = runs.create_run(RunConfig(dataset="digits", model="lenet", epochs=1), tmp_path)
+    runs.write_status(run, "starting", "Loading the data and building the *model*…")
+    at = open_page("pages/train.py", query_params={"run": run.run_id})
+    assert any("Loading the data and building the \\*model\\*" in i.value for i in at.info)  # as text

@@ -49,6 +49,12 @@ def _int_env(name: str, default: int) -> int:
         return default
 
 
+def _warm_workers() -> int:
+    """How many warm workers a server keeps waiting (``VISION_CORE_WARM_WORKERS``, default 1; 0 turns it off)."""
+    value = os.environ.get("VISION_CORE_WARM_WORKERS", "1")
+    return min(int(value), 8) if value.isdigit() else 1
+
+
 def _limits():
     """The teacher's classroom limits (vision_core.limits), or defaults when it is not there."""
     try:
@@ -117,12 +123,30 @@ def _number(value, default: float = 0.0) -> float:
 
 
 class LocalLauncher:
-    """Starts a worker as a local process in its own session (it survives the server)."""
+    """Starts a worker as a local process in its own session (it survives the server).
 
-    def __init__(self) -> None:
+    With ``warm`` > 0 it keeps that many worker processes waiting that have already imported torch, Lightning and
+    the engine (``python -m vision_core.classroom.worker --warm``): a run handed to one starts training at once
+    instead of spending seconds on imports first. A run finds a cold process only when no warm one is ready.
+    """
+
+    def __init__(self, warm: int = 0) -> None:
         self.processes: dict[str, subprocess.Popen] = {}
+        self.warm_size = warm
+        self._warm: list[subprocess.Popen] = []
 
     def launch(self, run_id: str, root: Path, env: dict[str, str], memory_mb: int | None) -> None:
+        assignment = {"run_id": run_id, "runs_dir": str(root), "memory_mb": int(memory_mb) if memory_mb else None,
+                      "env": env}
+        process = self._take_warm()
+        if process is not None:
+            try:
+                process.stdin.write((json.dumps(assignment) + "\n").encode())
+                process.stdin.close()  # one run per process, as for a cold one
+                self.processes[run_id] = process
+                return
+            except OSError:  # it died between the check and the write: start a cold one
+                process.kill()
         log = open(root / run_id / "worker.log", "ab")  # noqa: SIM115 — the child keeps its own descriptor
         command = [sys.executable, "-m", "vision_core.classroom.worker", run_id, "--runs-dir", str(root)]
         if memory_mb:
@@ -132,6 +156,24 @@ class LocalLauncher:
                 command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 env={**os.environ, **env}, start_new_session=True, cwd=os.getcwd(),
             )
+
+    def keep_warm(self) -> None:
+        """Start warm workers until ``warm`` of them wait (the scheduler calls it when no run is starting, so the
+        imports of the next one never compete with a run's own start)."""
+        self._warm = [p for p in self._warm if p.poll() is None]
+        while len(self._warm) < self.warm_size:
+            # Its output goes to the run's worker.log once it has one; until then there is nothing to say.
+            self._warm.append(subprocess.Popen(
+                [sys.executable, "-m", "vision_core.classroom.worker", "--warm"], stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, cwd=os.getcwd(),
+            ))
+
+    def _take_warm(self) -> subprocess.Popen | None:
+        while self._warm:
+            process = self._warm.pop(0)
+            if process.poll() is None:
+                return process
+        return None
 
     def finished(self) -> dict[str, int]:
         """Workers of ours that ended since the last call: run id → exit code (reaped, no zombies)."""
@@ -241,6 +283,8 @@ class Scheduler:
             self.launcher.launch(entry.run_id, self.root, env, self._memory_cap(entry))
             entry.status = "starting"
             busy.append(entry)
+        if hasattr(self.launcher, "keep_warm") and not any(e.status == "starting" for e in entries):
+            self.launcher.keep_warm()
         self._publish([e for e in entries if e.status in runs.ACTIVE_STATUSES])
 
     def _scan(self) -> list[Entry]:
@@ -420,5 +464,6 @@ def manager(root=None) -> Scheduler:
                 configured_launcher,  # None unless VISION_CORE_RAY_ADDRESS is set
             )
 
-            _managers[key] = Scheduler(key, launcher=configured_launcher()).start()
+            launcher = configured_launcher() or LocalLauncher(warm=_warm_workers())
+            _managers[key] = Scheduler(key, launcher=launcher).start()
         return _managers[key]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import json
 import os
 import resource
 import sys
@@ -78,6 +79,8 @@ def run_worker(run_id: str, root: str | None, memory_mb: int | None = None) -> i
         torch.set_num_threads(int(threads))  # this run's share of the cores (set by the scheduler)
     heartbeat = run.path / "heartbeat"
     heartbeat.touch()
+    # What the page shows until the first batch: the process is up, the data and the model come next.
+    runs.write_status(run, "starting", "Loading the data and building the model…")
     state = LiveState(total_epochs=run.config.epochs)
     control = FileControl(run.path / CONTROL_FILE)
     control.refresh(force=True)
@@ -104,13 +107,51 @@ def run_worker(run_id: str, root: str | None, memory_mb: int | None = None) -> i
     return 1
 
 
+def wait_warm() -> int:
+    """A warm worker: import everything a run needs now, then wait for one run on stdin.
+
+    The scheduler (``LocalLauncher.keep_warm``) starts it ahead of time; it writes one JSON line
+    ``{"run_id", "runs_dir", "memory_mb", "env"}`` and closes the pipe. End of input without a run (the server
+    went away) ends the process. Imports must not touch a GPU: ``CUDA_VISIBLE_DEVICES`` arrives with the run.
+    """
+    import lightning  # noqa: F401 — the seconds a cold worker spends before its first batch
+    import torch  # noqa: F401
+
+    import vision_core.training.engine
+    import vision_core.training.guards
+    import vision_core.training.snapshots  # noqa: F401
+
+    line = sys.stdin.readline()
+    if not line.strip():
+        return 0
+    try:
+        job = json.loads(line)
+        run_id, runs_dir, memory_mb, env = job["run_id"], job["runs_dir"], job.get("memory_mb"), job.get("env") or {}
+    except (ValueError, KeyError, TypeError):
+        return 2
+    os.environ.update({str(k): str(v) for k, v in env.items()})
+    try:  # from here on, this process writes where a cold worker of this run would
+        log = os.open(Path(runs_dir) / run_id / "worker.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(log)
+    except OSError:
+        pass
+    return run_worker(run_id, runs_dir, memory_mb)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vision_core.classroom.worker", description=__doc__)
-    parser.add_argument("run_id")
+    parser.add_argument("run_id", nargs="?")
     parser.add_argument("--runs-dir", default=None)
     parser.add_argument("--memory-mb", type=int, default=None, help="heap cap for a CPU run")
+    parser.add_argument("--warm", action="store_true", help="import first, then wait for a run on stdin")
     args = parser.parse_args(argv)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    if args.warm:
+        return wait_warm()
+    if not args.run_id:
+        parser.error("a run id is needed (or --warm)")
     return run_worker(args.run_id, args.runs_dir, args.memory_mb)
 
 

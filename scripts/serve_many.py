@@ -1,0 +1,155 @@
+"""Several dashboard processes behind nginx, for a class that one process cannot serve (issue 18.4).
+
+``scripts/dashboard --processes N`` runs this. One Streamlit process runs its scripts one at a time under Python's
+lock, so a class's page views queue behind each other on one core; N processes use N cores. nginx (Debian's
+package) listens on the public port and sends each browser to one process for good: the first response sets a
+random ``cnnlab_route`` cookie and nginx hashes it (``hash $route consistent``), so a browser's websocket, uploads
+and media requests (a process keeps its images in its own memory) all reach the process that holds its session.
+A process that dies is started again; nginx sends its browsers to another process meanwhile, and Streamlit's page
+reconnects by itself (those browsers lose their unsaved widget state, nobody else loses anything). Runs are not
+affected: they train in worker processes, and exactly one scheduler leads the runs folder whichever process holds
+it (vision_core/classroom/jobs.py).
+
+Usage: ``python scripts/serve_many.py --processes 2 [--port 8501] [streamlit options…]``. Stops everything on
+SIGTERM / Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ROUTE_COOKIE = "cnnlab_route"
+
+NGINX_CONF = """\
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    client_max_body_size {upload_mb}m;
+
+    # A browser keeps the process it was first sent to: its cookie, or a new random one on its first request.
+    map $cookie_{cookie} $route {{
+        ""      $request_id;
+        default $cookie_{cookie};
+    }}
+    map $http_upgrade $connection_upgrade {{
+        default upgrade;
+        ""      close;
+    }}
+    upstream dashboards {{
+        hash $route consistent;
+{servers}
+    }}
+    server {{
+        listen {address}:{port};
+        location / {{
+            proxy_pass http://dashboards;
+            proxy_http_version 1.1;
+            proxy_set_header Host $host;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+            proxy_read_timeout 1d;  # a student's websocket stays open for the whole lesson
+            proxy_buffering off;
+            add_header Set-Cookie "{cookie}=$route; Path=/; Max-Age=15552000; SameSite=Strict" always;
+        }}
+    }}
+}}
+"""
+
+
+def nginx_binary() -> str:
+    found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if not found:
+        sys.exit("nginx is not installed: `apt-get install nginx-light` (scripts/dashboard does it for you).")
+    return found
+
+
+def write_conf(tmp: Path, address: str, port: int, backends: list[int], upload_mb: int) -> Path:
+    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (tmp / sub).mkdir(exist_ok=True)
+    # A process that stops answering is skipped for 5 s, then tried again (it is restarted meanwhile).
+    servers = "\n".join(f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;" for p in backends)
+    conf = tmp / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(tmp=tmp, cookie=ROUTE_COOKIE, servers=servers, address=address, port=port,
+                                      upload_mb=upload_mb))
+    return conf
+
+
+def start_dashboard(port: int, extra: list[str]) -> subprocess.Popen:
+    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+               "--server.address", "127.0.0.1", "--server.port", str(port), *extra]
+    # Each process serves its own browsers; the nginx cookie keeps them apart, so no CORS/XSRF sharing is needed.
+    return subprocess.Popen(command, cwd=ROOT)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--port", type=int, default=8501)
+    parser.add_argument("--address", default="0.0.0.0")
+    parser.add_argument("--first-backend-port", type=int, default=None,
+                        help="ports of the dashboard processes (default: the port + 1, + 2, …)")
+    parser.add_argument("--upload-mb", type=int, default=50)
+    args, extra = parser.parse_known_args(argv)
+    if not 1 <= args.processes <= 64:
+        parser.error(f"--processes must be 1-64, got {args.processes}")
+    first = args.first_backend_port or args.port + 1
+    backends = [first + i for i in range(args.processes)]
+    tmp = Path(tempfile.mkdtemp(prefix="cnnlab-nginx-"))
+    conf = write_conf(tmp, args.address, args.port, backends, args.upload_mb)
+    dashboards = {port: start_dashboard(port, extra) for port in backends}
+    nginx = subprocess.Popen([nginx_binary(), "-c", str(conf), "-p", str(tmp), "-g", "daemon off;"])
+    print(f"CNN Lab: {args.processes} dashboard processes behind nginx on http://{args.address}:{args.port}",
+          flush=True)
+
+    stopping = False
+
+    def stop(*_):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        while not stopping:
+            for port, process in dashboards.items():
+                if process.poll() is not None:  # a process died: its browsers reconnect to it once it is back
+                    print(f"dashboard on port {port} ended ({process.returncode}); starting it again", flush=True)
+                    dashboards[port] = start_dashboard(port, extra)
+            if nginx.poll() is not None:
+                print("nginx ended; stopping", flush=True)
+                break
+            time.sleep(0.5)
+    finally:
+        for process in [nginx, *dashboards.values()]:
+            if process.poll() is None:
+                process.terminate()
+        deadline = time.time() + 5
+        for process in [nginx, *dashboards.values()]:
+            try:
+                process.wait(timeout=max(deadline - time.time(), 0.1))
+            except subprocess.TimeoutExpired:
+                process.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    os.chdir(ROOT)
+    sys.exit(main())
