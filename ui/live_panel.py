@@ -199,8 +199,9 @@ def live_panel(run_id: str) -> None:
                 _queued(run)
             elif status == "starting":
                 st.info(plain(message) if message else "Starting a training process…")  # which step it is at
-            elif status == "paused":
-                st.info("Paused. Resume, or step one batch at a time.")
+            elif status == "paused":  # say only what this viewer can do
+                st.info("Paused. Resume, or step one batch at a time." if mine else
+                        "Paused by its owner: the curves go on when they resume it.")
             if mine:
                 _controls(RemoteControl(run.path), status, run, snap)
             else:

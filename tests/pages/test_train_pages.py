@@ -150,3 +150,13 @@ def test_a_starting_run_says_which_step_it_is_at(tmp_path, monkeypatch):
     runs.write_status(run, "starting", "Loading the data and building the *model*…")
     at = open_page("pages/train.py", query_params={"run": run.run_id})
     assert any("Loading the data and building the \\*model\\*" in i.value for i in at.info)  # as text
+
+
+def test_someone_elses_paused_run_says_only_what_the_viewer_can_do(tmp_path, monkeypatch):
+    # Issue 19.7: it said "Resume, or step one batch at a time" and then that the viewer could not.
+    monkeypatch.setenv("VISION_CORE_RUNS", str(tmp_path))
+    run = runs.create_run(RunConfig(dataset="digits", model="lenet", epochs=1), tmp_path, owner="someone-else")
+    runs.write_status(run, "paused", "")
+    at = open_page("pages/train.py", query_params={"run": run.run_id})
+    infos = " ".join(i.value for i in at.info)
+    assert "Paused by its owner" in infos and "Resume" not in infos
