@@ -180,6 +180,13 @@ def check_config(config: RunConfig) -> None:
 
     from vision_core.data import augment, datasets
     from vision_core.models import zoo as models
+    from vision_core.training import guards
+
+    def gate(config: RunConfig) -> None:
+        try:
+            guards.gate(config)
+        except datasets.DatasetNotFoundError:
+            pass  # an image folder that is not there: cmd_train says which files to put where
 
     try:
         info = datasets.dataset_info(config.dataset)
@@ -193,6 +200,7 @@ def check_config(config: RunConfig) -> None:
             models.build(config.model, in_channels=info.channels, num_classes=max(info.num_classes, 2),
                          image_size=config.dataset_options.get("image_size") or info.image_size,
                          **config.model_options)
+        gate(config)  # the classroom's limits, as the dashboard and its workers apply them
     except (ValueError, TypeError) as exc:
         raise UsageError(str(exc).splitlines()[0]) from None
 
