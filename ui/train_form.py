@@ -17,6 +17,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
+from ui import identity
 from vision_core.config import OPTIMIZERS, SCHEDULERS, RunConfig
 from vision_core.data import archives, augment, datasets
 from vision_core.figures import training as figures
@@ -158,9 +159,11 @@ def _handle_upload(limits: Limits) -> None:
     state["train_zip_done"] = marker
     try:
         with st.spinner("Checking and extracting the zip…"):
-            result = archives.extract_image_zip(uploaded, uploaded.name, limits)
+            # The uploader is recorded with the folder and counted against their quota (the teacher's against none).
+            owner = None if identity.is_teacher() else identity.current_person()
+            result = archives.extract_image_zip(uploaded, uploaded.name, limits, owner=owner)
     except archives.ArchiveError as exc:
-        state["train_zip_result"] = ("error", str(exc))
+        state["train_zip_result"] = ("error", md_text(exc))  # it may quote a file name from the zip
         return
     state["train_image_folder"] = result.folder  # the selectbox is drawn after this
     skipped = f", {result.skipped:,} other files left out" if result.skipped else ""
