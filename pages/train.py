@@ -18,12 +18,9 @@ st.title("🏋️ Train")
 def _estimate_mb(config) -> float:
     """The run's memory estimate (for fitting several runs on one GPU); 0 when it cannot be made here."""
     try:
-        from ui.train_form import cached_dataset
         from vision_core.training import guards
 
-        options = {k: v for k, v in config.dataset_options.items()}
-        dataset = cached_dataset(config.dataset, tuple(sorted(options.items())))
-        return guards.estimate(config, dataset.input_shape, len(dataset.classes)).total_bytes / 2**20
+        return guards.gate(config).total_bytes / 2**20  # sized from the options: no dataset built in the server
     except Exception:  # noqa: BLE001 — the worker checks the limits again before allocating anything
         return 0.0
 

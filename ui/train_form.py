@@ -1,8 +1,11 @@
 """The Train page's set-up form: data, model, recipe presets and hyper-parameters → a RunConfig.
 
-Nothing here allocates a model: the preview is built on the meta device (``guards.meta_model``) and the memory
-estimate against the teacher's limits (``guards.check``) decides, with the form's own ranges, whether Start is
-enabled. A number out of range is never clamped: it disables Start and says why.
+Nothing here allocates a model or builds a dataset a student asked for before the teacher's limits allowed it:
+the data is sized from its options first (``datasets.plan`` against ``guards.check_data``), the data preview shows
+a sample (``datasets.preview``: a generated set draws only its first images), the model preview is built on the
+meta device (``guards.meta_model``) and the memory estimate against the limits (``guards.check``) decides, with
+the form's own ranges, whether Start is enabled. A number out of range is never clamped: it disables Start and
+says why.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
+from ui import identity
 from vision_core.config import OPTIMIZERS, SCHEDULERS, RunConfig
 from vision_core.data import archives, augment, datasets
 from vision_core.figures import training as figures
@@ -119,11 +123,14 @@ def _defaults() -> None:
         apply_config(QUICKSTART)
 
 
-@st.cache_resource(show_spinner="Loading the dataset…", max_entries=4)
-def cached_dataset(name: str, options_key: tuple, source: tuple = ()) -> datasets.ImageDataset:
-    # Shared by every session: datasets are read-only once loaded. ``source`` (datasets.source_stamp) is only
-    # part of the key: a changed image folder or data folder is read again.
-    return datasets.load(name, **dict(options_key))
+PREVIEW_IMAGES = 16  # images in the data preview: a generated set draws only these
+
+
+@st.cache_resource(show_spinner="Loading the dataset…", max_entries=16)
+def cached_preview(name: str, options_key: tuple, source: tuple = ()) -> datasets.Preview:
+    # Shared by every session (read-only, a few KB each). Only call it for options the gate allowed. ``source``
+    # (datasets.source_stamp) is only part of the key: a changed image folder or data folder is read again.
+    return datasets.preview(name, count=PREVIEW_IMAGES, **dict(options_key))
 
 
 # --------------------------------------------------------------------------- data
@@ -152,9 +159,11 @@ def _handle_upload(limits: Limits) -> None:
     state["train_zip_done"] = marker
     try:
         with st.spinner("Checking and extracting the zip…"):
-            result = archives.extract_image_zip(uploaded, uploaded.name, limits)
+            # The uploader is recorded with the folder and counted against their quota (the teacher's against none).
+            owner = None if identity.is_teacher() else identity.current_person()
+            result = archives.extract_image_zip(uploaded, uploaded.name, limits, owner=owner)
     except archives.ArchiveError as exc:
-        state["train_zip_result"] = ("error", str(exc))
+        state["train_zip_result"] = ("error", md_text(exc))  # it may quote a file name from the zip
         return
     state["train_image_folder"] = result.folder  # the selectbox is drawn after this
     skipped = f", {result.skipped:,} other files left out" if result.skipped else ""
@@ -204,7 +213,7 @@ def _not_on_disk(name: str, exc: datasets.DatasetNotFoundError) -> None:
         except (datasets.DatasetNotFoundError, ValueError, OSError) as error:
             st.error(f"The download did not work: {md_text(str(error).splitlines()[0])}")
         else:
-            cached_dataset.clear()
+            cached_preview.clear()
             st.rerun()
     with st.expander("Where the files go"):
         files = "\n".join(f"- `{f}`" for f in exc.files)
@@ -213,7 +222,12 @@ def _not_on_disk(name: str, exc: datasets.DatasetNotFoundError) -> None:
                     f"copy the data folder here. The data folder is `$VISION_CORE_DATA` (default `./data`).")
 
 
-def data_section(limits: Limits) -> tuple[str, dict[str, Any], datasets.ImageDataset | None]:
+def data_section(limits: Limits) -> tuple[str, dict[str, Any], datasets.Preview | None, str | None]:
+    """The dataset menus and a preview of the data → (name, options, preview, problem).
+
+    The set-up's data is sized from its options and checked against the limits before anything is read or
+    generated; ``problem`` says why Start is disabled (None when the data is fine).
+    """
     infos = {info.name: info for info in datasets.list_datasets()}
     name = st.selectbox("Dataset", list(infos), key="train_dataset", disabled=_locked(), format_func=lambda n: _dataset_label(infos[n]))
     st.caption(md_text(infos[name].description))
@@ -239,28 +253,30 @@ def data_section(limits: Limits) -> tuple[str, dict[str, Any], datasets.ImageDat
     st.session_state["train_dataset_for_extra"] = name
 
     try:
+        # The gate's data half, from the options alone: a link asking for 400,000 images of 512×512 stops here.
+        guards.check_data(datasets.plan(name, **options), limits)
         source = datasets.source_stamp(name, folder=options.get("folder"))
-        dataset = cached_dataset(name, tuple(sorted(options.items())), source)
+        preview = cached_preview(name, tuple(sorted(options.items())), source)
     except datasets.DatasetNotFoundError as exc:
         _not_on_disk(name, exc)
-        return name, options, None
-    except (ValueError, OSError) as exc:
+        return name, options, None, "Choose a dataset that is on disk first."
+    except guards.GuardError as exc:
+        st.error(md_text(exc))
+        return name, options, None, str(exc)
+    except (ValueError, TypeError, OSError) as exc:
         st.error(f"This dataset cannot be loaded: {md_text(exc)}")
-        return name, options, None
+        return name, options, None, f"This dataset cannot be loaded: {exc}"
 
-    c, h, w = dataset.input_shape
-    val = len(dataset.val) if dataset.val is not None else 0
-    st.markdown(f"**{len(dataset.train):,}** train · **{val:,}** validation · **{len(dataset.test):,}** test "
-                f"images of **{c}×{h}×{w}** · {len(dataset.classes)} classes")
-    sample = torch.arange(0, min(16, len(dataset.train)))
-    st.image(figures.to_display(dataset.train.images[sample]),
-             caption=[dataset.classes[int(i)] for i in dataset.train.labels[sample]], width=72)
-    st.plotly_chart(figures.class_counts(dataset.classes, dataset.train.class_counts()),
-                    key="train_counts_chart")
-    return name, options, dataset
+    c, h, w = preview.input_shape
+    st.markdown(f"**{preview.train:,}** train · **{preview.val:,}** validation · **{preview.test:,}** test "
+                f"images of **{c}×{h}×{w}** · {len(preview.classes)} classes")
+    st.image(figures.to_display(preview.images),
+             caption=[preview.classes[int(i)] for i in preview.labels], width=72)
+    st.plotly_chart(figures.class_counts(preview.classes, preview.class_counts), key="train_counts_chart")
+    return name, options, preview, None
 
 
-def augment_section(dataset: datasets.ImageDataset | None) -> dict[str, Any]:
+def augment_section(dataset: datasets.Preview | None) -> dict[str, Any]:
     st.markdown("**Augmentation** (random, on the GPU/CPU tensors, a new view every epoch)")
     cols = st.columns(len(augment.AUGMENTATIONS))
     chosen = {}
@@ -269,7 +285,7 @@ def augment_section(dataset: datasets.ImageDataset | None) -> dict[str, Any]:
         if col.toggle(name, key=f"train_aug_{name}", disabled=_locked()):
             chosen[name] = strengths.get(name, True)
     if chosen and dataset is not None:
-        images = dataset.train.images[:8].float() / 255
+        images = dataset.images[:8].float() / 255
         generator = torch.Generator().manual_seed(int(st.session_state.get("train_aug_roll", 0)))
         views = augment.augment_batch(images, augment.validate_augment(chosen), generator=generator)
         st.image(figures.to_display(torch.cat([images, views])), width=64,
@@ -333,7 +349,7 @@ def custom_options(current: dict[str, Any], problems: list[str]) -> dict[str, An
 # --------------------------------------------------------------------------- model
 
 
-def model_section(dataset: datasets.ImageDataset | None) -> tuple[str, dict[str, Any], str | None]:
+def model_section(dataset: datasets.Preview | None) -> tuple[str, dict[str, Any], str | None]:
     """Returns (model name, options, problem) — problem says why it cannot be trained as set."""
     names = models.list_models()
     name = st.selectbox("Architecture", names, key="train_model", disabled=_locked(),
@@ -461,10 +477,11 @@ def config_form() -> tuple[RunConfig | None, str | None]:
     top = st.container()  # the recipe menu, drawn last: it follows what the form below holds
 
     with st.expander("1 · Data", expanded=True):
-        dataset_name, dataset_options, dataset = data_section(limits)
+        dataset_name, dataset_options, dataset, data_problem = data_section(limits)
         augmentation = augment_section(dataset)
     with st.expander("2 · Model", expanded=True):
         model_name, model_options, problem = model_section(dataset)
+        problem = data_problem or problem
         estimate_area = st.empty()
     with st.expander("3 · Training", expanded=True):
         hyper, hyper_problems = hyper_section(limits)
@@ -484,7 +501,7 @@ def config_form() -> tuple[RunConfig | None, str | None]:
             problem = str(exc)
     if config is not None and problem is None and dataset is not None:
         try:
-            estimate = guards.check(config, dataset.input_shape, len(dataset.classes), limits)
+            estimate = guards.gate(config, limits)  # the same gate a worker and the command line pass
         except guards.GuardError as exc:
             estimate_area.error(md_text(exc))
             problem = str(exc)

@@ -180,7 +180,6 @@ def check_config(config: RunConfig) -> None:
 
     from vision_core.data import augment, datasets
     from vision_core.models import zoo as models
-
     try:
         info = datasets.dataset_info(config.dataset)
         unknown = sorted(set(config.dataset_options) - set(info.options) - set(_LOAD_OPTIONS))
@@ -195,6 +194,18 @@ def check_config(config: RunConfig) -> None:
                          **config.model_options)
     except (ValueError, TypeError) as exc:
         raise UsageError(str(exc).splitlines()[0]) from None
+
+
+def check_limits(config: RunConfig) -> None:
+    """GuardError (one sentence naming the value and the limit) for a set-up over the classroom's limits: the
+    gate the dashboard and its workers apply, before anything is read, generated or written."""
+    from vision_core.data import datasets
+    from vision_core.training import guards
+
+    try:
+        guards.gate(config)
+    except datasets.DatasetNotFoundError:
+        pass  # an image folder that is not there: cmd_train says which files to put where
 
 
 def check_devices(accelerator: str | None, devices) -> None:
@@ -248,6 +259,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         config = config_from_args(args)
         check_config(config)
         check_devices(args.accelerator, args.devices)
+        check_limits(config)
         check_runs_dir(args.runs_dir)
         run_id = runs.validate_run_id(os.environ[RUN_ID_ENV]) if os.environ.get(RUN_ID_ENV) else None
     except (ValueError, TypeError) as exc:  # UsageError, RunConfig's checks, RunError for the run id

@@ -38,6 +38,10 @@ class Limits:
     max_upload_mb: int = 50  # one uploaded zip of class folders
     max_zip_files: int = 20_000  # entries in one uploaded zip
     max_unzipped_mb: int = 1024  # what one uploaded zip may hold once extracted
+    max_generated_images: int = 20_000  # generated images (train + test) one set-up may ask for; shapes uses 3,600
+    max_dataset_mb: int = 1024  # one dataset's pixels in memory (uint8): CIFAR-10 at 64×64 is 703 MB
+    max_uploads_mb: int = 2048  # every uploaded dataset together, on the server's disk
+    max_uploads_mb_per_person: int = 256  # what one person's uploaded datasets may take on disk together
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

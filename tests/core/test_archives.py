@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import stat
 import zipfile
@@ -159,3 +160,82 @@ def test_a_corrupted_entry_leaves_nothing_behind(data):
     start = payload.index(b"IDAT")  # inside the first PNG's stored bytes: the CRC check fails on extraction
     payload[start:start + 4] = b"XXXX"
     refused(data, bytes(payload), "not a readable zip")
+
+
+# --------------------------------------------------------------------------- issue 16.3: bombs, non-images, budgets
+
+
+def test_a_thousand_entries_of_zeros_are_refused_as_a_whole_with_nothing_on_disk(data):
+    # The issue's zip: 1,000 entries of 1 MiB of zeros named .png, each under the per-entry ratio's 1 MiB floor.
+    entries = {f"{cls}/{i}.png": bytes(2**20) for cls in ("cat", "dog") for i in range(500)}
+    bomb = make_zip(entries)
+    assert len(bomb) < 1_500_000
+    message = refused(data, bomb, "zip bomb")
+    assert "expands to 1,000 MB" in message
+    assert not (data.parent / ".uploads").exists()
+
+
+def test_a_file_that_is_not_an_image_refuses_the_zip_naming_it(data):
+    entries = {**class_folders(), "dog/notes.png": b"this is not a picture at all"}
+    message = refused(data, make_zip(entries), "not an image we can use")
+    assert "'dog/notes.png'" in message
+
+
+def test_a_truncated_image_refuses_the_zip(data):
+    refused(data, make_zip({**class_folders(), "cat/cut.png": png(size=(200, 200))[:300]}), "'cat/cut.png'")
+
+
+def test_an_image_claiming_too_many_pixels_is_refused_before_it_is_decoded(data):
+    huge = io.BytesIO()
+    Image.new("L", (5000, 5000)).save(huge, format="PNG")  # 25 million pixels in a few KB
+    refused(data, make_zip({**class_folders(), "cat/huge.png": huge.getvalue()}), "5000×5000 pixels")
+
+
+def folder_bytes(folder) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def test_the_uploader_is_recorded_next_to_the_folder_and_counted(data):
+    result = archives.extract_image_zip(make_zip(class_folders()), "pets.zip", Limits(), owner="alice")
+    assert sorted(os.listdir(data / result.folder)) == ["cat", "dog"]  # nothing added among the classes
+    record = json.loads((data.parent / ".uploads" / f"{result.folder}.json").read_text())
+    assert record == {"owner": "alice", "bytes": folder_bytes(data / result.folder)}
+    archives.extract_image_zip(make_zip(class_folders()), "mine.zip", Limits())  # the teacher: owner None
+    used = archives.uploaded_bytes()
+    assert set(used) == {"alice", None} and used["alice"] == record["bytes"]
+
+
+def test_the_per_person_quota_refuses_with_the_limit_named(data):
+    noise = np.random.default_rng(1).integers(0, 256, (400, 400, 3), dtype=np.uint8)
+    photo = io.BytesIO()
+    Image.fromarray(noise).save(photo, format="PNG")  # ~470 KB that does not compress
+    entries = {"cat/0.png": photo.getvalue(), "dog/0.png": photo.getvalue()}
+    limits = Limits(max_uploads_mb_per_person=1)
+    archives.extract_image_zip(make_zip(entries), "first.zip", limits, owner="alice")
+    message = refused_after(data, make_zip(entries), "max_uploads_mb_per_person", limits, owner="alice")
+    assert "Your uploaded datasets take 0.9 MB" in message and "1 MB one person may upload" in message
+    archives.extract_image_zip(make_zip(entries), "other.zip", limits, owner="bob")  # another person still may
+
+
+def test_the_class_budget_refuses_with_the_limit_named(data):
+    noise = np.random.default_rng(2).integers(0, 256, (400, 400, 3), dtype=np.uint8)
+    photo = io.BytesIO()
+    Image.fromarray(noise).save(photo, format="PNG")
+    entries = {"cat/0.png": photo.getvalue(), "dog/0.png": photo.getvalue()}
+    limits = Limits(max_uploads_mb=1)
+    archives.extract_image_zip(make_zip(entries), "first.zip", limits, owner="alice")
+    refused_after(data, make_zip(entries), r"they may take together \(max_uploads_mb\)", limits, owner="bob")
+    # Deleting the folder (the teacher's way to free space) frees its share.
+    import shutil
+
+    shutil.rmtree(data / "first")
+    archives.extract_image_zip(make_zip(entries), "again.zip", limits, owner="bob")
+
+
+def refused_after(data, payload: bytes, match: str, limits: Limits, owner: str) -> str:
+    """Refused, and the data folder holds exactly what it held before."""
+    before = left_behind(data)
+    with pytest.raises(ArchiveError, match=match) as info:
+        archives.extract_image_zip(payload, "evil.zip", limits, owner=owner)
+    assert left_behind(data) == before
+    return str(info.value)

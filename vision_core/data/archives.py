@@ -2,20 +2,28 @@
 
 Everything is checked from the zip's own table of contents before one byte is extracted: no entry may leave
 the new folder (``..``, absolute names, drive letters), be a symbolic link, or decompress to much more than it
-weighs (a "zip bomb"); the entry count, the upload and the total extracted size stay under the teacher's limits
-(``classroom.Limits``). Only image files in the image-folder layout are kept:
+weighs, nor may the whole zip (a "zip bomb"); the entry count, the upload and the total extracted size stay under
+the teacher's limits (``limits.Limits``), and so do all uploaded datasets together on disk (``max_uploads_mb``)
+and each person's (``max_uploads_mb_per_person``). Only image files in the image-folder layout are kept:
 
     train/<class>/*.jpg and test/<class>/*.jpg, or <class>/*.jpg   (one wrapping folder is fine)
 
+and each is decoded once (a size check first) before it is kept: a file with an image's name that is not a
+picture refuses the whole zip, naming the file (a dataset with a broken image would fail later, at training).
+
 The files go to a hidden temporary folder first and appear under ``<data folder>/imagefolder/<name>`` only
-once complete, so a failed upload leaves nothing behind and no one sees a half-written dataset.
+once complete and checked, so a refused upload leaves nothing behind and no one sees a half-written dataset.
+Each uploaded folder's uploader and size are recorded next to the image folders, in
+``<data folder>/.uploads/<name>.json`` (``records_folder``), out of sight of the dataset lists.
 
 Example: ``extract_image_zip(open("cats_dogs.zip", "rb"), "cats_dogs.zip").folder`` → ``"cats_dogs"``.
 """
 
 from __future__ import annotations
 
+import fcntl
 import io
+import json
 import os
 import re
 import shutil
@@ -27,12 +35,18 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from vision_core.data.datasets import IMAGE_EXTENSIONS, image_folders_root
+from vision_core.data.images import verify_image_file
 from vision_core.limits import Limits, load_limits
 
 SPLITS = ("train", "test")
 # Photos barely compress (JPEG and PNG are compressed already): an entry that shrinks 100-fold is a bomb.
 MAX_RATIO = 100
 _RATIO_FROM_BYTES = 2**20  # tiny entries (a blank 1 KB icon) may compress well without harm
+# The whole zip: a thousand entries of 1 MiB of zeros pass one by one, not together. 20-fold leaves room for
+# uncompressed formats (BMP, PPM) of simple pictures.
+MAX_ARCHIVE_RATIO = 20
+_ARCHIVE_RATIO_FROM_BYTES = 16 * 2**20  # a small zip of blank icons may compress well without harm
+MAX_IMAGE_PIXELS = 4096 * 4096  # one uploaded picture (a 12-megapixel phone photo fits); checked before decoding
 _CHUNK = 2**20
 
 
@@ -95,11 +109,13 @@ def _layout(paths: list[tuple[str, ...]]) -> tuple[list[tuple[str, ...]], bool]:
     return inside, any(len(q) == 3 and q[0] in SPLITS for q in inside)
 
 
-def plan(archive: zipfile.ZipFile, limits: Limits) -> tuple[list[tuple[zipfile.ZipInfo, tuple[str, ...]]], int, bool]:
+def plan(archive: zipfile.ZipFile, limits: Limits, archive_bytes: int | None = None
+         ) -> tuple[list[tuple[zipfile.ZipInfo, tuple[str, ...]]], int, bool]:
     """Check a zip's table of contents: ([(entry, path inside the dataset)], entries skipped, split layout).
 
-    Raises ArchiveError for a path escape, a link, a bomb, too many entries or too many bytes, or a zip
-    that is not a dataset (fewer than two class folders of images).
+    ``archive_bytes``: the upload's size, for the whole-archive expansion ratio. Raises ArchiveError for a path
+    escape, a link, a bomb, too many entries or too many bytes, or a zip that is not a dataset (fewer than two
+    class folders of images).
     """
     infos = archive.infolist()
     if len(infos) > limits.max_zip_files:
@@ -117,6 +133,9 @@ def plan(archive: zipfile.ZipFile, limits: Limits) -> tuple[list[tuple[zipfile.Z
                                f"that is this classroom's limit.")
         if not info.is_dir() and _is_kept(parts):
             candidates.append((info, parts))
+    if archive_bytes and total > _ARCHIVE_RATIO_FROM_BYTES and total > MAX_ARCHIVE_RATIO * archive_bytes:
+        raise ArchiveError(f"This zip of {archive_bytes / 2**20:.1f} MB expands to {total / 2**20:,.0f} MB, "
+                           f"{total // archive_bytes:,} times its size (a zip bomb): refused.")
     paths, split = _layout([parts for _, parts in candidates])
     wanted = 3 if split else 2
     kept = [(info, path) for (info, _), path in zip(candidates, paths)
@@ -133,6 +152,60 @@ def plan(archive: zipfile.ZipFile, limits: Limits) -> tuple[list[tuple[zipfile.Z
         if not test:  # train/ alone: the loader splits it like class folders
             split = False
     return kept, len(infos) - len(kept), split
+
+
+def records_folder(parent: Path | None = None) -> Path:
+    """Where the uploads into ``parent`` (default: the image-folder root) are recorded, one ``<name>.json`` each
+    (``{"owner": …, "bytes": …}``): beside that root, so no dataset list or scan ever shows them."""
+    parent = parent or image_folders_root()
+    return parent.parent / ".uploads"
+
+
+def uploaded_bytes(parent: Path | None = None) -> dict[str | None, int]:
+    """Bytes on disk of the uploaded datasets in ``parent`` (default: the image-folder root), per uploader.
+
+    Read from their records (``records_folder``); folders without one (the teacher's own) are not uploads, and a
+    record whose folder the teacher deleted counts no more. Example: ``uploaded_bytes()`` →
+    ``{"3f2a…": 12_500_000, None: 80_000_000}`` (None: uploaded in teacher mode).
+    """
+    parent = parent or image_folders_root()
+    totals: dict[str | None, int] = {}
+    if not parent.is_dir() or parent.is_symlink():
+        return totals
+    with os.scandir(parent) as entries:
+        folders = [e.name for e in entries if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")]
+    for folder in folders:
+        record = records_folder(parent) / f"{folder}.json"
+        try:
+            if record.is_symlink() or not record.is_file() or record.stat().st_size > 4096:
+                continue
+            data = json.loads(record.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        size = data.get("bytes") if isinstance(data, dict) else None
+        owner = data.get("owner")
+        if isinstance(size, int) and not isinstance(size, bool) and size >= 0 and isinstance(owner, (str, type(None))):
+            totals[owner] = totals.get(owner, 0) + size
+    return totals
+
+
+def _check_budgets(adding: int, owner: str | None, parent: Path, limits: Limits) -> None:
+    """ArchiveError when ``adding`` bytes would take the uploads past the class's or the uploader's limit."""
+    used = uploaded_bytes(parent)
+    total = sum(used.values())
+    if total + adding > limits.max_uploads_mb * 2**20:
+        raise ArchiveError(f"The uploaded datasets on this server take {total / 2**20:,.1f} MB and this zip adds "
+                           f"{adding / 2**20:,.1f} MB, more than the {limits.max_uploads_mb:,} MB they may take "
+                           f"together (max_uploads_mb): ask the teacher to delete old ones.")
+    if owner is not None and used.get(owner, 0) + adding > limits.max_uploads_mb_per_person * 2**20:
+        raise ArchiveError(f"Your uploaded datasets take {used.get(owner, 0) / 2**20:,.1f} MB and this zip adds "
+                           f"{adding / 2**20:,.1f} MB, more than the {limits.max_uploads_mb_per_person:,} MB one "
+                           f"person may upload (max_uploads_mb_per_person).")
+
+
+def _shown_entry(info: zipfile.ZipInfo) -> str:
+    name = info.filename.replace("\\", "/")
+    return repr(name if len(name) <= 80 else name[:77] + "...")  # quoted: a student's name, shown as it is
 
 
 def folder_name(filename: str, parent: Path) -> str:
@@ -158,9 +231,12 @@ def _copy(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, budget:
 
 
 def extract_image_zip(source: bytes | BinaryIO, filename: str, limits: Limits | None = None,
-                      parent: Path | None = None) -> Extracted:
+                      parent: Path | None = None, *, owner: str | None = None) -> Extracted:
     """Check, then extract an uploaded zip of class folders into a new ``<parent>/<name>`` (default parent:
     ``<data folder>/imagefolder``). Raises ArchiveError (a ValueError) saying why a zip is refused.
+
+    ``owner``: who uploads it (``ui.identity``'s person id), recorded next to the images and counted against
+    ``max_uploads_mb_per_person``; None for the teacher (counted only in ``max_uploads_mb``).
 
     Example: ``extract_image_zip(uploaded_bytes, "cats_dogs.zip").folder`` → ``"cats_dogs"``.
     """
@@ -172,13 +248,19 @@ def extract_image_zip(source: bytes | BinaryIO, filename: str, limits: Limits | 
     parent = parent or image_folders_root()
     try:
         with zipfile.ZipFile(stream) as archive:
-            kept, skipped, split = plan(archive, limits)
+            kept, skipped, split = plan(archive, limits, size)
             parent.mkdir(parents=True, exist_ok=True)
+            adding = sum(info.file_size for info, _ in kept)  # _copy never writes past an entry's declared size
+            # One upload at a time checks the budgets and moves into place (two at once could both fit the last
+            # megabytes): a lock on the image-folder root itself, so nothing is written for it.
+            lock = os.open(parent, os.O_RDONLY)
+            fcntl.flock(lock, fcntl.LOCK_EX)
             staging = parent / f".upload-{uuid.uuid4().hex}"  # hidden: never offered while it fills
-            staging.mkdir()
             try:
+                _check_budgets(adding, owner, parent, limits)
+                staging.mkdir()
                 budget = limits.max_unzipped_mb * 2**20
-                images = 0
+                images = written = 0
                 for info, path in kept:
                     target = staging.joinpath(*path)
                     # Belt and braces: plan() refused every name that could leave the folder.
@@ -186,11 +268,21 @@ def extract_image_zip(source: bytes | BinaryIO, filename: str, limits: Limits | 
                         raise ArchiveError("This zip has an entry that points outside its folder: refused.")
                     target.parent.mkdir(parents=True, exist_ok=True)
                     try:
-                        budget -= _copy(archive, info, target, budget)
+                        copied = _copy(archive, info, target, budget)
+                        budget -= copied
+                        written += copied
                     except FileExistsError:  # the same name twice (e.g. different case on another system)
                         skipped += 1
                         continue
+                    try:
+                        verify_image_file(target, max_pixels=MAX_IMAGE_PIXELS)
+                    except ValueError as exc:
+                        raise ArchiveError(f"This zip's file {_shown_entry(info)} is not an image we can use "
+                                           f"({exc}): refused. Every file in the class folders must be a "
+                                           f"picture.") from None
                     images += 1
+                records = records_folder(parent)
+                records.mkdir(exist_ok=True)
                 for _ in range(100):  # another upload may take the same name meanwhile: take the next one
                     name = folder_name(filename, parent)
                     try:
@@ -200,9 +292,17 @@ def extract_image_zip(source: bytes | BinaryIO, filename: str, limits: Limits | 
                         continue
                 else:
                     raise ArchiveError("This zip could not be given a folder name on the server: try again.")
+                try:
+                    (records / f"{name}.json").write_text(json.dumps({"owner": owner, "bytes": written}),
+                                                          encoding="utf-8")
+                except OSError:
+                    shutil.rmtree(parent / name, ignore_errors=True)  # an upload nobody counts is not kept
+                    raise
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
+            finally:
+                os.close(lock)
     except zipfile.BadZipFile as exc:
         raise ArchiveError(f"This file is not a readable zip archive ({exc}).") from None
     except (NotImplementedError, RuntimeError) as exc:  # an unsupported compression method, or encryption

@@ -155,21 +155,53 @@ class DatasetInfo:
 
 
 @dataclass(frozen=True)
+class DataPlan:
+    """What ``load`` would build, worked out from its options alone: nothing read, generated or decoded.
+
+    ``images``: how many images loading builds in memory at once (train + test, before the validation hold-out
+    and ``train_limit``); ``generated``: how many of them a generator draws (0 for data read from disk);
+    ``train`` / ``val`` / ``test``: the split sizes the loaded dataset will have.
+    Example: ``plan("shapes", n_train=1000, image_size=64).nbytes`` → 1600 × 3 × 64 × 64.
+    """
+
+    name: str
+    channels: int
+    image_size: tuple[int, int]  # (H, W) after resizing
+    num_classes: int
+    images: int
+    generated: int
+    train: int
+    val: int
+    test: int
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (self.channels, *self.image_size)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of every image as uint8, the way ``load`` keeps them."""
+        return self.images * self.channels * self.image_size[0] * self.image_size[1]
+
+
+@dataclass(frozen=True)
 class _Entry:
     info: DatasetInfo
     # (root, image_size, download, seed, **options) → (train, test, classes, mean, std)
     read: Callable[..., tuple[Split, Split, list[str], tuple, tuple]]
     available: Callable[[Path], bool]
     default_root: Callable[[], Path]
+    # (root, **options) → (train images, test images, classes) as shipped, without reading the images
+    counts: Callable[..., tuple[int, int, int]]
 
 
 _REGISTRY: dict[str, _Entry] = {}
 
 
 def _register(info: DatasetInfo, available: Callable[[Path], bool] = lambda root: True,
-              default_root: Callable[[], Path] | None = None):
+              default_root: Callable[[], Path] | None = None, counts: Callable[..., tuple[int, int, int]] | None = None):
     def decorator(read):
-        _REGISTRY[info.name] = _Entry(info, read, available, default_root or data_root)
+        _REGISTRY[info.name] = _Entry(info, read, available, default_root or data_root, counts)
         return read
     return decorator
 
@@ -208,6 +240,24 @@ def is_available(name: str, root: str | Path | None = None, folder: str | None =
     return entry.info.embedded or entry.available(_root(entry, root))
 
 
+def _checked_options(name: str, image_size, val_size, train_limit, options: dict) -> tuple[_Entry, Any, Any]:
+    """(entry, (H, W) or None, val_size) after the checks ``load`` and ``plan`` share."""
+    entry = _entry(name)
+    unknown = sorted(set(options) - set(entry.info.options))
+    if unknown:
+        raise ValueError(f"{entry.info.name} does not take option(s) {unknown}; "
+                         f"it takes {list(entry.info.options) or 'no extra options'} "
+                         f"besides root, image_size, val_size, seed, download and train_limit")
+    size = _image_size(image_size)
+    val = entry.info.val_size if val_size is None else val_size
+    if isinstance(val, bool) or not isinstance(val, (int, float)):
+        raise TypeError(f"val_size must be a fraction or a count, got {val!r}")
+    if train_limit is not None and (isinstance(train_limit, bool) or not isinstance(train_limit, int)
+                                    or train_limit < 1):
+        raise ValueError(f"train_limit must be a whole number of training images ≥ 1, got {train_limit!r}")
+    return entry, size, val
+
+
 def load(name: str, root: str | Path | None = None, *, image_size: int | tuple[int, int] | None = None,
          val_size: float | None = None, seed: int = 0, download: bool | None = None,
          train_limit: int | None = None, **options: Any) -> ImageDataset:
@@ -220,18 +270,11 @@ def load(name: str, root: str | Path | None = None, *, image_size: int | tuple[i
     every class, chosen by ``seed`` after the validation hold-out (so validation is the same whatever the limit;
     None → all of them): the "more data" lesson.
 
+    Nothing here applies the classroom's limits: size a student's request first (``plan``, and
+    ``training.guards.gate`` for the whole set-up).
     Example: ``load("digits", val_size=0.1).train.images.shape`` → (1294, 1, 32, 32).
     """
-    entry = _entry(name)
-    unknown = sorted(set(options) - set(entry.info.options))
-    if unknown:
-        raise ValueError(f"{entry.info.name} does not take option(s) {unknown}; "
-                         f"it takes {list(entry.info.options) or 'no extra options'} "
-                         f"besides root, image_size, val_size, seed, download and train_limit")
-    size = _image_size(image_size)
-    val = entry.info.val_size if val_size is None else val_size
-    if isinstance(val, bool) or not isinstance(val, (int, float)):
-        raise TypeError(f"val_size must be a fraction or a count, got {val!r}")
+    entry, size, val = _checked_options(name, image_size, val_size, train_limit, options)
     if download is None:
         download = os.environ.get("VISION_CORE_DOWNLOAD", "") == "1"
     if entry.info.name == "imagefolder":  # confined to <data folder>/imagefolder before anything is listed
@@ -245,11 +288,84 @@ def load(name: str, root: str | Path | None = None, *, image_size: int | tuple[i
         hash(key_options)
     except TypeError as exc:
         raise TypeError(f"dataset options must be plain values (numbers, strings), got {options}") from exc
-    if train_limit is not None and (isinstance(train_limit, bool) or not isinstance(train_limit, int)
-                                    or train_limit < 1):
-        raise ValueError(f"train_limit must be a whole number of training images ≥ 1, got {train_limit!r}")
     return _load_cached(entry.info.name, str(folder), size, val, int(seed), bool(download), key_options, stamp,
                         train_limit)
+
+
+def plan(name: str, root: str | Path | None = None, *, image_size: int | tuple[int, int] | None = None,
+         val_size: float | None = None, seed: int = 0, download: bool | None = None,
+         train_limit: int | None = None, **options: Any) -> DataPlan:
+    """What ``load`` with these arguments would build, from the arguments alone (same checks, same errors).
+
+    Generates, reads and decodes nothing: sizes come from the options (shapes), the published split sizes (MNIST,
+    CIFAR-10, digits) or a listing of the image folder's files. Example:
+    ``plan("shapes", n_train=200_000, n_test=200_000, image_size=512).generated`` → 400000.
+    """
+    entry, size, val = _checked_options(name, image_size, val_size, train_limit, options)
+    root_path = image_folder_path(options.get("folder"), root) if entry.info.name == "imagefolder" \
+        else _root(entry, root)
+    n_train, n_test, num_classes = entry.counts(root_path, **options)
+    n_val = _hold_out_count(n_train, val)
+    kept = n_train - n_val
+    if train_limit is not None and train_limit > kept:
+        raise ValueError(f"train_limit {train_limit} is more than the {kept:,} training images there are; "
+                         f"choose at most {kept:,}")
+    return DataPlan(name=entry.info.name, channels=entry.info.channels, image_size=size or entry.info.image_size,
+                    num_classes=num_classes, images=n_train + n_test,
+                    generated=n_train + n_test if entry.info.name == "shapes" else 0,
+                    train=kept if train_limit is None else train_limit, val=n_val, test=n_test)
+
+
+@dataclass(frozen=True, eq=False)
+class Preview:
+    """What a form shows of a dataset: its sizes and classes, and its first few training images.
+
+    ``images`` (uint8 k×C×H×W) and ``labels`` are the first training images, ``class_counts`` the training images
+    per class. Example: ``preview("shapes", n_train=200_000).images.shape`` → (16, 3, 32, 32), drawn in
+    milliseconds: the set itself is never generated.
+    """
+
+    name: str
+    classes: list[str]
+    channels: int
+    image_size: tuple[int, int]
+    train: int
+    val: int
+    test: int
+    class_counts: list[int]
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (self.channels, *self.image_size)
+
+
+def preview(name: str, root: str | Path | None = None, *, count: int = 16, seed: int = 0,
+            **options: Any) -> Preview:
+    """The sizes, classes and first ``count`` training images of ``load(name, root, seed=seed, **options)``.
+
+    Generated data (shapes) is never built: only its first ``count`` images are drawn (exactly those of the whole
+    set) and the class counts come from the labels alone. Other datasets are loaded (size them first: ``plan``).
+    """
+    if dataset_info(name).name != "shapes":
+        data = load(name, root, seed=seed, **options)
+        return Preview(name=data.name, classes=list(data.classes), channels=data.channels,
+                       image_size=data.image_size, train=len(data.train),
+                       val=len(data.val) if data.val is not None else 0, test=len(data.test),
+                       class_counts=data.train.class_counts(), images=data.train.images[:count].clone(),
+                       labels=data.train.labels[:count].clone())
+    sized = plan(name, root, seed=seed, **options)
+    kwargs = {k: v for k, v in options.items() if k in ("n_train", "difficulty")}
+    labels = _shapes_labels_only(seed, **kwargs)
+    train, _ = _hold_out(labels, sized.val, seed)
+    train = _limit_train(train, options.get("train_limit"), seed)
+    n_train, difficulty = kwargs.get("n_train", _SHAPES_N_TRAIN), kwargs.get("difficulty", _SHAPES_DIFFICULTY)
+    images, first_labels = procedural.make_shapes(n_train, sized.image_size, float(difficulty),
+                                                  torch.Generator().manual_seed(seed), count=count)
+    return Preview(name=sized.name, classes=list(procedural.SHAPE_CLASSES), channels=sized.channels,
+                   image_size=sized.image_size, train=sized.train, val=sized.val, test=sized.test,
+                   class_counts=train.class_counts(), images=images, labels=first_labels[:count])
 
 
 def source_stamp(name: str, root: str | Path | None = None, folder: str | None = None) -> tuple:
@@ -374,20 +490,26 @@ def _load_cached(name: str, root: str, size: tuple[int, int] | None, val_size: f
                         mean=mean, std=std, train=train, test=test, val=val, description=entry.info.description)
 
 
-def _hold_out(train: Split, val_size: float, seed: int) -> tuple[Split, Split | None]:
-    """Split a random (seeded) ``val_size`` of the training images off as validation."""
-    n = len(train)
+def _hold_out_count(n: int, val_size: float) -> int:
+    """How many of ``n`` training images ``val_size`` (a fraction or a count) holds out for validation."""
     if isinstance(val_size, float) and not val_size.is_integer():
         if not 0 < val_size < 1:
             raise ValueError(f"val_size as a fraction must be between 0 and 1, got {val_size}")
         count = round(val_size * n)
     else:
         count = int(val_size)
-    if count == 0:
-        return train, None
-    if not 0 < count < n:
+    if count != 0 and not 0 < count < n:
         raise ValueError(f"val_size must leave training images: got {val_size!r} for {n} training images; "
                          f"use a fraction such as 0.1 or a count below {n}")
+    return count
+
+
+def _hold_out(train: Split, val_size: float, seed: int) -> tuple[Split, Split | None]:
+    """Split a random (seeded) ``val_size`` of the training images off as validation."""
+    n = len(train)
+    count = _hold_out_count(n, val_size)
+    if count == 0:
+        return train, None
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     # Sorted, so both parts keep the original order (first images stay first in previews).
     return train.subset(order[count:].sort().values), train.subset(order[:count].sort().values)
@@ -435,14 +557,22 @@ def _check_memory(count: int, channels: int, size: tuple[int, int]) -> None:
                          f"{nbytes / 2**30:.1f} GiB of memory; choose a smaller image_size")
 
 
-def resize_images(images: torch.Tensor, size: tuple[int, int], chunk: int = 4096) -> torch.Tensor:
+_RESIZE_CHUNK_PIXELS = 2**23  # float pixels per resize chunk (32 MB): bounded whatever the target size
+
+
+def resize_images(images: torch.Tensor, size: tuple[int, int], chunk: int | None = None) -> torch.Tensor:
     """Resize uint8 N×C×H×W images once, in chunks (bilinear, anti-aliased) → uint8.
+
+    ``chunk``: images per chunk; by default as many as keep the float copies near 32 MB each.
 
     Example: ``resize_images(torch.zeros(10, 1, 28, 28, dtype=torch.uint8), (32, 32)).shape`` → (10, 1, 32, 32).
     """
     if tuple(images.shape[-2:]) == tuple(size):
         return images
     _check_memory(len(images), images.shape[1], size)
+    if chunk is None:
+        largest = images.shape[1] * max(size[0] * size[1], images.shape[2] * images.shape[3])
+        chunk = max(1, _RESIZE_CHUNK_PIXELS // largest)
     out = torch.empty(len(images), images.shape[1], *size, dtype=torch.uint8)
     for start in range(0, len(images), chunk):  # chunks bound the float copy's memory
         part = images[start:start + chunk].float()
@@ -487,7 +617,7 @@ def _folder_root(folder: Path) -> Path:
     name="digits", title="Digits (scikit-learn, 8×8 → 32×32)", embedded=True, channels=1, image_size=(32, 32),
     num_classes=10, val_size=0.1,
     description="1,797 handwritten digits that ship with scikit-learn, 8×8 upscaled to 32×32; "
-                "1,438 train / 359 test, no download."))
+                "1,438 train / 359 test, no download."), counts=lambda root, **options: (1438, 359, 10))
 def _read_digits(root: Path, size: tuple[int, int] | None, download: bool, seed: int):
     from sklearn.datasets import load_digits
 
@@ -504,23 +634,44 @@ def _read_digits(root: Path, size: tuple[int, int] | None, download: bool, seed:
             (0.0,), (1.0,))
 
 
+_SHAPES_N_TRAIN, _SHAPES_N_TEST, _SHAPES_DIFFICULTY = 3000, 600, 0.3
+_SHAPES_MAX = 200_000  # per split, whatever the classroom allows (its limit, max_generated_images, is lower)
+
+
+def _shapes_options(n_train: int = _SHAPES_N_TRAIN, n_test: int = _SHAPES_N_TEST,
+                    difficulty: float = _SHAPES_DIFFICULTY) -> tuple[int, int, float]:
+    for option, value in (("n_train", n_train), ("n_test", n_test)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= _SHAPES_MAX:
+            raise ValueError(f"shapes {option} must be a whole number between 1 and {_SHAPES_MAX}, got {value!r}")
+    if isinstance(difficulty, bool) or not isinstance(difficulty, (int, float)) or not 0 <= difficulty <= 1:
+        raise ValueError(f"shapes difficulty must be between 0 and 1, got {difficulty!r}")
+    return n_train, n_test, float(difficulty)
+
+
+def _shapes_counts(root: Path, **options: Any) -> tuple[int, int, int]:
+    n_train, n_test, _ = _shapes_options(**options)
+    return n_train, n_test, len(procedural.SHAPE_CLASSES)
+
+
+def _shapes_labels_only(seed: int, n_train: int = _SHAPES_N_TRAIN, **_: Any) -> Split:
+    """The shapes training split's labels, with a one-byte stand-in for its images (a few MB at most)."""
+    labels = procedural.shape_labels(n_train, torch.Generator().manual_seed(seed))
+    stand_in = torch.zeros(1, 1, 1, 1, dtype=torch.uint8).expand(n_train, 1, 1, 1)
+    return Split(stand_in, labels, len(procedural.SHAPE_CLASSES))
+
+
 @_register(DatasetInfo(
     name="shapes", title="Shapes (procedural)", embedded=True, channels=3, image_size=(32, 32),
     num_classes=len(procedural.SHAPE_CLASSES), val_size=0.1, options=("n_train", "n_test", "difficulty"),
     description="Coloured circles, squares, triangles, crosses, stars and rings drawn on the fly; "
-                "difficulty adds noise, rotation, scale jitter and clutter."))
-def _read_shapes(root: Path, size: tuple[int, int] | None, download: bool, seed: int, *, n_train: int = 3000,
-                 n_test: int = 600, difficulty: float = 0.3):
-    for option, value in (("n_train", n_train), ("n_test", n_test)):
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 200_000:
-            raise ValueError(f"shapes {option} must be a whole number between 1 and 200000, got {value!r}")
-    if isinstance(difficulty, bool) or not isinstance(difficulty, (int, float)) or not 0 <= difficulty <= 1:
-        raise ValueError(f"shapes difficulty must be between 0 and 1, got {difficulty!r}")
+                "difficulty adds noise, rotation, scale jitter and clutter."), counts=_shapes_counts)
+def _read_shapes(root: Path, size: tuple[int, int] | None, download: bool, seed: int, **options: Any):
+    n_train, n_test, difficulty = _shapes_options(**options)
     size = size or (32, 32)
     _check_memory(n_train + n_test, 3, size)
     generator = torch.Generator().manual_seed(seed)
-    train = procedural.make_shapes(n_train, size, float(difficulty), generator)
-    test = procedural.make_shapes(n_test, size, float(difficulty), generator)
+    train = procedural.make_shapes(n_train, size, difficulty, generator)  # in chunks: no float copy of the set
+    test = procedural.make_shapes(n_test, size, difficulty, generator)
     k = len(procedural.SHAPE_CLASSES)
     return Split(*train, k), Split(*test, k), list(procedural.SHAPE_CLASSES), (0.0,) * 3, (1.0,) * 3
 
@@ -581,6 +732,7 @@ for _name, _class, _title, _classes, _mean, _std, _description in [
         DatasetInfo(name=_name, title=_title, description=_description, embedded=False, channels=1,
                     image_size=(28, 28), num_classes=10, val_size=5000),
         available=functools.partial(lambda root, c: _idx_available(root / c / "raw"), c=_class),
+        counts=lambda root, **options: (60000, 10000, 10),
     )(_read_idx_dataset(_class, _title, _name, _classes, _mean, _std))
 
 _CIFAR_FOLDER = "cifar-10-batches-py"
@@ -595,7 +747,7 @@ def _cifar_available(root: Path) -> bool:
 @_register(DatasetInfo(
     name="cifar10", title="CIFAR-10", embedded=False, channels=3, image_size=(32, 32), num_classes=10,
     val_size=5000, description="60,000 colour photos, 3×32×32 (50,000 train / 10,000 test), 10 classes."),
-    available=_cifar_available)
+    available=_cifar_available, counts=lambda root, **options: (50000, 10000, 10))
 def _read_cifar10(root: Path, size: tuple[int, int] | None, download: bool, seed: int):
     import torchvision
     from torchvision.datasets.utils import extract_archive
@@ -747,25 +899,20 @@ def _decode_folder(folder: Path, size: tuple[int, int]) -> tuple[torch.Tensor, t
     transform = transforms.Compose([transforms.Resize(max(size)), transforms.CenterCrop(size),
                                     transforms.PILToTensor()])
 
-    def decode(sample: tuple[Path, int]) -> torch.Tensor:
-        return transform(_open_image(sample[0]))
+    images = torch.empty(len(samples), 3, *size, dtype=torch.uint8)  # filled in place: no list of copies to stack
+
+    def decode(index: int) -> None:
+        images[index] = transform(_open_image(samples[index][0]))
 
     # Decoding is I/O and C code that releases the GIL: a few threads help with thousands of JPEGs.
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        images = list(pool.map(decode, samples))
+        list(pool.map(decode, range(len(samples))))
     labels = torch.tensor([label for _, label in samples], dtype=torch.long)
-    return torch.stack(images), labels, [d.name for d in classes]
+    return images, labels, [d.name for d in classes]
 
 
-@_register(DatasetInfo(
-    name="imagefolder", title="Image folder (your own photos)", embedded=False, channels=3, image_size=(64, 64),
-    num_classes=0, val_size=0.1, options=("test_size", "folder"),
-    description="Your own images, one sub-folder per class (e.g. cats vs dogs): "
-                "train/<class>/*.jpg and test/<class>/*.jpg, resized and centre-cropped."),
-    available=_imagefolder_available, default_root=image_folders_root)
-def _read_imagefolder(root: Path, size: tuple[int, int] | None, download: bool, seed: int, *,
-                      test_size: float = 0.2, folder: str | None = None):
-    size = size or (64, 64)
+def _require_image_dataset(root: Path) -> None:
+    """DatasetNotFoundError (saying what to choose or put there) unless ``root`` holds class folders of images."""
     if not _is_image_dataset(root):
         choices = image_folders() if root == image_folders_root() else []
         if choices:
@@ -773,6 +920,32 @@ def _read_imagefolder(root: Path, size: tuple[int, int] | None, download: bool, 
                                        title="Image folder", folder=shown_path(root))
         raise DatasetNotFoundError(f"No image folder at {shown_path(root)}. Expected {_IMAGEFOLDER_LAYOUT}.",
                                    title="Image folder", folder=shown_path(root))
+
+
+def _imagefolder_counts(root: Path, test_size: float = 0.2, folder: str | None = None) -> tuple[int, int, int]:
+    """(train, test, classes) of an image folder from a listing of its files: nothing is opened or decoded."""
+    _require_image_dataset(root)
+    if _class_dirs(root / "train") and _class_dirs(root / "test"):
+        train = [len(_scan_images(d)) for d in _class_dirs(root / "train")]
+        return sum(train), sum(len(_scan_images(d)) for d in _class_dirs(root / "test")), len(train)
+    if not 0 < test_size < 1:
+        raise ValueError(f"imagefolder test_size must be a fraction between 0 and 1, got {test_size!r}")
+    single = root / "train" if _class_dirs(root / "train") else root
+    per_class = [len(_scan_images(d)) for d in _class_dirs(single)]
+    test = sum(round(test_size * n) for n in per_class)  # what _stratified_test_indices takes
+    return sum(per_class) - test, test, len(per_class)
+
+
+@_register(DatasetInfo(
+    name="imagefolder", title="Image folder (your own photos)", embedded=False, channels=3, image_size=(64, 64),
+    num_classes=0, val_size=0.1, options=("test_size", "folder"),
+    description="Your own images, one sub-folder per class (e.g. cats vs dogs): "
+                "train/<class>/*.jpg and test/<class>/*.jpg, resized and centre-cropped."),
+    available=_imagefolder_available, default_root=image_folders_root, counts=_imagefolder_counts)
+def _read_imagefolder(root: Path, size: tuple[int, int] | None, download: bool, seed: int, *,
+                      test_size: float = 0.2, folder: str | None = None):
+    size = size or (64, 64)
+    _require_image_dataset(root)
     if _class_dirs(root / "train") and _class_dirs(root / "test"):
         train_images, train_labels, classes = _decode_folder(root / "train", size)
         test_images, test_labels, test_classes = _decode_folder(root / "test", size)

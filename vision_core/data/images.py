@@ -14,6 +14,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 MAX_UPLOAD_PIXELS = 40_000_000  # claimed size above which we refuse before decoding a single pixel
 MAX_SIDE = 2048  # honest but huge pictures are shrunk to this longest side
 READABLE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")  # a short list: fewer decoders, less attack surface
+# What an image folder may hold (datasets.IMAGE_EXTENSIONS: .tif/.tiff are TIFF, .ppm/.pgm are PPM).
+FOLDER_FORMATS = (*READABLE_FORMATS, "TIFF", "PPM")
 
 
 @lru_cache(maxsize=1)
@@ -147,3 +149,31 @@ def decode_upload(data: bytes, *, max_pixels: int = MAX_UPLOAD_PIXELS, max_side:
     if max(image.size) > max_side:
         image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     return image
+
+
+def verify_image_file(path, *, max_pixels: int = MAX_UPLOAD_PIXELS) -> tuple[int, int]:
+    """Decode a whole image file once (size check first) → (width, height); ValueError saying why it is no image.
+
+    For files a student sent (an uploaded zip's entries): a file that is not a PNG/JPEG/GIF/BMP/WebP/TIFF/PPM
+    picture, is truncated, or claims more than ``max_pixels`` is refused before it is kept. The reason names no
+    path. Example: ``verify_image_file("cat/0.png")`` → (20, 16).
+    """
+    too_large = ""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path, formats=FOLDER_FORMATS) as image:
+                width, height = image.size
+                if width * height > max_pixels:
+                    too_large = f"it claims {width}×{height} pixels, more than the {max_pixels:,} allowed"
+                else:
+                    image.draft(image.mode, (256, 256))  # JPEG: every block is still decoded, at a reduced scale
+                    image.load()  # a truncated or corrupted file fails here
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ValueError("it claims far too many pixels (a 'decompression bomb'?)") from None
+    except Exception as exc:  # noqa: BLE001 - untrusted bytes: any decoder failure is "not an image"
+        reason = "not a picture format we know" if isinstance(exc, UnidentifiedImageError) else type(exc).__name__
+        raise ValueError(reason) from None
+    if too_large:
+        raise ValueError(too_large)
+    return width, height

@@ -43,16 +43,15 @@ def device_name(accelerator: str) -> str:
 def prepare(config: RunConfig, dataset: datasets.ImageDataset | None = None
             ) -> tuple[datasets.ImageDataset, torch.nn.Module]:
     """Load the data and build the model, failing early with the data or shape problem explained."""
+    from vision_core.training import guards
+
     if dataset is None:
+        # The classroom's gate, sized from the options alone: refused before one image is read or generated.
+        guards.gate(config)
         dataset = datasets.load(config.dataset, **config.dataset_options)
     num_classes = len(dataset.classes)
-    try:
-        from vision_core.training import guards
-    except ImportError:  # pragma: no cover — guards ships with the package; kept optional while it lands
-        guards = None
-    if guards is not None:
-        # Refuse a run that would not fit before a single weight is allocated (meta-device estimate).
-        guards.check(config, dataset.input_shape, num_classes)
+    # Refuse a run that would not fit before a single weight is allocated (meta-device estimate).
+    guards.check(config, dataset.input_shape, num_classes)
     L.seed_everything(config.seed, workers=False, verbose=False)  # the model's initial weights come from the seed
     model = models.build(
         config.model,

@@ -1,4 +1,8 @@
-"""Guards before anything is allocated: a job's memory, estimated on the meta device, against the teacher's limits.
+"""Guards before anything is allocated: a job's data and memory, sized from its options, against the teacher's limits.
+
+``gate(config)`` is the one gate between what a student sends (a form, a ``?setup=`` link, a queued run, the
+command line) and any allocation: the dataset is sized from its options alone (``datasets.plan``: images ×
+channels × height × width, and how many images a generator would draw), then the model on the meta device.
 
 The model is built under ``torch.device("meta")``: every parameter has a shape and a dtype but no storage, so
 a 2-billion-parameter model costs nothing to "build". One forward pass on a meta batch, with a hook on every
@@ -19,6 +23,7 @@ import torch
 from torch import nn
 
 from vision_core.config import RunConfig
+from vision_core.data import datasets
 from vision_core.limits import Limits, load_limits
 from vision_core.models import zoo as models
 
@@ -238,3 +243,47 @@ def check(config: RunConfig, input_shape: tuple[int, int, int], num_classes: int
                          limit="max_memory_mb", value=est.total_bytes, allowed=limit, estimate=est,
                          hint=_memory_hint(est, limit))
     return est
+
+
+# --------------------------------------------------------------------------- the data, from its options alone
+
+
+def check_data(plan: datasets.DataPlan, limits: Limits | None = None) -> None:
+    """Refuse a dataset over a classroom limit from its plan (nothing built yet). Raises GuardError.
+
+    Image side (``max_image_size``), generated images (``max_generated_images``), then its bytes in memory
+    (``max_dataset_mb``). Example: a plan of 400,000 generated shapes → "This set-up asks for 400,000 generated
+    images; the classroom allows 20,000 (max_generated_images). ..."
+    """
+    limits = limits or load_limits()
+    height, width = plan.image_size
+    if max(height, width) > limits.max_image_size:
+        raise GuardError(f"This set-up asks for images of {height}×{width} pixels; the classroom allows "
+                         f"{limits.max_image_size} pixels per side (max_image_size).", limit="max_image_size",
+                         value=max(height, width), allowed=limits.max_image_size,
+                         hint="Choose a smaller image size.")
+    if plan.generated > limits.max_generated_images:
+        raise GuardError(f"This set-up asks for {plan.generated:,} generated images; the classroom allows "
+                         f"{limits.max_generated_images:,} (max_generated_images).", limit="max_generated_images",
+                         value=plan.generated, allowed=limits.max_generated_images,
+                         hint="Ask for fewer training or test images (n_train, n_test).")
+    allowed = limits.max_dataset_mb * 2**20
+    if plan.nbytes > allowed:
+        raise GuardError(f"This set-up asks for {plan.images:,} images of {'×'.join(map(str, plan.input_shape))}, "
+                         f"{human_bytes(plan.nbytes)} in memory; the classroom allows {limits.max_dataset_mb:,} MB "
+                         f"per dataset (max_dataset_mb).", limit="max_dataset_mb", value=plan.nbytes,
+                         allowed=allowed, hint="Choose a smaller image size or fewer images.")
+
+
+def gate(config: RunConfig, limits: Limits | None = None) -> MemoryEstimate:
+    """The one check before anything a set-up asks for is built: its data, then its model, against the limits.
+
+    Called by the Train form (and so by shared links), by every worker before it loads data, and by the command
+    line. Raises GuardError (one sentence naming the value asked and the limit), ValueError / TypeError for
+    options that ``datasets.load`` or ``models.build`` would refuse, DatasetNotFoundError for an image folder
+    that is not there. Returns the memory estimate. Example: ``gate(RunConfig(dataset="digits")).total_bytes``.
+    """
+    limits = limits or load_limits()
+    plan = datasets.plan(config.dataset, **config.dataset_options)
+    check_data(plan, limits)
+    return check(config, plan.input_shape, max(plan.num_classes, 1), limits)
