@@ -142,3 +142,29 @@ def test_someone_elses_paused_run_refreshes_slowly_and_an_ended_run_never():
     assert _refresh_every("paused", mine=False) == PAUSED_REFRESH_SECONDS > REFRESH_SECONDS
     assert _refresh_every("queued", mine=False) == REFRESH_SECONDS
     assert _refresh_every("finished", mine=True) is None and _refresh_every("failed", mine=False) is None
+
+
+def test_the_sidebar_says_paused_for_a_paused_run(runs_dir):
+    import threading
+
+    from vision_core.training.live import JobControl
+
+    config = RunConfig(dataset="digits", model="lenet", epochs=1, snapshot_every=0)
+    run = runs.create_run(config, runs_dir)
+    control = JobControl()
+    control.pause()  # the engine writes "paused" to status.json, as a worker does when its owner pauses
+    thread = threading.Thread(target=engine.train, args=(config,), kwargs={"run": run, "control": control},
+                              daemon=True)
+    thread.start()
+    try:
+        deadline = time.time() + 120
+        while runs.load_run(run.run_id).state != "paused" and time.time() < deadline:
+            time.sleep(0.1)
+        assert jobs.manager().refresh().get(run.run_id).status == "paused"
+        at = open_page("pages/home.py")
+        assert not at.exception
+        lines = [m.value for m in at.sidebar.markdown if "lenet" in m.value]
+        assert lines and "· paused" in lines[0] and "running" not in lines[0], lines
+    finally:
+        control.stop()
+        thread.join(120)
