@@ -168,3 +168,17 @@ def test_the_sidebar_says_paused_for_a_paused_run(runs_dir):
     finally:
         control.stop()
         thread.join(120)
+
+
+def test_the_live_header_shows_the_learning_rate_in_force_not_the_configs(runs_dir):
+    import json
+
+    run = runs.create_run(RunConfig(dataset="digits", model="lenet", epochs=2, lr=2e-3, snapshot_every=0), runs_dir)
+    runs.write_status(run, "running")  # and a fresh heartbeat
+    (run.path / "live.json").write_text(json.dumps({"version": 1, "status": "running", "lr": 0.02, "steps": [],
+                                                    "epochs": []}))
+    RemoteControl(run.path).set_lr(0.05)  # asked for, not applied yet
+    at = open_page("pages/train.py", query_params={"run": run.run_id})
+    assert not at.exception
+    header = next(c.value for c in at.caption if c.value.startswith("Run `"))
+    assert "lr 0.02 (0.05 from the next batch)" in header, header

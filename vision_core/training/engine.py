@@ -164,7 +164,7 @@ def train(
     def pause_status(status: str) -> None:
         # status.json says "paused": the scheduler gives the slot to the queue, the sidebar says paused.
         if write_status:
-            runs.write_status(run, status, "Paused by its owner." if status == "paused" else "")
+            runs.write_status(run, status, "Paused." if status == "paused" else "")
 
     callbacks: list[L.Callback] = [LiveCallback(state, control, on_status=pause_status)]
     if config.snapshot_every:
