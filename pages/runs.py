@@ -14,6 +14,7 @@ import streamlit as st
 
 from ui import identity
 from ui.frame import ensure_app_frame
+from ui.live_panel import continue_button
 from ui.run_picker import plain
 from vision_core.figures import runs as cf
 from vision_core.runs import store as runs
@@ -86,7 +87,7 @@ def row(run: runs.RunRecord) -> dict:
         "epochs": f"{s['epochs_completed']}/{c.epochs}" if isinstance(s.get("epochs_completed"), int)
         else str(c.epochs),
         "augment": ", ".join(sorted(k for k, v in c.augment.items() if v)),
-        "status": run.state,
+        "status": f"{run.state} (diverged)" if run.diverged else run.state,
         "test acc": s.get("test_acc"),
         "best val acc": s.get("best_val_acc"),
         "test loss": s.get("test_loss"),
@@ -187,6 +188,7 @@ if records:
         c[0].text_input("Name", value=run.name, max_chars=runs.MAX_NAME_CHARS, key=f"runs_name_{run.run_id}",
                         placeholder="e.g. Adam, lr 0.01, with flips")
         c[1].button("Rename", key=f"runs_rename_{run.run_id}", on_click=rename, args=(run.run_id,))
+        continue_button(run, f"runs_continue_{run.run_id}")
     else:
         st.caption("Someone else's run: you can compare and evaluate it; only its owner or the teacher can "
                    "rename, download or delete it.")

@@ -79,7 +79,7 @@ def _learning_rate(control: RemoteControl, column, run: runs.RunRecord, snap: di
         column.caption(f"Learning rate follows the {run.config.scheduler} schedule.")
         return
     with column.popover("Learning rate…", use_container_width=True):
-        current = snap.get("lr") or control.requested_lr or run.config.lr
+        current = control.requested_lr or snap.get("lr") or run.config.lr  # what was last asked for
         value = st.number_input("New learning rate", min_value=1e-6, max_value=10.0, value=float(current),
                                 format="%g", key="train_live_lr")
         if st.button("Apply from the next batch", key="train_live_lr_apply"):
@@ -101,6 +101,21 @@ def _metrics_row(snap: dict) -> None:
         c[5].metric("GPU memory (peak)", f"{memory:,.0f} MB")
 
 
+def continue_button(run: runs.RunRecord, key: str) -> None:
+    """"Continue training" for a stopped run its viewer may manage: back in the queue, from its last checkpoint."""
+    if run.state not in jobs.CONTINUABLE or not identity.may_manage(run.owner) or run.checkpoint("last") is None:
+        return
+    if st.button("▶ Continue training", key=key, help="Trains on from the last checkpoint: same run, the epochs "
+                 "and curves go on (it takes a place in the queue)."):
+        try:
+            jobs.manager().continue_run(run.run_id, identity.current_person(), teacher=identity.is_teacher())
+        except jobs.QueueError as exc:
+            st.error(plain(str(exc)))
+        else:
+            st.toast("Back in the queue: it continues from its last checkpoint.")
+            st.rerun()
+
+
 def _finished(run: runs.RunRecord, status: str, message: str) -> None:
     message = str(message or "")
     if status == "failed":
@@ -109,8 +124,15 @@ def _finished(run: runs.RunRecord, status: str, message: str) -> None:
     elif status == "interrupted":
         st.warning("**Interrupted.**")
         st.text(message)
+    elif status == "stopped" and run.status.get("pause_limit") is True:
+        st.warning("**Stopped: it stayed paused longer than the class allows.**")
+        st.text(message)
     elif status == "stopped":
         st.warning("**Stopped by you.**" + (f" {plain(message)}" if message else ""))
+    elif run.diverged:
+        st.error("**Diverged: the run did not learn.**")
+        st.text(message)
+    continue_button(run, "train_continue")
     summary = run.summary or {}
     if isinstance(summary.get("test_acc"), (int, float)):
         c = st.columns(4)
@@ -149,6 +171,19 @@ def _advice(snap: dict, run: runs.RunRecord) -> None:
                              snap.get("lr") or run.config.lr, run.config.optimizer, run.config.momentum)
     if advice:
         st.warning(advice)
+
+
+def _lr_in_force(run: runs.RunRecord, snap: dict) -> str:
+    """The learning rate the run uses now (live.json: by hand or by the schedule), and one asked for while paused
+    that applies from the next batch."""
+    lr = snap.get("lr")
+    now = float(lr) if isinstance(lr, (int, float)) and not isinstance(lr, bool) else run.config.lr
+    text = f"{now:g}"
+    if run.state in ("running", "paused"):
+        asked = RemoteControl(run.path).requested_lr
+        if asked is not None and asked != now:
+            text += f" ({asked:g} from the next batch)"
+    return text
 
 
 def _status(run: runs.RunRecord, snap: dict) -> str:
@@ -191,8 +226,8 @@ def live_panel(run_id: str) -> None:
         message = run.status.get("message", "")
         title = f"{config.model} on {config.dataset}"
         st.subheader(plain(f"{run.name} · {title}" if run.name else title))
-        st.caption(f"Run `{run.run_id}` · {config.optimizer} lr {config.lr:g} · batch {config.batch_size} · "
-                   f"seed {config.seed} · status **{status}**")
+        st.caption(f"Run `{run.run_id}` · {config.optimizer} lr {_lr_in_force(run, snap)} · batch "
+                   f"{config.batch_size} · seed {config.seed} · status **{status}**")
         mine = identity.may_manage(run.owner)
         if status in LIVE_STATUSES:
             if status == "queued":

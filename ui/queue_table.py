@@ -13,7 +13,8 @@ def queue_rows(view: jobs.QueueView, me: str) -> list[dict]:
     rows = []
     for entry in view.entries:
         rows.append({
-            "place": "training" if entry.status in jobs.RUNNING else f"#{entry.position}",
+            "place": ("paused" if entry.status == "paused" else "training") if entry.status in jobs.RUNNING
+            else f"#{entry.position}",
             "whose": "yours" if entry.owner == me else "a classmate's",
             "model": entry.model,
             "data": entry.dataset,

@@ -285,3 +285,32 @@ def test_deleting_a_run_that_is_already_gone_says_so(trained, root):
     assert not at.exception
     assert any("already gone" in e.value for e in at.error)
     assert (root / "other").exists()
+
+
+def test_the_owner_continues_a_stopped_run_from_the_runs_page(trained, root, monkeypatch):
+    from vision_core.classroom import jobs
+
+    scheduler = jobs.Scheduler(root, tick=60)
+    scheduler.start = lambda: scheduler  # no worker: the test checks the run goes back in the queue
+    monkeypatch.setattr(jobs, "manager", lambda root=None: scheduler)
+    for run_id, owner in (("mine", ME), ("theirs", OTHER)):
+        copy_run(trained, root, run_id, owner_id(owner))
+        patch(root / run_id / "status.json", status="stopped", message="The last checkpoint holds the weights.")
+    at = page("pages/runs.py")
+    at.selectbox(key="runs_manage").set_value("theirs").run()
+    assert not [b for b in at.button if b.key and b.key.startswith("runs_continue")]  # not theirs to continue
+    at.selectbox(key="runs_manage").set_value("mine").run()
+    at.button(key="runs_continue_mine").click().run()
+    assert not at.exception, at.exception
+    run = runs.load_run("mine", root)
+    assert run.state == "queued" and run.status["resume"] == "last"
+    assert "Continues from its last checkpoint" in run.status["message"]
+    assert runs.load_run("theirs", root).state == "stopped"
+
+
+def test_a_run_that_diverged_says_so_in_the_runs_table(trained, root):
+    copy_run(trained, root, "wild", owner_id(ME))
+    patch(root / "wild" / "status.json", diverged=True, message="Diverged: after all its epochs ...")
+    at = page("pages/runs.py")
+    assert not at.exception
+    assert at.dataframe[0].value["status"].tolist() == ["finished (diverged)"]

@@ -160,3 +160,43 @@ def test_someone_elses_paused_run_says_only_what_the_viewer_can_do(tmp_path, mon
     at = open_page("pages/train.py", query_params={"run": run.run_id})
     infos = " ".join(i.value for i in at.info)
     assert "Paused by its owner" in infos and "Resume" not in infos
+
+
+def test_the_sidebar_says_paused_for_a_paused_run(runs_dir):
+    import threading
+
+    from vision_core.training.live import JobControl
+
+    config = RunConfig(dataset="digits", model="lenet", epochs=1, snapshot_every=0)
+    run = runs.create_run(config, runs_dir)
+    control = JobControl()
+    control.pause()  # the engine writes "paused" to status.json, as a worker does when its owner pauses
+    thread = threading.Thread(target=engine.train, args=(config,), kwargs={"run": run, "control": control},
+                              daemon=True)
+    thread.start()
+    try:
+        deadline = time.time() + 120
+        while runs.load_run(run.run_id).state != "paused" and time.time() < deadline:
+            time.sleep(0.1)
+        assert jobs.manager().refresh().get(run.run_id).status == "paused"
+        at = open_page("pages/home.py")
+        assert not at.exception
+        lines = [m.value for m in at.sidebar.markdown if "lenet" in m.value]
+        assert lines and "· paused" in lines[0] and "running" not in lines[0], lines
+    finally:
+        control.stop()
+        thread.join(120)
+
+
+def test_the_live_header_shows_the_learning_rate_in_force_not_the_configs(runs_dir):
+    import json
+
+    run = runs.create_run(RunConfig(dataset="digits", model="lenet", epochs=2, lr=2e-3, snapshot_every=0), runs_dir)
+    runs.write_status(run, "running")  # and a fresh heartbeat
+    (run.path / "live.json").write_text(json.dumps({"version": 1, "status": "running", "lr": 0.02, "steps": [],
+                                                    "epochs": []}))
+    RemoteControl(run.path).set_lr(0.05)  # asked for, not applied yet
+    at = open_page("pages/train.py", query_params={"run": run.run_id})
+    assert not at.exception
+    header = next(c.value for c in at.caption if c.value.startswith("Run `"))
+    assert "lr 0.02 (0.05 from the next batch)" in header, header

@@ -15,6 +15,14 @@ teacher's share of the GPU memory, and at most ``VISION_CORE_MAX_JOBS_GPU`` (def
 queue is fair: people take turns (round robin by owner, FIFO within one person), and each person has
 at most ``max_jobs_per_person`` runs queued or training.
 
+A paused run gives its compute slot back: it is not counted against the CPU or GPU job slots, so the next queued
+run starts, but its memory estimate still counts against the teacher's GPU share (it keeps its memory). When it
+resumes while every slot is taken, it resumes at once rather than waiting: it already holds its memory, a class
+pauses to look at filters or to step one batch and expects Resume to answer, and the scheduler starts no new run
+until the count is back under the slots. A pause longer than the teacher's ``max_pause_minutes`` stops the run
+with a checkpoint (the worker does it, vision_core/training/live.py); its owner can continue it later
+(``Scheduler.continue_run``: same run id, same folder, the curves and metrics.csv go on).
+
 This module imports no torch at import time: the sidebar's queue strip on every page uses it.
 """
 
@@ -36,6 +44,9 @@ from vision_core.runs.live_files import RemoteControl, read_live
 TICK_SECONDS = 0.5
 DEFAULT_EPOCH_SECONDS = 15.0  # wait estimate for a model/dataset nobody has trained here yet
 RUNNING = ("starting", "running", "paused")
+# Statuses of a run that may be continued from its last checkpoint (a stop by hand or by the pause limit, or a
+# worker that died): it goes back into the queue under the same id.
+CONTINUABLE = ("stopped", "interrupted")
 
 
 class QueueError(ValueError):
@@ -243,6 +254,43 @@ class Scheduler:
         self._wake.set()
         return run
 
+    def continue_run(self, run_id: str, owner: str | None = None, *, teacher: bool = False) -> runs.RunRecord:
+        """Put a stopped run back in the queue, to train on from its last checkpoint under the same id (its curves
+        and metrics.csv go on; epochs count on from where it stopped). Only its owner or the teacher may; it
+        takes a place in the queue like a new run (per-person cap, people take turns).
+
+        Raises QueueError with the reason: not theirs, not stopped, no checkpoint, no epochs left, queue share used.
+        Example: ``manager().continue_run(run_id, identity.current_person())``.
+        """
+        try:
+            run = runs.load_run(run_id, self.root)
+        except runs.RunError as exc:
+            raise QueueError(str(exc)) from None
+        if not teacher and (owner is None or run.owner != owner):
+            raise QueueError(f"Run {run.run_id} is not yours: only its owner or the teacher can continue it.")
+        if run.state not in CONTINUABLE:
+            raise QueueError(f"Run {run.run_id} is {run.state}: only a stopped or interrupted run can be continued.")
+        if run.checkpoint("last") is None:
+            raise QueueError(f"Run {run.run_id} has no checkpoint to continue from; start a new run instead.")
+        done = runs.checkpoint_epochs_done(run.checkpoint("last"))
+        if done is not None and done >= run.config.epochs:
+            raise QueueError(f"Run {run.run_id} already trained all its {run.config.epochs} epoch(s); start a new "
+                             "run with more epochs instead.")
+        cap = int(_limit("max_jobs_per_person", 2))
+        if not teacher and run.owner is not None:
+            mine = [e for e in self._scan() if e.owner == run.owner]
+            if len(mine) >= cap:
+                raise QueueError(f"You already have {len(mine)} run(s) queued or training (the limit is {cap} per "
+                                 "person, so everyone gets a turn). Stop one, or wait until one finishes.")
+        RemoteControl(run.path).rearm()  # its stop is done with; a rate set by hand stays
+        where = f"epoch {done + 1}" if done is not None else "its last checkpoint"
+        runs.write_status(run, "queued", f"Continues from {where}.", submitted=time.time(), resume="last",
+                          diverged=False)
+        self._cache.pop(run.run_id, None)
+        self.start()
+        self._wake.set()
+        return run
+
     def control(self, run: runs.RunRecord) -> RemoteControl:
         return RemoteControl(run.path)
 
@@ -377,8 +425,9 @@ class Scheduler:
         """Environment for the worker when the device has room for it now, else None."""
         if getattr(self.launcher, "manages_capacity", False):
             return {}  # a Ray cluster queues runs itself until a node has room (vision_core/classroom/ray_backend.py)
+        computing = [e for e in busy if e.status != "paused"]  # a paused run gave its slot back
         if entry.device != "gpu":
-            if sum(e.device == "cpu" for e in busy) >= self.cpu_slots:
+            if sum(e.device == "cpu" for e in computing) >= self.cpu_slots:
                 return None
             # Each CPU run gets its share of the cores: more threads than cores makes every run crawl.
             return {"VISION_CORE_THREADS": str(max((os.cpu_count() or 1) // self.cpu_slots, 1))}
@@ -386,8 +435,8 @@ class Scheduler:
         if not gpus:
             return {}  # the worker will say there is no GPU
         share = float(_limit("gpu_memory_share", 0.9))
-        on_gpu = [e for e in busy if e.device == "gpu"]
-        if len(on_gpu) >= self.gpu_slots * len(gpus):
+        on_gpu = [e for e in busy if e.device == "gpu"]  # paused ones too: they keep their memory
+        if sum(e.status != "paused" for e in on_gpu) >= self.gpu_slots * len(gpus):
             return None
         # The GPU with the most room left; jobs are spread by estimate (a small CNN takes a sliver).
         used = [0.0] * len(gpus)
@@ -432,11 +481,14 @@ class Scheduler:
             entry.val_acc = next((e.get("val_acc") for e in reversed(live.get("epochs") or [])
                                   if isinstance(e, dict) and isinstance(e.get("val_acc"), (int, float))), None)
             eta = live.get("eta")
-            entry.wait_s = _number(eta, self._duration(entry) * (1 - entry.progress))
+            # A pause has no end: no time left is shown for it, and it holds no slot in the simulation below.
+            entry.wait_s = None if entry.status == "paused" else _number(
+                eta, self._duration(entry) * (1 - entry.progress))
         queued = self._fair_order([e for e in entries if e.status == "queued"], running)
         # Simulate the slots: each queued run starts when the earliest busy slot of its device frees.
-        free_at = {"cpu": sorted(now + (e.wait_s or 0) for e in running if e.device == "cpu"),
-                   "gpu": sorted(now + (e.wait_s or 0) for e in running if e.device == "gpu")}
+        computing = [e for e in running if e.status != "paused"]
+        free_at = {"cpu": sorted(now + (e.wait_s or 0) for e in computing if e.device == "cpu"),
+                   "gpu": sorted(now + (e.wait_s or 0) for e in computing if e.device == "gpu")}
         slots = {"cpu": self.cpu_slots, "gpu": self.gpu_slots * max(len(self._gpus or [1]), 1)}
         for position, entry in enumerate(queued, start=1):
             times = free_at[entry.device]

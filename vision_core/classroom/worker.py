@@ -57,6 +57,16 @@ def _out_of_memory_message(batch_size: int) -> str:
             "(fewer channels or hidden units); the other runs on this server were not affected.")
 
 
+def _max_pause_minutes() -> float:
+    """The teacher's limit on a pause (classroom.toml); its default when the file cannot be read."""
+    from vision_core import limits
+
+    try:
+        return limits.load_limits().max_pause_minutes
+    except ValueError:
+        return limits.Limits().max_pause_minutes
+
+
 def run_worker(run_id: str, root: str | None, memory_mb: int | None = None) -> int:
     from vision_core.runs import store as runs
 
@@ -71,7 +81,7 @@ def run_worker(run_id: str, root: str | None, memory_mb: int | None = None) -> i
     import torch  # imported before the cap: the library itself is not the run's memory
 
     from vision_core.training.engine import TrainingError, train
-    from vision_core.training.live import CONTROL_FILE, FileControl, LivePublisher, LiveState
+    from vision_core.training.live import CONTROL_FILE, FileControl, LivePublisher, LiveState, continued_state
 
     _cap_memory(memory_mb if run.config.accelerator != "gpu" else None)
     threads = os.environ.get("VISION_CORE_THREADS", "")
@@ -81,12 +91,14 @@ def run_worker(run_id: str, root: str | None, memory_mb: int | None = None) -> i
     heartbeat.touch()
     # What the page shows until the first batch: the process is up, the data and the model come next.
     runs.write_status(run, "starting", "Loading the data and building the model…")
-    state = LiveState(total_epochs=run.config.epochs)
-    control = FileControl(run.path / CONTROL_FILE)
+    resume = run.status.get("resume") == "last"  # Scheduler.continue_run: train on from the last checkpoint
+    # Read before the publisher writes live.json anew: a continued run's curves go on from it.
+    state = continued_state(run.path, run.config.epochs) if resume else LiveState(total_epochs=run.config.epochs)
+    control = FileControl(run.path / CONTROL_FILE, max_pause_s=_max_pause_minutes() * 60)
     control.refresh(force=True)
     publisher = LivePublisher(state, run.path, heartbeat=heartbeat.touch).start()
     try:
-        train(run.config, run=run, state=state, control=control)
+        train(run.config, run=run, state=state, control=control, resume=resume)
         return 0
     except TrainingError:
         return 1  # the engine already wrote the reason into the run folder

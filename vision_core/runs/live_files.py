@@ -59,8 +59,10 @@ class RemoteControl:
                 "step_grants": grants if isinstance(grants, int) and grants >= 0 else 0}
 
     def _change(self, **changes: Any) -> None:
+        """Merge ``changes`` into the file: every key it held is kept (a resume must not drop a learning rate
+        set while paused), the flags are rewritten in their checked form."""
         with self._lock:
-            data = self.read()
+            data = {**(read_json_object(self.path) or {}), **self.read()}
             if "step_grants" in changes:
                 changes["step_grants"] = data["step_grants"] + changes["step_grants"]
             write_json_atomic(self.path, {**data, **changes, "updated": time.time()})
@@ -85,8 +87,17 @@ class RemoteControl:
     def stop(self) -> None:
         self._change(stop=True)
 
+    def rearm(self) -> None:
+        """Ready the file for a run that continues: no stop, no pause, no step grants (a new worker counts them
+        from 0); a learning rate set by hand is kept, it is the one the run was using."""
+        with self._lock:
+            data = read_json_object(self.path) or {}
+            write_json_atomic(self.path, {**data, "paused": False, "stop": False, "step_grants": 0,
+                                          "updated": time.time()})
+
     def set_lr(self, lr: float) -> None:
-        """Change the learning rate of a run while it trains (applied before its next batch)."""
+        """Change the learning rate of a run while it trains (applied before its next batch, or at the resume
+        or step that ends a pause)."""
         self._change(lr=check_lr(lr))
 
     @property

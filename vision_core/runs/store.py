@@ -101,6 +101,11 @@ class RunRecord:
         return self.status.get("status", "unknown")
 
     @property
+    def diverged(self) -> bool:
+        """Training went wrong without an error: the loss became NaN, or the run ended still at chance."""
+        return self.status.get("diverged") is True
+
+    @property
     def label(self) -> str:
         """The chosen name, else the config's name, else the run id."""
         return self.name or self.config.name or self.run_id
@@ -308,7 +313,7 @@ def _status(data: Any, problems: list[str]) -> dict[str, Any]:
             continue
         if key in _STATUS_NUMBERS and not (_is_number(value) and math.isfinite(value)):
             problems.append(f"status.json: {key} is not a number (ignored)")
-        elif not ((isinstance(value, str) and _TEXT_RE.match(value)) or value is None
+        elif not ((isinstance(value, str) and _TEXT_RE.match(value)) or value is None or isinstance(value, bool)
                   or (_is_number(value) and math.isfinite(value))):
             problems.append(f"status.json: {key} is not text or a number (ignored)")
         else:
@@ -532,24 +537,70 @@ def delete_run(run_id: str, root: str | os.PathLike | None = None, *, force: boo
     shutil.rmtree(path)  # rmtree removes links inside the folder without following them
 
 
+# Reading metrics.csv costs the same whatever the file holds. A 200-epoch run logs about 20,000 rows (~1.5 MB);
+# a bigger file (a very long run, or one filled on purpose) is read from its end: its header and its last
+# MAX_METRICS_BYTES. Then at most MAX_METRICS_ROWS rows are kept: every epoch, validation and test row, and every
+# k-th step row (a 200 MB file took 37–62 s and 2–4 GB to read whole).
+MAX_METRICS_BYTES = 4 * 2**20
+MAX_METRICS_ROWS = 50_000
+_STEP_COLUMNS = ("step", "epoch", "train_loss_step", "train_acc_step")  # what every step row holds
+
+
+def _metrics_text(path: Path) -> bytes:
+    """The header line and the whole lines of the last MAX_METRICS_BYTES of the file."""
+    with path.open("rb") as file:
+        header = file.readline(64 * 1024)
+        size = file.seek(0, os.SEEK_END)
+        start = max(len(header), size - MAX_METRICS_BYTES)
+        file.seek(start)
+        body = file.read(MAX_METRICS_BYTES)
+    if start > len(header):  # the read began inside a line: drop that part line
+        cut = body.find(b"\n")
+        body = body[cut + 1:] if cut >= 0 else b""
+    return header + body
+
+
+def _thin(df, cap: int):
+    """At most ``cap`` rows: every row that holds more than a step's numbers, every k-th step row, the last row."""
+    import numpy as np
+
+    if len(df) <= cap:
+        return df
+    other = [c for c in df.columns if c not in _STEP_COLUMNS]
+    keep = np.array(df[other].notna().any(axis=1), dtype=bool) if other else np.zeros(len(df), bool)
+    stride = -(-len(df) // max(cap - int(keep.sum()), cap // 2))
+    keep |= np.arange(len(df)) % stride == 0
+    keep[-1] = True
+    index = np.flatnonzero(keep)
+    if len(index) > cap:  # a file of nothing but epoch rows: a plain stride, still ending with the last row
+        index = np.unique(np.append(index[:: -(-len(index) // (cap - 1))], len(df) - 1))
+    return df.iloc[index]
+
+
 def read_metrics(run: RunRecord):
     """The Lightning CSV log as a pandas DataFrame of numbers (empty when nothing was written yet).
 
     Every cell that is not a number (a damaged or hand-edited file) reads as NaN; rows without a step go.
+    Bounded whatever the file's size: a file over MAX_METRICS_BYTES is read from its end, and at most
+    MAX_METRICS_ROWS rows come back (every epoch row, every k-th step row and the last row).
     """
+    import io
+
     import pandas as pd
 
     path = run.path / "metrics.csv"
     if not path.is_file() or path.is_symlink():
         return pd.DataFrame()
     try:
-        df = pd.read_csv(path, dtype=str)
+        df = pd.read_csv(io.BytesIO(_metrics_text(path)))
     except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
         return pd.DataFrame()
-    df = df.apply(pd.to_numeric, errors="coerce")
+    for column in df.columns:  # a damaged cell made its column text (or True/False): it reads as NaN
+        if not pd.api.types.is_numeric_dtype(df[column]) or pd.api.types.is_bool_dtype(df[column]):
+            df[column] = pd.to_numeric(df[column].astype(str), errors="coerce")
     if "step" in df.columns:
         df = df[df["step"].between(0, 1e12)].reset_index(drop=True)  # NaN and inf are outside too
-    return df
+    return _thin(df, MAX_METRICS_ROWS).reset_index(drop=True)
 
 
 def metrics_history(run: RunRecord) -> dict[str, Any]:
@@ -649,6 +700,19 @@ def load_model(run_id: str | RunRecord, which: str = "best", root: str | os.Path
     model = build_model(run)
     load_weights_into(model, load_state_dict(path), path.name)
     return model.eval()
+
+
+def checkpoint_epochs_done(path: str | os.PathLike) -> int | None:
+    """How many epochs a checkpoint's run had ended when it was saved (where a continued run starts); None when
+    the file does not say (memory-mapped: the weights are not read)."""
+    import torch
+
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 — an unreadable checkpoint: continuing it will say so
+        return None
+    done = data.get("epochs_done") if isinstance(data, dict) else None
+    return done if isinstance(done, int) and not isinstance(done, bool) and done >= 0 else None
 
 
 def checkpoint_epoch(path: str | os.PathLike) -> int | None:

@@ -87,6 +87,25 @@ def training_advice(epochs: Sequence[dict[str, Any]], steps: Sequence[Sequence[f
     return text + " " + _cause(points, loss, guess_loss, lr, optimizer, momentum, blown)
 
 
+def ended_at_chance(test_acc: Any, num_classes: int, steps: Sequence[Sequence[float]], lr: float, optimizer: str,
+                    momentum: float = 0.0) -> str | None:
+    """The status message of a run whose training ended with a test accuracy no better than guessing (it diverged
+    without a NaN: SGD at lr 10 ends at 10 % on the digits), with the likely cause; None when it learned.
+
+    Example: ``ended_at_chance(0.1, 10, snap["steps"], 10.0, "sgd")`` → ``"Diverged: the test accuracy is 10.0 % …"``.
+    """
+    acc = _number(test_acc)
+    k = max(2, int(num_classes))
+    chance = 1 / k
+    if acc is None or acc > chance + min(CHANCE_MARGIN, chance / 2):
+        return None
+    points = [(int(s), loss, acc) for s, loss, acc in ((p[0], _number(p[1]), _number(p[2])) for p in steps)
+              if loss is not None]
+    loss = points[-1][1] if points else None
+    return (f"Diverged: after all its epochs the test accuracy is {acc:.1%}, what guessing among {k} classes gives "
+            f"({chance:.0%}). " + _cause(points, loss, math.log(k), lr, optimizer, momentum))
+
+
 def _cause(points: list[tuple[int, float, float | None]], loss: float | None, guess_loss: float, lr: float,
            optimizer: str, momentum: float, blown: int | None = None) -> str:
     """The likely cause, read from the step losses and the learning rate, and what to try.

@@ -15,9 +15,10 @@ from vision_core.config import RunConfig
 from vision_core.data import datasets
 from vision_core.models import zoo as models
 from vision_core.runs import store as runs
-from vision_core.training.fit_loop import FabricTrainer
+from vision_core.training.diagnosis import ended_at_chance
+from vision_core.training.fit_loop import FabricTrainer, RestoreError
 from vision_core.training.lightning_module import ClassifierModule, VisionDataModule, trainer_overrides
-from vision_core.training.live import DivergedError, JobControl, LiveCallback, LiveState, write_live
+from vision_core.training.live import DivergedError, JobControl, LiveCallback, LiveState, continued_state, write_live
 
 
 class TrainingError(RuntimeError):
@@ -79,6 +80,23 @@ def data_info(dataset: datasets.ImageDataset) -> dict[str, Any]:
     }
 
 
+def _keep_metrics(logger: CSVLogger, path) -> None:
+    """A continued run appends to its metrics.csv. Lightning's CSV writer deletes the file it finds when it
+    starts; it is moved aside while the writer starts, and the writer learns its columns."""
+    if not path.is_file() or path.is_symlink():
+        logger.experiment  # noqa: B018 — nothing to keep: start the writer as usual
+        return
+    aside = path.with_name(".metrics-kept.csv")
+    path.replace(aside)
+    try:
+        writer = logger.experiment
+    finally:
+        aside.replace(path)
+    with path.open(newline="") as file:
+        header = file.readline().strip()
+    writer.metrics_keys = sorted(key for key in header.split(",") if key)
+
+
 def _quiet_lightning() -> None:
     # The dashboard shows its own progress; Lightning's tips and info lines are noise there.
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
@@ -100,6 +118,7 @@ def train(
     progress_bar: bool = False,
     extra_callbacks: list[L.Callback] | None = None,
     dataset: datasets.ImageDataset | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Train one run to the end (or until stopped) and return its summary.
 
@@ -108,14 +127,25 @@ def train(
     ``failed`` with the same message.
 
     ``dataset`` replaces the one ``config.dataset`` names (benchmarks train on synthetic tensors).
+    ``resume``: continue ``run`` from its last checkpoint (weights, optimiser, epoch and step counts); its
+    metrics.csv keeps its rows and the curves go on from its ``live.json``.
 
     Example: ``train(RunConfig(dataset="digits", model="lenet", epochs=3))["test_acc"]``.
     """
     _quiet_lightning()
-    state = state or LiveState(total_epochs=config.epochs)
+    if resume and run is None:
+        raise ValueError("resume=True continues an existing run: pass run=")
     control = control or JobControl()
     trainer_options = dict(trainer_options or {})
     run = run or runs.create_run(config, root)
+    state = state or (continued_state(run.path, config.epochs) if resume else LiveState(total_epochs=config.epochs))
+    checkpoint = run.checkpoint("last") if resume else None
+    if resume and checkpoint is None:
+        message = "This run has no checkpoint to continue from; start a new run instead."
+        runs.write_status(run, "failed", message)
+        state.update(status="failed", message=message)
+        raise TrainingError(message)
+    before = run.summary or {}  # a continued run's earlier training time
     accelerator = resolve_accelerator(trainer_options.pop("accelerator", config.accelerator))
 
     try:
@@ -128,7 +158,14 @@ def train(
     runs.write_data_info(run, data_info(dataset))
     module = ClassifierModule(model, config, num_classes=len(dataset.classes))
     checkpoints = run.path / "checkpoints"
-    callbacks: list[L.Callback] = [LiveCallback(state, control)]
+    write_status = True  # set from the trainer below: under DDP only rank 0 writes the run folder
+
+    def pause_status(status: str) -> None:
+        # status.json says "paused": the scheduler gives the slot to the queue, the sidebar says paused.
+        if write_status:
+            runs.write_status(run, status, "Paused." if status == "paused" else "")
+
+    callbacks: list[L.Callback] = [LiveCallback(state, control, on_status=pause_status)]
     if config.snapshot_every:
         from vision_core.training.snapshots import SnapshotCallback
 
@@ -137,11 +174,14 @@ def train(
 
     # Speed options (precision, cuDNN autotuning) unless the caller set them itself (the CLI, a benchmark).
     overrides = {k: v for k, v in trainer_overrides(config, accelerator).items() if k not in trainer_options}
+    # metrics.csv gets its new rows every 100 steps and at each epoch's end (the live curves read live.json).
+    logger = CSVLogger(save_dir=run.path, name="", version="", flush_logs_every_n_steps=100)
+    if resume:
+        _keep_metrics(logger, run.path / "metrics.csv")
     trainer = FabricTrainer(
         accelerator=accelerator,
         max_epochs=config.epochs,
-        # metrics.csv gets its new rows every 100 steps and at each epoch's end (the live curves read live.json).
-        logger=CSVLogger(save_dir=run.path, name="", version="", flush_logs_every_n_steps=100),
+        logger=logger,
         callbacks=callbacks,
         checkpoint_dir=checkpoints,
         early_stopping_patience=config.early_stopping_patience,  # counts validations: none, no stopping
@@ -158,8 +198,10 @@ def train(
 
     started = time.perf_counter()
     try:
-        trainer.fit(module, datamodule=datamodule)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=checkpoint)
     except DivergedError as exc:
+        _fail(run, state, str(exc), write_status, diverged=True)
+    except RestoreError as exc:
         _fail(run, state, str(exc), write_status)
     except torch.cuda.OutOfMemoryError:
         torch.cuda.empty_cache()
@@ -178,7 +220,7 @@ def train(
     test_metrics = {k: float(v) for k, v in (test_results[0] if test_results else {}).items()}
 
     snapshot = state.snapshot()
-    samples = len(dataset.train) * max(trainer.current_epoch, 1)
+    samples = len(dataset.train) * max(trainer.current_epoch - trainer.resumed_epoch, 1)  # trained in this process
     summary = {
         "status": "stopped" if stopped else "finished",
         "test_loss": test_metrics.get("test_loss"),
@@ -188,24 +230,35 @@ def train(
         "final_val_loss": next((e["val_loss"] for e in reversed(snapshot["epochs"]) if e.get("val_loss")), None),
         "epochs_completed": len(snapshot["epoch_seconds"]),
         "steps": int(trainer.global_step),
-        "train_seconds": train_seconds,
+        "train_seconds": train_seconds + _number(before.get("train_seconds")),
         "samples_per_sec": samples / train_seconds if train_seconds > 0 and not stopped else snapshot["samples_per_sec"],
         "device": device_name(accelerator),
         "accelerator": accelerator,
         "parameters": models.total_params(model),
         "tested_checkpoint": "best" if best.is_file() and not stopped else "current weights",
     }
-    state.update(status=summary["status"], test_metrics=test_metrics,
-                 message="The last checkpoint holds the weights at the stop." if stopped else "")
+    if stopped:
+        message = control.stop_reason or "The last checkpoint holds the weights at the stop."
+        diverged = None
+    else:  # a run that ends still at chance diverged without a NaN (SGD at lr 10): it says so
+        diverged = ended_at_chance(summary["test_acc"], len(dataset.classes), snapshot["steps"],
+                                   snapshot["lr"] or config.lr, config.optimizer, config.momentum)
+        message = diverged or ""
+    state.update(status=summary["status"], test_metrics=test_metrics, message=message)
     if write_status:
         write_live(run.path, state)  # the final curves, for the pages (a worker's publisher also writes it)
         runs.write_summary(run, summary)
-        runs.write_status(run, summary["status"], state.message, epoch=summary["epochs_completed"])
+        runs.write_status(run, summary["status"], message, epoch=summary["epochs_completed"],
+                          diverged=diverged is not None, pause_limit=stopped and bool(control.stop_reason))
     return summary
 
 
-def _fail(run: runs.RunRecord, state: LiveState, message: str, write_status: bool) -> NoReturn:
+def _number(value) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+
+
+def _fail(run: runs.RunRecord, state: LiveState, message: str, write_status: bool, **fields: Any) -> NoReturn:
     state.update(status="failed", message=message)
     if write_status:
-        runs.write_status(run, "failed", message)
+        runs.write_status(run, "failed", message, **fields)
     raise TrainingError(message)

@@ -38,6 +38,10 @@ FOLD_EVERY = 256  # steps whose loss and logits wait on the device before they a
 FOLD_BYTES = 16 * 2**20  # … or fewer steps, when their logits take this much memory
 
 
+class RestoreError(RuntimeError):
+    """A checkpoint that cannot be continued from; the message is for the student."""
+
+
 def _limit(limit: float | None, available: int) -> int:
     """Lightning's ``limit_*_batches``: None → all, an int → that many, a float in (0, 1] → that fraction."""
     if limit is None:
@@ -141,6 +145,8 @@ class FabricTrainer:
         self._bar = None  # the epoch's progress bar (the CLI's), or None
         self._best_val_loss = math.inf
         self._epochs_without_improvement = 0
+        self._epochs_done = 0  # epochs whose end has passed (a stopped epoch ends early): where a continue starts
+        self.resumed_epoch = 0  # the epoch a continued run started at (its checkpoint's)
 
     # --- the Trainer's read-only attributes ------------------------------------------------------------------
 
@@ -224,7 +230,9 @@ class FabricTrainer:
 
     # --- fit ---------------------------------------------------------------------------------------------------
 
-    def fit(self, module: ClassifierModule, datamodule: VisionDataModule) -> None:
+    def fit(self, module: ClassifierModule, datamodule: VisionDataModule, ckpt_path: str | Path | None = None
+            ) -> None:
+        """Train for ``max_epochs``; with ``ckpt_path`` (a checkpoint this loop saved) continue where it ended."""
         self._attach(module, datamodule)
         train_loader = datamodule.train_dataloader()
         self.num_training_batches = _limit(self.limits["train"], len(train_loader))
@@ -236,6 +244,8 @@ class FabricTrainer:
         val_loader = datamodule.val_dataloader() if has_val else None
         self.num_val_batches = [_limit(self.limits["val"], len(val_loader))] if has_val else []
         self._setup_optimizer(module, self.num_training_batches)
+        if ckpt_path is not None:
+            self._restore(ckpt_path)
         if self.logger is not None and self.is_global_zero:
             self.logger.log_hyperparams(dict(module.hparams))
         if self.global_step == 0:
@@ -253,6 +263,30 @@ class FabricTrainer:
                 self.logger.save()
         self._call("on_train_end")
         self._call("on_fit_end")
+
+    def _restore(self, ckpt_path: str | Path) -> None:
+        """Weights, optimiser and schedule states, epoch and step counts of a checkpoint (``weights_only``: it is
+        a file from a run folder). The epoch after the last one that ended comes next; steps go on counting."""
+        self.fabric.barrier()
+        try:
+            state = torch.load(ckpt_path, map_location=self.strategy.root_device, weights_only=True)
+            self._module.load_state_dict(state["state_dict"])
+            for optimizer, saved in zip(self.optimizers, state.get("optimizer_states") or []):
+                optimizer.load_state_dict(saved)
+            for scheduler, saved in zip(self.lr_schedulers, state.get("lr_schedulers") or []):
+                scheduler.load_state_dict(saved)
+            epoch = int(state.get("epochs_done", state["epoch"]))
+            step = int(state["global_step"])
+            best = float(state.get("best_val_loss", math.inf))  # best.ckpt is replaced only by a better one
+            patience = int(state.get("epochs_without_improvement", 0))
+        except Exception as exc:  # noqa: BLE001 — a file from a run folder fails in many ways; each is one sentence
+            raise RestoreError(f"The last checkpoint cannot be continued from ({type(exc).__name__}): it may be "
+                               "damaged or made by another version. Start a new run instead.") from None
+        if epoch < 0 or step < 0:
+            raise RestoreError(f"The last checkpoint says epoch {epoch}, step {step}: it cannot be continued from.")
+        self.current_epoch = self._epochs_done = self.resumed_epoch = epoch
+        self.global_step = step
+        self._best_val_loss, self._epochs_without_improvement = best, patience
 
     def _needs_wrapper(self) -> bool:
         """Whether steps must go through Fabric's module wrapper: DDP's gradient sync, autocast."""
@@ -329,6 +363,8 @@ class FabricTrainer:
             self.should_stop = True
 
     def _end_epoch(self) -> None:
+        if self._train_means is not None:  # an epoch stopped before its first batch is still to do
+            self._epochs_done = self.current_epoch + 1
         if self._train_means is not None:
             self._log({"lr": self._epoch_lr, **self._train_means}, step=self.global_step - 1)
         self._call("on_train_epoch_end")
@@ -386,6 +422,9 @@ class FabricTrainer:
         checkpoint = {
             "epoch": self.current_epoch,
             "global_step": self.global_step,
+            "epochs_done": self._epochs_done,
+            "best_val_loss": self._best_val_loss,
+            "epochs_without_improvement": self._epochs_without_improvement,
             "pytorch-lightning_version": L.__version__,
             "state_dict": module.state_dict(),
             "optimizer_states": [o.state_dict() for o in self.optimizers],

@@ -36,14 +36,32 @@ class DivergedError(RuntimeError):
     """The loss became NaN or infinite."""
 
 
-class JobControl:
-    """Flags the training loop obeys between batches."""
+def pause_limit_message(max_pause_s: float) -> str:
+    return (f"Paused for longer than the class allows ({max_pause_s / 60:g} min), so it was stopped and its "
+            "compute and memory went to others. The last checkpoint holds its weights: continue it from the Runs "
+            "page.")
 
-    def __init__(self) -> None:
+
+class JobControl:
+    """Flags the training loop obeys between batches.
+
+    ``max_pause_s``: a pause longer than this stops the run (with a checkpoint, as any stop), so a forgotten
+    paused run does not hold its memory all day (the teacher's ``max_pause_minutes``); None: no limit.
+    """
+
+    def __init__(self, max_pause_s: float | None = None) -> None:
         self._lock = threading.Condition()
         self._stop = False
         self._allowed_steps: int | None = None  # None: run freely; n: run n more batches then wait
         self.requested_lr: float | None = None  # a learning rate asked for while training (None: as planned)
+        self.max_pause_s = max_pause_s
+        self.stop_reason = ""  # why the run stopped when it was not asked to ("" for a stop by hand)
+
+    def _stop_if_paused_too_long(self, paused_since: float) -> None:
+        """Called while waiting in a pause (lock held or not: it only sets flags)."""
+        if self.max_pause_s is not None and time.monotonic() - paused_since >= self.max_pause_s and not self._stop:
+            self.stop_reason = pause_limit_message(self.max_pause_s)
+            self._stop = True
 
     @property
     def stop_requested(self) -> bool:
@@ -78,11 +96,13 @@ class JobControl:
 
     def wait_for_turn(self, on_wait=None) -> None:
         """Block while paused (called by the training thread before each batch)."""
+        paused_since = time.monotonic()  # each step granted ends a pause: the clock starts again
         with self._lock:
             while self._allowed_steps == 0 and not self._stop:
                 if on_wait:
                     on_wait()
                 self._lock.wait(timeout=0.2)
+                self._stop_if_paused_too_long(paused_since)
             if self._allowed_steps is not None and not self._stop:
                 self._allowed_steps -= 1
 
@@ -105,6 +125,7 @@ class LiveState:
         self.samples_per_sec = 0.0
         self.epoch_seconds: list[float] = []
         self.started = time.time()
+        self.first_step = 0  # the step this process started at (a continued run goes on from its checkpoint's)
         self.gpu_memory_mb: float | None = None
         self.lr: float | None = None  # the learning rate in use now
         self.lr_history: list[tuple[int, float]] = []  # (step, lr) at every change: schedule or by hand
@@ -149,8 +170,9 @@ class LiveState:
             total_steps = self.steps_per_epoch * self.total_epochs
             elapsed = time.time() - self.started
             eta = None
-            if self.step and total_steps and self.status == "running":
-                eta = elapsed / self.step * max(total_steps - self.step, 0)
+            done = self.step - self.first_step  # steps trained since ``started``
+            if done > 0 and total_steps and self.status == "running":
+                eta = elapsed / done * max(total_steps - self.step, 0)
             return {
                 "version": self.version,
                 "status": self.status,
@@ -174,6 +196,41 @@ class LiveState:
             }
 
 
+def _numbers(values: Any, width: int, limit: int) -> list[tuple] | None:
+    """``values`` as tuples of ``width`` numbers (None kept), at most ``limit`` of them; None if anything else."""
+    if not isinstance(values, list) or len(values) > limit:
+        return None
+    rows = []
+    for row in values:
+        if not (isinstance(row, list) and len(row) == width and all(
+                v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in row)):
+            return None
+        rows.append(tuple(row))
+    return rows
+
+
+def continued_state(run_path: Path, total_epochs: int) -> LiveState:
+    """A LiveState that goes on from the history in a stopped run's ``live.json``, so the curves of a continued
+    run are one line. The file comes from a run folder: anything that is not the shape we write is left out."""
+    state = LiveState(total_epochs=total_epochs)
+    snap = read_live(run_path) or {}
+    steps = _numbers(snap.get("steps"), 3, 4 * MAX_STEP_POINTS)
+    lrs = _numbers(snap.get("lr_history"), 2, 100_000)
+    epochs = snap.get("epochs")
+    if isinstance(epochs, list) and len(epochs) <= 100_000 and all(
+            isinstance(e, dict) and all(isinstance(k, str) and (v is None or (isinstance(v, (int, float))
+                                        and not isinstance(v, bool))) for k, v in e.items()) for e in epochs):
+        state.epochs = [dict(e) for e in epochs]
+        state.epoch_seconds = [float(e["seconds"]) for e in epochs if isinstance(e.get("seconds"), (int, float))]
+    if steps:
+        # Stride 1 again: the next compaction thins the new points and keeps the old ones (multiples of 2^k).
+        state.steps = [(int(s), loss, acc) for s, loss, acc in steps]
+        state.step = state.first_step = state.steps[-1][0]
+    if lrs:
+        state.lr_history = [(int(step), float(lr)) for step, lr in lrs if lr is not None]
+    return state
+
+
 def _metric(trainer, name: str) -> float | None:
     value = trainer.callback_metrics.get(name)
     return None if value is None else float(value)
@@ -193,8 +250,8 @@ class FileControl(JobControl):
     more batch, because the page also sets ``paused``).
     """
 
-    def __init__(self, path: Path) -> None:
-        super().__init__()
+    def __init__(self, path: Path, max_pause_s: float | None = None) -> None:
+        super().__init__(max_pause_s)
         self.path = Path(path)
         self._seen_mtime = None
         self._checked = 0.0
@@ -217,7 +274,8 @@ class FileControl(JobControl):
         grants = data.get("step_grants", 0)
         grants = grants if isinstance(grants, int) and grants >= 0 else 0
         try:
-            self.requested_lr = check_lr(data["lr"]) if data.get("lr") is not None else None
+            if data.get("lr") is not None:  # no key: the rate asked for before stays asked for
+                self.requested_lr = check_lr(data["lr"])
         except ValueError:
             pass  # a bad value in the file changes nothing
         with self._lock:
@@ -244,8 +302,10 @@ class FileControl(JobControl):
 
     def wait_for_turn(self, on_wait=None) -> None:
         self.refresh()
+        paused_since = time.monotonic()
         while True:
             with self._lock:
+                self._stop_if_paused_too_long(paused_since)
                 if self._stop or self._allowed_steps != 0:
                     if self._allowed_steps is not None and not self._stop:
                         self._allowed_steps -= 1
@@ -311,9 +371,12 @@ class LiveCallback(L.Callback):
     would stall the pipeline; this keeps every step on the chart.
     """
 
-    def __init__(self, state: LiveState, control: JobControl) -> None:
+    def __init__(self, state: LiveState, control: JobControl, on_status=None) -> None:
         self.state = state
         self.control = control
+        # Called with "paused" / "running" when a pause starts or ends (the engine writes status.json, so the
+        # scheduler gives a paused run's compute slot to the queue and the sidebar says "paused").
+        self.on_status = on_status
         self._pending: list[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (step, loss, logits, y)
         self._applied_lr: float | None = None
         self._last_flush = 0.0
@@ -323,7 +386,7 @@ class LiveCallback(L.Callback):
 
     def on_train_start(self, trainer, pl_module) -> None:
         self.state.update(status="running", steps_per_epoch=int(trainer.num_training_batches),
-                          total_epochs=trainer.max_epochs, started=time.time())
+                          total_epochs=trainer.max_epochs, started=time.time(), first_step=trainer.global_step)
         self._last_flush = time.perf_counter()
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
@@ -352,11 +415,15 @@ class LiveCallback(L.Callback):
                 self._flush(trainer, pl_module)
             if self.state.status != "paused":
                 self.state.update(status="paused")
+                if self.on_status:
+                    self.on_status("paused")
 
         self.control.wait_for_turn(on_wait=mark_paused)
-        self._apply_requested_lr(trainer)
+        self._apply_requested_lr(trainer)  # a rate set while paused applies from this batch on
         if self.state.status == "paused":
             self.state.update(status="running")
+            if self.on_status and not self.control.stop_requested:  # a stop while paused goes on to "stopped"
+                self.on_status("running")
             self._window_start = time.perf_counter()  # time spent paused is not training time
             self._window_samples = 0
         if self.control.stop_requested:
