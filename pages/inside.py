@@ -1,4 +1,5 @@
-"""Inside the network: a trained (or still training) CNN's filters, feature maps, favourite images, time-lapse."""
+"""Inside the network: a trained (or still training) CNN's filters, feature maps, favourite images, time-lapse,
+weights and gradients over training (with the vanishing-gradients lesson) and the embedding projector."""
 
 import json
 import random
@@ -7,6 +8,8 @@ import streamlit as st
 import torch
 
 from ui.frame import ensure_app_frame
+from ui.inside_weights import weights_section
+from ui.projector import projector_section
 from ui.run_picker import pick_run
 from vision_core.analysis import inspection
 from vision_core.data import datasets
@@ -102,8 +105,9 @@ classes = list(dataset.classes)
 layers = inspection.layer_names(model)
 children = dict(model.named_children())
 
-filters_tab, maps_tab, top_tab, lapse_tab = st.tabs(
-    ["First-layer filters", "Feature maps", "Top activating images", "Training time-lapse"])
+filters_tab, maps_tab, top_tab, lapse_tab, weights_tab, projector_tab = st.tabs(
+    ["First-layer filters", "Feature maps", "Top activating images", "Training time-lapse", "Weights & gradients",
+     "Embedding projector"])
 
 # --------------------------------------------------------------------------- filters
 
@@ -263,3 +267,14 @@ def time_lapse(run_path: str, state: str, timer_playing: bool) -> None:
 
 with lapse_tab:
     time_lapse(str(run.path), run.state, playing)
+
+# --------------------------------------------------------------------------- weights and gradients, projector
+
+with weights_tab:
+    snapshot_file = run.path / "snapshots.pt"
+    weight_snaps, _ = load_time_lapse(str(run.path), snapshot_file.stat().st_mtime) if snapshot_file.is_file() \
+        else ([], None)
+    weights_section(weight_snaps, run.config.snapshot_every)
+
+with projector_tab:
+    projector_section(run, path.stem, mtime, dataset_key, dataset)

@@ -5,6 +5,7 @@ import streamlit as st
 from ui import identity
 from ui.frame import ensure_app_frame
 from ui.live_panel import live_panel
+from ui.lr_finder import lr_finder_section
 from ui.queue_table import queue_table
 from ui.train_form import QUICKSTART, apply_config, config_form, md_text
 from vision_core.classroom import jobs
@@ -57,3 +58,4 @@ if problem:
 if st.button("▶ Start training", type="primary", disabled=config is None or problem is not None,
              key="train_start", help=problem):
     start(config)
+lr_finder_section(config if problem is None else None)

@@ -22,7 +22,7 @@ ALLOWED = {
     "analysis": set(),
     "runs": {"config", "models"},
     "training": {"config", "limits", "data", "models", "runs", "analysis"},
-    "lessons": {"config", "limits", "data", "models", "training"},
+    "lessons": {"config", "limits", "data", "models", "training", "analysis"},
     "figures": {"lessons", "analysis"},
     "classroom": {"config", "limits", "data", "models", "runs", "training"},
     "cli": {"config", "limits", "data", "models", "runs", "training", "classroom", "analysis", "lessons"},

@@ -715,6 +715,22 @@ def checkpoint_epochs_done(path: str | os.PathLike) -> int | None:
     return done if isinstance(done, int) and not isinstance(done, bool) and done >= 0 else None
 
 
+def initial_model(run_id: str | RunRecord, root: str | os.PathLike | None = None):
+    """The run's network as it was before its first step, on the CPU in eval mode: rebuilt from the run's seed
+    exactly as the engine built it (``engine.prepare`` seeds, then builds), so no weights need to be saved.
+
+    A model that starts from the data (airbench's whitening convolution) lacks that part. Example:
+    ``initial_model(run).conv1.weight`` equals the run's first snapshot of the filters.
+    """
+    import torch
+
+    run = run_id if isinstance(run_id, RunRecord) else load_run(run_id, root)
+    with torch.random.fork_rng(devices=[]):  # the caller's random state is left as it was
+        torch.manual_seed(run.config.seed)
+        model = build_model(run)
+    return model.eval()
+
+
 def checkpoint_epoch(path: str | os.PathLike) -> int | None:
     """The epoch a checkpoint was saved at (to say which epoch a page shows)."""
     import torch

@@ -1,0 +1,102 @@
+"""AppTest: the Inside page's weights-and-gradients and embedding-projector tabs, the vanishing-gradients lesson,
+and the Train page's learning-rate range test."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from tests.pages.apptest import open_page, use_runs
+from vision_core.analysis import projector
+from vision_core.config import RunConfig
+from vision_core.data import datasets
+from vision_core.runs import store as runs
+from vision_core.training import engine
+
+PAGE = "pages/inside.py"
+FAST = {"limit_train_batches": 6, "limit_val_batches": 2, "limit_test_batches": 2}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("trained")
+    engine.train(RunConfig(dataset="digits", model="lenet", epochs=1, snapshot_every=2, name="tboard"),
+                 root=root, trainer_options=FAST)
+    (run,) = runs.list_runs(root)
+    return run
+
+
+@pytest.fixture
+def runs_dir(tmp_path, monkeypatch, trained):
+    use_runs(tmp_path, monkeypatch, trained)
+    return tmp_path
+
+
+def chart(at, key: str) -> dict:
+    element = next(c for c in at.get("plotly_chart") if c.proto.id.endswith(f"-{key}"))
+    return json.loads(element.proto.spec)
+
+
+def chart_keys(at) -> set[str]:
+    return {c.proto.id.rsplit("-", 1)[-1] for c in at.get("plotly_chart")}
+
+
+def test_weights_gradients_and_the_projector_of_a_trained_run(runs_dir, trained):
+    at = open_page(PAGE, query_params={"run": trained.run_id})
+    assert not at.exception, at.exception
+    assert {"inside_hist_weights", "inside_hist_grads", "inside_hist_norms", "inside_proj_before",
+            "inside_proj_after"} <= chart_keys(at)
+    assert at.selectbox(key="inside_hist_layer").options == ["conv1", "conv2", "fc1", "fc2", "fc3"]
+    weights = chart(at, "inside_hist_weights")["data"][0]
+    assert weights["x"] == [0, 2, 4, 6] and "conv1" in chart(at, "inside_hist_weights")["layout"]["title"]["text"]
+    at.selectbox(key="inside_hist_layer").set_value("fc3").run()
+    assert "fc3" in chart(at, "inside_hist_grads")["layout"]["title"]["text"]
+    # The "after" projection is the core's PCA of the best checkpoint, one trace per class.
+    data = datasets.load("digits")
+    expected = projector.embed(runs.load_model(trained, "best"), data.test, data.normalize)
+    traces = chart(at, "inside_proj_after")["data"]
+    assert [t["name"] for t in traces] == data.classes
+    zero = torch.tensor([[x, y] for x, y in zip(traces[0]["x"], traces[0]["y"])])
+    torch.testing.assert_close(zero, expected.coords[expected.labels == 0], atol=1e-4, rtol=1e-4)
+    assert not any("lesson" in c.proto.id for c in at.get("plotly_chart"))  # the lesson waits for its toggle
+
+
+def test_a_run_without_histograms_says_so(runs_dir, trained):
+    (runs_dir / trained.run_id / "snapshots.pt").unlink()
+    at = open_page(PAGE, query_params={"run": trained.run_id})
+    assert not at.exception, at.exception
+    assert any("no weight histograms" in i.value for i in at.info)
+    assert "inside_proj_after" in chart_keys(at)  # the projector needs no snapshots
+
+
+def test_the_vanishing_gradients_lesson(runs_dir, trained):
+    at = open_page(PAGE, query_params={"run": trained.run_id})
+    at.toggle(key="inside_lesson_on").set_value(True)
+    at.run(timeout=600)
+    assert not at.exception, at.exception
+    bars = {t["name"]: t["y"] for t in chart(at, "inside_lesson_norms")["data"]}
+    assert set(bars) == {"sigmoid", "relu", "sigmoid + BatchNorm", "relu + BatchNorm"}
+    assert bars["sigmoid"][0] * 10 <= bars["relu"][0]  # fc1
+    assert any("smaller with sigmoid than with ReLU" in c.value for c in at.caption)
+    at.radio(key="inside_lesson_variant").set_value("relu").run()
+    assert "fc1" in chart(at, "inside_lesson_fc1")["layout"]["title"]["text"]
+
+
+def test_the_lr_range_test_on_the_train_page_fills_the_learning_rate(tmp_path, monkeypatch):
+    monkeypatch.setenv("VISION_CORE_RUNS", str(tmp_path))
+    at = open_page("pages/train.py")
+    assert not at.exception, at.exception
+    at.slider(key="train_lrf_batches").set_value(30)
+    at.button(key="train_lrf_run").click()
+    at.run(timeout=600)
+    assert not at.exception, at.exception
+    assert "train_lrf_chart" in chart_keys(at)
+    spec = chart(at, "train_lrf_chart")
+    assert len(spec["data"][0]["x"]) == 30 and spec["layout"]["xaxis"]["type"] == "log"
+    use = at.button(key="train_lrf_use_steepest")
+    value = float(use.label.rsplit(": ", 1)[1])
+    use.click().run()
+    assert not at.exception, at.exception
+    assert at.number_input(key="train_lr").value == pytest.approx(value)
