@@ -8,7 +8,6 @@ from ui.live_panel import live_panel
 from ui.queue_table import queue_table
 from ui.train_form import QUICKSTART, apply_config, config_form, md_text
 from vision_core.classroom import jobs
-from vision_core.training.engine import TrainingError
 
 ensure_app_frame()  # a cold server's first request goes through app.py
 
@@ -29,6 +28,9 @@ def _estimate_mb(config) -> float:
 
 
 def start(config) -> None:
+    # Imported here: the engine imports Lightning (seconds of CPU), which a page view never needs; submit() does.
+    from vision_core.training.engine import TrainingError
+
     try:
         run = jobs.manager().submit(config, owner=identity.current_person(), estimate_mb=_estimate_mb(config),
                                     teacher=identity.is_teacher())
