@@ -24,7 +24,8 @@ message on the page's websocket) and the process's CPU then stayed still for 0.3
    app in a new session, then walks ``--walk`` pages of the sidebar (a page switch and, on a lesson page, its
    interaction). p50/p95 latency (action → its script run ended, seen by the browser) per kind of action.
 
-Run: ``.venv/bin/python benchmarks/page_cost.py --repeats 3 [--students 1 10]``. Targets (issue 18): new-session
+Run: ``.venv/bin/python benchmarks/page_cost.py --repeats 3 [--students 1 10] [--compare ../main]``
+(``--compare DIR`` serves another checkout's dashboard beside this one and measures both, interleaved). Targets (issue 18): new-session
 view median ≤ 2.5× hello (goal 1.5×); page switch median ≤ 30 ms, none over 100 ms of server CPU; 30 students:
 p95 page view ≤ 2 s, p95 interaction ≤ 0.5 s. Noisy on a shared machine (compare the ratios of one run); never
 run by the tests.
@@ -227,69 +228,89 @@ class Table:
 
 # ---- the single-browser measurement --------------------------------------------------------------------------
 
-async def measure(browser, dash: Server, hello: Server, repeats: int) -> None:
-    dash_meter, hello_meter = Meter(dash), Meter(hello)
-    await dash_meter.measure_idle()
-    await hello_meter.measure_idle()
-    print(f"idle CPU (file watcher): dashboard {dash_meter.idle_rate * 1000:.1f} ms/s, "
-          f"hello {hello_meter.idle_rate * 1000:.1f} ms/s")
-    cpu, wall = Table(), Table()
+async def measure(browser, dashes: dict[str, Server], hello: Server, repeats: int, pages: list[Page]) -> None:
+    """``dashes``: the dashboard (and, with --compare, another checkout of it), measured side by side."""
+    meters = {name: Meter(server) for name, server in dashes.items()}
+    hello_meter = Meter(hello)
+    for meter in [*meters.values(), hello_meter]:
+        await meter.measure_idle()
+    print("idle CPU (file watcher): " + ", ".join(f"{name} {m.idle_rate * 1000:.1f} ms/s" for name, m in
+                                                  [*meters.items(), ("hello", hello_meter)]))
+    cpu, wall = {name: Table() for name in [*dashes, "hello"]}, {name: Table() for name in [*dashes, "hello"]}
 
-    async def view(server: Server, meter: Meter, path: str, title: str, key: str) -> None:
+    async def view(name: str, server: Server, meter: Meter, path: str, title: str, key: str) -> None:
         context, watched = await new_session(browser, server.url)
         try:
             c, w = await meter.cost(lambda: open_page(watched, f"{server.url}/{path}", title))
         finally:
             await context.close()
-        cpu.add(key, c)
-        wall.add(key, w)
+        cpu[name].add(key, c)
+        wall[name].add(key, w)
 
-    await view(hello, hello_meter, "", "Hello", "first view: hello")
-    for page in PAGES:
-        await view(dash, dash_meter, page.path, page.title, f"first view: {page.label}")
-        print(f"  first view of {page.label}: {cpu.rows[f'first view: {page.label}'][-1]:.2f} s CPU", flush=True)
-
-    for round_ in range(repeats):
-        await view(hello, hello_meter, "", "Hello", "view: hello")
-        for page in PAGES:
-            await view(dash, dash_meter, page.path, page.title, f"view: {page.label}")
-        context, watched = await new_session(browser, dash.url)
+    async def session(name: str, server: Server, meter: Meter, round_: int) -> None:
+        """Home, then every sidebar link ("switch"), then the lesson interactions of the pages measured."""
+        context, watched = await new_session(browser, server.url)
         try:
-            await open_page(watched, dash.url + "/", "CNN Lab")
-            for page in PAGES[1:] + PAGES[:1]:
-                c, w = await dash_meter.cost(lambda page=page, watched=watched: switch_to(watched, page))
-                cpu.add(f"switch: {page.label}", c)
-                wall.add(f"switch: {page.label}", w)
-            for path, name, act in INTERACTIONS:
-                target = next(p for p in PAGES if p.path == path)
+            await open_page(watched, server.url + "/", "CNN Lab")
+            for page in [*pages, PAGES[0]]:
+                c, w = await meter.cost(lambda page=page: switch_to(watched, page))
+                cpu[name].add(f"switch: {page.label}", c)
+                wall[name].add(f"switch: {page.label}", w)
+            for path, action, act in INTERACTIONS:
+                target = next((p for p in pages if p.path == path), None)
+                if target is None:
+                    continue
                 await switch_to(watched, target)
 
-                async def interact(act=act, watched=watched, round_=round_) -> bool:
+                async def interact(act=act) -> bool:
                     runs = watched.finished
                     if not await act(watched.page, round_):
                         return False
                     await watched.wait_run(runs)
                     return True
 
-                c, w = await dash_meter.cost(interact)
-                cpu.add(f"click: {name}", c)
-                wall.add(f"click: {name}", w)
+                c, w = await meter.cost(interact)
+                cpu[name].add(f"click: {action}", c)
+                wall[name].add(f"click: {action}", w)
         finally:
             await context.close()
+
+    await view("hello", hello, hello_meter, "", "Hello", "first view: hello")
+    for page in pages:
+        for name, server in dashes.items():
+            await view(name, server, meters[name], page.path, page.title, f"first view: {page.label}")
+        print(f"  first view of {page.label}: " + ", ".join(
+            f"{name} {cpu[name].rows[f'first view: {page.label}'][-1]:.2f} s CPU" for name in dashes), flush=True)
+
+    for round_ in range(repeats):
+        await view("hello", hello, hello_meter, "", "Hello", "view: hello")
+        for page in pages:
+            for name, server in dashes.items():
+                await view(name, server, meters[name], page.path, page.title, f"view: {page.label}")
+        for name, server in dashes.items():
+            await session(name, server, meters[name], round_)
         print(f"  round {round_ + 1}/{repeats} done", flush=True)
 
-    hello_cpu = cpu.median("view: hello")
-    print(f"\n{'server CPU per action':<44}{'median':>9}{'min':>8}{'max':>8}{'× hello':>9}{'wall':>8}")
-    for key, values in cpu.rows.items():
-        ratio = f"{statistics.median(values) / hello_cpu:>9.2f}" if key.startswith(("view", "first")) else " " * 9
-        print(f"{key:<44}{statistics.median(values) * 1000:>7.0f}ms{min(values) * 1000:>6.0f}ms"
-              f"{max(values) * 1000:>6.0f}ms{ratio}{wall.median(key):>7.2f}s")
-    views = [cpu.median(f"view: {p.label}") for p in PAGES]
-    switches = [cpu.median(f"switch: {p.label}") for p in PAGES]
-    print(f"\nnew-session view, median over the pages: {statistics.median(views) * 1000:.0f} ms = "
-          f"{statistics.median(views) / hello_cpu:.2f}× hello ({hello_cpu * 1000:.0f} ms); target ≤ 2.5×, goal 1.5×")
-    print(f"page switch, median over the pages: {statistics.median(switches) * 1000:.0f} ms, worst "
-          f"{max(switches) * 1000:.0f} ms; target median ≤ 30 ms, none over 100 ms")
+    hello_cpu = cpu["hello"].median("view: hello")
+    print(f"\nhello-world page, new session: {hello_cpu * 1000:.0f} ms of server CPU "
+          f"(first view {cpu['hello'].median('first view: hello') * 1000:.0f} ms)")
+    names = list(dashes)
+    header = "".join(f"{name + ' ms':>14}{'× hello':>8}{'wall s':>8}" for name in names)
+    print(f"\n{'server CPU per action (median)':<40}{header}")
+    for key in cpu[names[0]].rows:
+        line = f"{key:<40}"
+        for name in names:
+            c = cpu[name].median(key)
+            ratio = f"{c / hello_cpu:>8.2f}" if key.startswith(("view", "first")) else " " * 8
+            line += f"{c * 1000:>14.0f}{ratio}{wall[name].median(key):>8.2f}"
+        print(line)
+    for name in names:
+        views = [cpu[name].median(f"view: {p.label}") for p in pages]
+        switches = [cpu[name].median(f"switch: {p.label}") for p in [*pages, PAGES[0]]]
+        print(f"\n{name}: new-session view, median over the pages: {statistics.median(views) * 1000:.0f} ms = "
+              f"{statistics.median(views) / hello_cpu:.2f}× hello; target ≤ 2.5×, goal 1.5×")
+        print(f"{name}: page switch, median over the pages: {statistics.median(switches) * 1000:.0f} ms, worst "
+              f"{max(switches) * 1000:.0f} ms; target median ≤ 30 ms, none over 100 ms")
 
 
 # ---- the class: N students at once ---------------------------------------------------------------------------
@@ -370,22 +391,28 @@ async def main_async(args) -> None:
     hello_dir = hello_folder()
     dash = Server(folder, pin)
     hello = Server(hello_dir, pin, script="hello.py", cwd=hello_dir)
+    dashes = {"dashboard": dash}
+    if args.compare:  # another checkout (e.g. main, before a change), on the same runs folder
+        other = Path(args.compare).resolve()
+        dashes[other.name] = Server(folder, pin, env={"PYTHONPATH": str(other)}, cwd=other)
+    pages = [p for p in PAGES if not args.pages or p.label in args.pages or p.path in args.pages]
     try:
-        dash.wait_healthy()
-        hello.wait_healthy()
+        for server in [*dashes.values(), hello]:
+            server.wait_healthy()
         print(f"servers on CPU {server_cpu if pin is not None else 'any'}, browser on CPU "
               f"{browser_cpu if pin is not None else 'any'}; {args.repeats} round(s)", flush=True)
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=app.CHROMIUM, headless=True, args=app.CHROMIUM_FLAGS)
             if args.repeats:
-                await measure(browser, dash, hello, args.repeats)
+                await measure(browser, dashes, hello, args.repeats, pages)
             if args.students:
                 await load(browser, dash, args.students, args.walk)
             await browser.close()
-        print(f"server RSS: dashboard {dash.rss_mb():.0f} MB, hello {hello.rss_mb():.0f} MB")
+        print("server RSS: " + ", ".join(f"{name} {server.rss_mb():.0f} MB" for name, server in
+                                         [*dashes.items(), ("hello", hello)]))
     finally:
-        dash.stop()
-        hello.stop()
+        for server in [*dashes.values(), hello]:
+            server.stop()
 
 
 def main() -> None:
@@ -395,6 +422,9 @@ def main() -> None:
     parser.add_argument("--walk", type=int, default=4, help="pages each student visits after the first")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the servers and the browser to cores")
     parser.add_argument("--no-run", action="store_true", help="skip training the one-epoch run first")
+    parser.add_argument("--compare", metavar="DIR", help="also serve the dashboard of another checkout (e.g. "
+                        "/path/to/main), measured side by side in the same run")
+    parser.add_argument("--pages", nargs="*", default=[], help="only these pages (sidebar labels or URL paths)")
     asyncio.run(main_async(parser.parse_args()))
 
 
