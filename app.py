@@ -7,7 +7,7 @@ drawn below with ``st.page_link``, so every URL still routes through this file.
 
 import streamlit as st
 
-from ui import identity
+from ui import identity, warm
 from ui.status_strip import status_strip
 
 st.set_page_config(page_title="CNN Lab: see how convolutional networks learn", page_icon="🧠", layout="wide")
@@ -51,3 +51,5 @@ with st.sidebar:
     identity.teacher_box()
     identity.write_cookies()
 page.run()
+# After the page, so a cold server's first page is not slowed by it (st.stop() in a page skips it: the next run).
+warm.start()

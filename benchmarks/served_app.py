@@ -78,21 +78,24 @@ def workspace(max_epochs: int = 200) -> Path:
 class Server:
     """``streamlit run app.py --server.headless true`` (scripts/dashboard's command) on a free port, pinned."""
 
-    def __init__(self, folder: Path, cpu: int | None, env: dict[str, str] | None = None) -> None:
+    def __init__(self, folder: Path, cpu: int | None, env: dict[str, str] | None = None,
+                 script: str = "app.py", cwd: Path = ROOT) -> None:
+        """``script`` and ``cwd``: another app served the same way (page_cost.py's hello-world page; Streamlit reads
+        ``cwd/.streamlit/config.toml``)."""
         self.folder = folder
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "VISION_CORE_RUNS": str(folder / "runs"),
                "VISION_CORE_CLASSROOM": str(folder / "classroom.toml"),
                "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", **(env or {})}
-        command = [str(ROOT / ".venv/bin/streamlit"), "run", "app.py", "--server.headless", "true",
+        command = [str(ROOT / ".venv/bin/streamlit"), "run", script, "--server.headless", "true",
                    "--server.port", str(self.port), "--server.address", "127.0.0.1"]
         if cpu is not None:
             command = ["taskset", "-c", str(cpu)] + command  # taskset execs: the pid below is streamlit's
         self.log_path = folder / "server.log"
         self.started = time.perf_counter()
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
         self.pid = self.proc.pid
 
     def wait_healthy(self, timeout: float = 120) -> float:

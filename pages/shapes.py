@@ -36,16 +36,22 @@ def on_preset_change() -> None:
         use_shape(PRESETS[st.session_state["shape_preset"]])
 
 
+# Cached by their inputs and shared by every session: exploring builds the network (a VGG: ~0.1-0.3 s of CPU) and
+# the page asks for three explorations and a LeNet on every rerun; a class mostly looks at the same few networks.
+@st.cache_resource(max_entries=64, show_spinner=False)
 def explore(name: str, input_shape: tuple[int, int, int], num_classes: int, options: dict):
-    """(per-layer rows, the shape-mismatch explanation or None); on a mismatch, the rows traced before it."""
+    """(per-layer rows, the shape-mismatch explanation or None, the parameter chart or None); on a mismatch, the
+    rows traced before it. Read-only: the same objects go to every session."""
     report = shapes.explore(name, input_shape, num_classes=num_classes, **options)
-    return report.rows, report.error
+    chart = figures.parameter_bars(report.rows) if report.rows and not report.error else None
+    return tuple(report.rows), report.error, chart
 
 
 def flatten_size(rows) -> int:
     return next(r.output_shape[0] for r in rows if r.name == "flatten")
 
 
+@st.cache_resource(max_entries=32, show_spinner=False)
 def recipe_first_linear(name: str) -> str:
     """``Linear(400 → 120)`` for LeNet: the layer that strict_input keeps as the recipe wrote it."""
     c, h, w = models.model_info(name).recipe_input
@@ -117,9 +123,9 @@ if "strict_input" in info.options:
 
 input_shape = (int(channels), int(height), int(width))
 try:
-    rows, error = explore(name, input_shape, int(classes), options)
+    rows, error, chart = explore(name, input_shape, int(classes), options)
 except (ValueError, TypeError) as exc:  # settings the template refuses (e.g. a kernel larger than the image)
-    rows, error = [], str(exc)
+    rows, error, chart = (), str(exc), None
 
 # --------------------------------------------------------------------------- results
 
@@ -158,7 +164,7 @@ if rows and not error:
     st.markdown(f"**{largest.name}** ({largest.description}) holds **{share:.0f}%** of the {total:,} parameters"
                 + (": almost the whole network is that one layer, which is why it overfits so easily."
                    if share > 80 else "."))
-    st.plotly_chart(figures.parameter_bars(rows), key="shape_params_chart")
+    st.plotly_chart(chart, key="shape_params_chart")
 
 # --------------------------------------------------------------------------- the LeNet lesson
 

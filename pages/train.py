@@ -9,7 +9,6 @@ from ui.lr_finder import lr_finder_section
 from ui.queue_table import queue_table
 from ui.train_form import QUICKSTART, apply_config, config_form, md_text
 from vision_core.classroom import jobs
-from vision_core.training.engine import TrainingError
 
 ensure_app_frame()  # a cold server's first request goes through app.py
 
@@ -27,6 +26,9 @@ def _estimate_mb(config) -> float:
 
 
 def start(config) -> None:
+    # Imported here: the engine imports Lightning (seconds of CPU), which a page view never needs; submit() does.
+    from vision_core.training.engine import TrainingError
+
     try:
         run = jobs.manager().submit(config, owner=identity.current_person(), estimate_mb=_estimate_mb(config),
                                     teacher=identity.is_teacher())

@@ -17,7 +17,7 @@ from ui.run_picker import plain
 from vision_core.classroom import jobs
 from vision_core.figures import training as figures
 from vision_core.runs import store as runs
-from vision_core.training.live import RemoteControl, read_live
+from vision_core.runs.live_files import RemoteControl, read_live  # not training.live: no Lightning import
 
 REFRESH_SECONDS = 1.0  # curves reach the browser within about a second
 # Someone else's paused run: nothing moves until its owner resumes or steps. A class watching the teacher's

@@ -87,3 +87,25 @@ def test_receptive_fields_and_output_size_formulas_are_shown(monkeypatch, tmp_pa
     table = next(d.value for d in at.dataframe if "receptive field" in d.value.columns)
     assert "whole input" in list(table["receptive field"])
     assert any("⌊(" in m.value and "⌋ + 1 =" in m.value for m in at.markdown)
+
+
+def test_a_second_session_reuses_the_explored_networks(tmp_path, monkeypatch):
+    # Exploring builds the network; every rerun of every student asked for three explorations. Cached by the
+    # inputs and shared by the sessions, a second student's view of the same network builds nothing.
+    import streamlit as st
+
+    from vision_core.lessons import shapes
+
+    monkeypatch.setenv("VISION_CORE_RUNS", str(tmp_path))
+    st.cache_resource.clear()
+    first = open_page(PAGE)
+    assert not first.exception, first.exception
+    calls = []
+    explore = shapes.explore
+    monkeypatch.setattr(shapes, "explore", lambda *a, **k: calls.append(a) or explore(*a, **k))
+    second = open_page(PAGE)
+    assert not second.exception, second.exception
+    assert calls == []
+    assert table(second).equals(table(first))
+    second.number_input(key="shape_h").set_value(28).run()  # new inputs are explored (once)
+    assert calls == [("lenet", (1, 28, 32))]

@@ -1,0 +1,40 @@
+"""Import what the heavy pages need in a background thread, once per server, after its first page is drawn.
+
+The first Train page view of a fresh server cost 7-11 s of CPU, nearly all of it ``import torch`` (and, before
+pages/train.py and ui/live_panel.py stopped importing it, Lightning) inside that student's script run, under the
+lock every other student's script runs wait for. Imported here in the background, the first student to open Train,
+Convolution or Inside finds them loaded; Lightning last, for the first Start (``jobs.submit`` imports the engine).
+Python's import lock makes a page that imports the same module meanwhile wait for this import, not repeat it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+
+# In the order the pages need them: torch (Train, Convolution, Inside, Predict), the Train form's own modules,
+# then the training engine (Lightning), which only Start needs.
+MODULES = ("torch", "ui.train_form", "ui.live_panel", "vision_core.analysis.inspection",
+           "vision_core.training.engine")
+
+_lock = threading.Lock()
+_thread: threading.Thread | None = None
+
+
+def _import_all(modules: tuple[str, ...]) -> None:
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception:  # a page that needs it will import it again and show the error itself
+            logging.getLogger(__name__).warning("warming %s failed", name, exc_info=True)
+
+
+def start(modules: tuple[str, ...] = MODULES) -> threading.Thread:
+    """Start the warm-up once per process (later calls return the same thread): cheap enough for every rerun."""
+    global _thread
+    with _lock:
+        if _thread is None:
+            _thread = threading.Thread(target=_import_all, args=(modules,), name="warm-imports", daemon=True)
+            _thread.start()
+        return _thread
