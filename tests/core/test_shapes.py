@@ -255,3 +255,25 @@ def test_bad_arguments_raise():
         shapes.explore("lenet", (1, 0, 32))
     with pytest.raises(TypeError, match="lenet does not take"):
         shapes.explore("lenet", (1, 32, 32), hidden_units=4)
+
+
+def test_a_huge_network_is_explored_without_allocating_it():
+    # A student's 512-channel network with 4,096 hidden units on a 16×1024×1024 input: about 540 million
+    # parameters and gigabytes of activations, if they were built. The explorer sizes them on the meta device.
+    import subprocess
+    import sys
+
+    code = """
+import resource
+from vision_core.lessons import shapes
+shapes.explore("lenet", (1, 32, 32))  # imports and allocator warm-up
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+report = shapes.explore("custom", (16, 1024, 1024), blocks=2, convs_per_block=1, channels=512, kernel_size=3,
+                        padding=1, stride=1, linear_layers=1, hidden_units=4096)
+grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+print(report.total_params, grown_mb)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    params, grown_mb = out.stdout.split()
+    assert int(params) > 500_000_000  # the real count, as the page shows it
+    assert float(grown_mb) < 200, f"exploring grew the process by {grown_mb} MB"

@@ -22,6 +22,7 @@ import operator
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from torch import nn
 
 from vision_core.lessons.convolution import output_size_formula
@@ -158,8 +159,11 @@ def explore(model_name_or_module: str | nn.Module, input_shape: Shape, **build_o
         name = model_name_or_module
         num_classes = build_options.pop("num_classes", 10)
         try:
-            model = models.build(name, in_channels=shape[0], num_classes=num_classes, image_size=shape[1:],
-                                 **build_options)
+            # On the meta device: shapes and parameter counts without a byte of weights or activations, so a
+            # student's 512-channel network on a 1024×1024 input costs the shared server nothing.
+            with torch.device("meta"):
+                model = models.build(name, in_channels=shape[0], num_classes=num_classes, image_size=shape[1:],
+                                     **build_options)
         except models.ShapeMismatchError as exc:  # the input does not get through the conv part
             return _failed(name, shape, exc, sum(models.total_params(m) for _, m in exc.layers))
     elif isinstance(model_name_or_module, nn.Module):
