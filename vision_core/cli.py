@@ -299,10 +299,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         run = runs.create_run(config, args.runs_dir, run_id=run_id, trained_by="cli")  # no scheduler starts it
     state = LiveState(total_epochs=config.epochs)
     control = FileControl(run.path / CONTROL_FILE) if _one_process(args) else JobControl()
-    # Rank 0 shows the run live in a dashboard serving this runs folder: live.json and a heartbeat every second.
-    publisher = LivePublisher(state, run.path, heartbeat=lambda: runs.touch_heartbeat(run)).start() if rank == 0 \
-        else None
-    if rank == 0:
+    publisher = None
+    if rank == 0:  # a dashboard serving this runs folder shows the run live: live.json, a heartbeat every second
+        publisher = LivePublisher(state, run.path, heartbeat=lambda: runs.touch_heartbeat(run)).start()
         print(f"run {run.run_id}: {config.model} on {config.dataset}, {config.epochs} epochs → {run.path}")
     try:
         summary = train(config, run=run, state=state, control=control, trainer_options=trainer_options,
