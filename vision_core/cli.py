@@ -268,8 +268,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     # Every argument is checked before anything is written: a mistake leaves no run folder behind.
     try:
         config = config_from_args(args)
+        check_devices(args.accelerator, args.devices)  # first: the limits below read the GPU's memory
         check_config(config)
-        check_devices(args.accelerator, args.devices)
         check_runs_dir(args.runs_dir)
         run_id = runs.validate_run_id(os.environ[RUN_ID_ENV]) if os.environ.get(RUN_ID_ENV) else None
     except (ValueError, TypeError) as exc:  # UsageError, RunConfig's checks, RunError for the run id
