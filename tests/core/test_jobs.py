@@ -446,3 +446,18 @@ def test_the_whole_class_queue_has_a_cap_the_teacher_sets(tmp_path, monkeypatch)
         scheduler.submit(QUICK, owner="dan")
     scheduler.submit(QUICK, owner=None, teacher=True)  # the teacher's own run is not refused
     assert Limits().max_queued_runs == 60
+
+
+def test_a_stale_scheduler_claim_on_a_queued_run_is_taken_over_but_a_cli_claim_never(tmp_path):
+    import json
+
+    launcher = RecordingLauncher()
+    scheduler = threadless(jobs.Scheduler(tmp_path, launcher=launcher, tick=60, cpu_slots=4))
+    orphan = scheduler.submit(QUICK, owner="alice")  # its scheduler died between the claim and the start
+    cli_run = scheduler.submit(QUICK, owner="bob")  # queued by hand, but the command line trains it
+    long_ago = time.time() - 10 * runs.STARTING_GRACE_S
+    (orphan.path / runs.TRAINER_FILE).write_text(json.dumps({"by": "scheduler", "pid": 1, "at": long_ago}))
+    (cli_run.path / runs.TRAINER_FILE).write_text(json.dumps({"by": "cli", "pid": 1, "at": long_ago}))
+    scheduler.refresh()
+    assert launcher.launched == [orphan.run_id]
+    scheduler.close()
