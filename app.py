@@ -8,9 +8,11 @@ drawn below with ``st.page_link``, so every URL still routes through this file.
 import streamlit as st
 
 from ui import identity, warm
+from ui.shutdown import exit_when_the_server_stops
 from ui.status_strip import status_strip
 
 st.set_page_config(page_title="CNN Lab: see how convolutional networks learn", page_icon="🧠", layout="wide")
+exit_when_the_server_stops()  # Ctrl-C / SIGTERM end the server at once (workers keep training)
 
 PAGES = {
     "Start": [

@@ -1,8 +1,12 @@
 """Command line: ``vision-core train --dataset digits --model lenet --epochs 5``.
 
-Trains exactly what the dashboard trains (same RunConfig, same engine, same run folders).
-Lightning's ``--accelerator / --devices / --strategy / --num-nodes`` pass through to Lightning Fabric,
+Trains exactly what the dashboard trains (same RunConfig, same engine, same run folders, the same classroom
+limits). Lightning's ``--accelerator / --devices / --strategy / --num-nodes`` pass through to Lightning Fabric,
 so one run scales to several GPUs or machines with DDP.
+
+A run the command line starts is the command line's: its folder is claimed for this process when it is made
+(``runs.create_run(trained_by="cli")``), so a dashboard serving the same runs folder never starts a worker for
+it; the dashboard still shows it live, from the ``live.json`` and heartbeat this process writes.
 """
 
 from __future__ import annotations
@@ -171,7 +175,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 
 def check_config(config: RunConfig) -> None:
-    """UsageError unless the dataset, model, their options and the augmentations are all known and valid.
+    """UsageError unless the dataset, model, their options and the augmentations are all known and valid
+    (the classroom's limits are ``check_limits``'s).
 
     The model is built on the meta device: its options and its fit to the images are checked without
     allocating a single weight.
@@ -188,10 +193,10 @@ def check_config(config: RunConfig) -> None:
                              f"{sorted(set(info.options) | set(_LOAD_OPTIONS))}")
         models.model_info(config.model)
         augment.validate_augment(config.augment)
+        size = config.dataset_options.get("image_size") or info.image_size
         with torch.device("meta"):
             models.build(config.model, in_channels=info.channels, num_classes=max(info.num_classes, 2),
-                         image_size=config.dataset_options.get("image_size") or info.image_size,
-                         **config.model_options)
+                         image_size=size, **config.model_options)
     except (ValueError, TypeError) as exc:
         raise UsageError(str(exc).splitlines()[0]) from None
 
@@ -249,17 +254,30 @@ def _limit(value: float | None):
     return int(value) if value >= 1 and float(value).is_integer() else value
 
 
+def _one_process(args: argparse.Namespace) -> bool:
+    """Whether Lightning trains in this process alone (no DDP): then the dashboard's Pause / Stop reach it
+    (under DDP each process would read control.json at a different step and the others would wait forever)."""
+    if args.strategy != "auto" or args.num_nodes != 1:
+        return False
+    if args.devices == "auto":
+        import torch
+
+        return args.accelerator in ("cpu", "mps") or torch.cuda.device_count() <= 1
+    return args.devices == 1 or (isinstance(args.devices, list) and len(args.devices) == 1)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from vision_core.data import datasets
     from vision_core.runs import store as runs
     from vision_core.training.engine import TrainingError, train
+    from vision_core.training.live import CONTROL_FILE, FileControl, JobControl, LivePublisher, LiveState
 
     # Every argument is checked before anything is written: a mistake leaves no run folder behind.
     try:
         config = config_from_args(args)
+        check_devices(args.accelerator, args.devices)  # first: the limits below read the GPU's memory
         check_config(config)
-        check_devices(args.accelerator, args.devices)
-        check_limits(config)
+        check_limits(config)  # the gate: the data and the model against the classroom's limits
         check_runs_dir(args.runs_dir)
         run_id = runs.validate_run_id(os.environ[RUN_ID_ENV]) if os.environ.get(RUN_ID_ENV) else None
     except (ValueError, TypeError) as exc:  # UsageError, RunConfig's checks, RunError for the run id
@@ -286,14 +304,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     if rank and (runs.run_dir(run_id, args.runs_dir) / "config.json").is_file():
         run = runs.load_run(run_id, args.runs_dir)  # a DDP process: rank 0 made the folder, do not reset it
     else:
-        run = runs.create_run(config, args.runs_dir, run_id=run_id)
-    if rank == 0:
+        run = runs.create_run(config, args.runs_dir, run_id=run_id, trained_by="cli")  # no scheduler starts it
+    state = LiveState(total_epochs=config.epochs)
+    control = FileControl(run.path / CONTROL_FILE) if _one_process(args) else JobControl()
+    publisher = None
+    if rank == 0:  # a dashboard serving this runs folder shows the run live: live.json, a heartbeat every second
+        publisher = LivePublisher(state, run.path, heartbeat=lambda: runs.touch_heartbeat(run)).start()
         print(f"run {run.run_id}: {config.model} on {config.dataset}, {config.epochs} epochs → {run.path}")
     try:
-        summary = train(config, run=run, trainer_options=trainer_options, progress_bar=not args.no_progress)
+        summary = train(config, run=run, state=state, control=control, trainer_options=trainer_options,
+                        progress_bar=not args.no_progress)
     except TrainingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    finally:
+        if publisher is not None:
+            publisher.close()
     if rank == 0:
         acc = summary["test_acc"]
         print(f"test accuracy {acc:.4f}  test loss {summary['test_loss']:.4f}  "

@@ -36,6 +36,7 @@ class Limits:
     gpu_memory_share: float = 0.9  # share of one GPU's memory all jobs together may use
     max_jobs_per_person: int = 2  # queued + running, so the queue stays fair
     max_pause_minutes: int = 30  # a run paused longer is stopped with a checkpoint (its owner can continue it)
+    max_queued_runs: int = 60  # runs waiting to start, the whole class together: every page reads the queue
     max_upload_mb: int = 50  # one uploaded zip of class folders
     max_zip_files: int = 20_000  # entries in one uploaded zip
     max_unzipped_mb: int = 1024  # what one uploaded zip may hold once extracted

@@ -141,3 +141,30 @@ def test_runs_lists_damaged_folders_too(tmp_path, capsys):
     (tmp_path / "broken" / "config.json").write_text("{")
     assert cli.main(["runs", "--runs-dir", str(tmp_path)]) == 0
     assert "broken" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("extra", "named"), [
+    (["--batch-size", "100000"], "Batch size 100,000 is above this classroom's limit of 1,024"),
+    (["--epochs", "100000"], "100,000 epochs is above this classroom's limit of 200"),
+    (["--dataset-option", "image_size=1024"], "above this classroom's limit of 256 pixels per side"),
+    (["--model", "custom", "--model-option", "pool=null", "--model-option", "hidden_units=32768"],
+     "This model has 537,"),
+])
+def test_a_run_over_a_classroom_limit_is_one_line_exit_2_and_leaves_no_folder(tmp_path, capsys, extra, named):
+    runs_dir = tmp_path / "runs"
+    code = run_cli([*TRAIN, "--runs-dir", str(runs_dir), *extra])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and out == "", err
+    assert named in err and "this classroom's limit" in err
+    assert str(tmp_path) not in err  # no absolute path: the limit, the value and the fix only
+    assert not runs_dir.exists() or list(runs_dir.iterdir()) == []
+
+
+def test_a_cli_run_is_claimed_by_the_command_line_and_beats_a_heartbeat(tmp_path, monkeypatch):
+    monkeypatch.setenv(cli.RUN_ID_ENV, "")  # the CLI sets it for DDP; restored after the test
+    assert cli.main([*TRAIN, "--runs-dir", str(tmp_path), "--limit-train-batches", "5"]) == 0
+    [run] = runs.list_runs(tmp_path)
+    assert runs.training_claim(run.path)["by"] == "cli"
+    assert not runs.claim_training(run.path, "scheduler")  # no scheduler can take it
+    assert runs.heartbeat_age(run) is not None and (run.path / "live.json").is_file()

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import textwrap
+import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +19,31 @@ from vision_core.runs import store as runs
 from vision_core.training.live import FileControl, RemoteControl, read_live
 
 QUICK = RunConfig(dataset="digits", model="lenet", epochs=1, batch_size=64, lr=2e-3, snapshot_every=0)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class RecordingLauncher:
+    """Starts no process: records the runs a scheduler starts; ``exits[run_id] = code`` makes one end."""
+
+    def __init__(self) -> None:
+        self.launched: list[str] = []
+        self.exits: dict[str, int] = {}
+
+    def resolve_accelerator(self, accelerator: str) -> str:
+        return "cpu"
+
+    def launch(self, run_id, root, env, memory_mb) -> None:
+        self.launched.append(run_id)
+
+    def finished(self) -> dict[str, int]:
+        done, self.exits = self.exits, {}
+        return done
+
+
+def threadless(scheduler: jobs.Scheduler) -> jobs.Scheduler:
+    """No scheduler thread: the test ticks it with refresh()."""
+    scheduler.start = lambda: scheduler
+    return scheduler
 
 
 def wait_for(predicate, timeout=180.0, what="condition"):
@@ -79,7 +109,9 @@ def test_a_killed_worker_ends_alone_and_the_run_says_why(scheduler, tmp_path):
     os.kill(pid, signal.SIGKILL)
     wait_for(lambda: state(run, tmp_path) == "failed", what="the scheduler to notice")
     dead = runs.load_run(run.run_id, tmp_path)
-    assert "killed (signal 9)" in dead.status["message"] and "batch size 64" in dead.status["message"]
+    # A kill -9 is not the machine running out of memory (the kernel's OOM killer killed nothing meanwhile).
+    assert "stopped by a signal (SIGKILL)" in dead.status["message"]
+    assert "memory" not in dead.status["message"]
     assert runs.load_model(dead, "last") is not None  # what it saved is kept
     # The queue goes on: the next run starts and finishes.
     nxt = scheduler.submit(QUICK, owner="bob")
@@ -146,10 +178,35 @@ def test_file_control_grants_exactly_the_steps_asked_for(tmp_path):
     assert worker.stop_requested
 
 
-def test_death_messages_name_the_cause():
-    assert "ran out of memory at batch size 4096" in jobs.death_message(-9, 4096)
-    assert "batch size 1024" in jobs.death_message(-9, 4096)
+def test_death_messages_name_the_signal_and_blame_memory_only_on_evidence():
+    assert "stopped by a signal (SIGKILL)" in jobs.death_message(-9, 4096)
+    assert "memory" not in jobs.death_message(-9, 4096)
+    assert "stopped by a signal (SIGKILL)" in jobs.death_message(137, 64)  # a shell's or a cluster's 128 + 9
+    assert "stopped by a signal (SIGTERM)" in jobs.death_message(-15, 64)
+    oom = jobs.death_message(-9, 4096, out_of_memory=True)
+    assert "ran out of memory at batch size 4096" in oom and "Try batch size 1024" in oom
+    assert "SIGSEGV" in jobs.death_message(-11, 64, out_of_memory=True)  # the OOM killer only ever sends SIGKILL
     assert "exit code 3" in jobs.death_message(3, 64)
+    assert jobs.oom_kills() is not None  # Linux counts the OOM killer's kills (cgroup or /proc/vmstat)
+
+
+@pytest.mark.parametrize(("kills_at_launch", "kills_at_exit", "said"), [
+    (5, 5, "stopped by a signal (SIGKILL)"),
+    (5, 6, "ran out of memory at batch size 256"),
+])
+def test_a_sigkilled_worker_is_out_of_memory_only_when_the_oom_killer_acted(tmp_path, monkeypatch, kills_at_launch,
+                                                                             kills_at_exit, said):
+    launcher = RecordingLauncher()
+    scheduler = threadless(jobs.Scheduler(tmp_path, launcher=launcher, tick=60, cpu_slots=1))
+    run = scheduler.submit(QUICK.replace(batch_size=256), owner="alice")
+    monkeypatch.setattr(jobs, "oom_kills", lambda: kills_at_launch)
+    scheduler.refresh()
+    assert launcher.launched == [run.run_id]
+    launcher.exits[run.run_id] = -signal.SIGKILL
+    monkeypatch.setattr(jobs, "oom_kills", lambda: kills_at_exit)
+    scheduler.refresh()
+    dead = runs.load_run(run.run_id, tmp_path)
+    assert dead.state == "failed" and said in dead.status["message"]
 
 
 def test_file_control_carries_a_learning_rate_and_refuses_bad_ones(tmp_path):
@@ -250,3 +307,186 @@ def test_no_warm_worker_means_a_cold_start_as_before(tmp_path):
     wait_for(lambda: run.run_id in launcher.processes, what="the launch")
     assert launcher._warm == []
     wait_for(lambda: state(run, tmp_path) == "finished", what="the cold run to finish")
+
+
+# ---- the command line and the dashboard share a runs folder ----------------------------------------------
+
+
+def test_a_cli_run_beside_a_running_scheduler_is_trained_once_and_shown_live(tmp_path, monkeypatch):
+    from vision_core import cli
+
+    monkeypatch.setenv(cli.RUN_ID_ENV, "")  # the CLI sets it for DDP; restored after the test
+    launcher = RecordingLauncher()
+    scheduler = jobs.Scheduler(tmp_path, launcher=launcher, tick=0.1, cpu_slots=4)
+    seen = set()  # what the scheduler showed every page: (run id, status)
+    publish = scheduler._publish
+
+    def recording_publish(entries):
+        seen.update((e.run_id, e.status) for e in entries)
+        publish(entries)
+
+    monkeypatch.setattr(scheduler, "_publish", recording_publish)
+    scheduler.start()
+    try:
+        code = cli.main(["train", "--dataset", "digits", "--model", "linear", "--epochs", "2", "--no-progress",
+                         "--runs-dir", str(tmp_path), "--limit-train-batches", "20"])
+    finally:
+        scheduler.close()
+    assert code == 0
+    [run] = runs.list_runs(tmp_path)
+    assert run.state == "finished"
+    assert launcher.launched == []  # the scheduler never started a worker for it
+    assert runs.training_claim(run.path)["by"] == "cli"
+    assert {status for run_id, status in seen if run_id == run.run_id} & set(jobs.RUNNING)  # listed while training
+    assert live(run)["status"] == "finished" and live(run)["epochs"]  # the curves a page draws
+
+
+def test_two_schedulers_on_one_runs_folder_start_a_queued_run_exactly_once(tmp_path, monkeypatch):
+    first_launcher, second_launcher = RecordingLauncher(), RecordingLauncher()
+    first = threadless(jobs.Scheduler(tmp_path, launcher=first_launcher, tick=60, cpu_slots=4))
+    second = threadless(jobs.Scheduler(tmp_path, launcher=second_launcher, tick=60, cpu_slots=4))
+    run = first.submit(QUICK, owner="alice")
+    ticks = [threading.Thread(target=s.refresh) for _ in range(5) for s in (first, second)]
+    for t in ticks:
+        t.start()
+    for t in ticks:
+        t.join()
+    assert first_launcher.launched + second_launcher.launched == [run.run_id]
+    assert first.leading != second.leading  # one leads, the other follows
+    leader, follower = (first, second) if first.leading else (second, first)
+    assert follower.refresh().get(run.run_id).status == "starting"  # the follower still shows the queue
+
+    # Even two leaders at once (what the lock prevents) cannot start one run twice: the start is claimed.
+    both = second.submit(QUICK, owner="bob")
+    monkeypatch.setattr(first, "_lead", lambda: True)
+    monkeypatch.setattr(second, "_lead", lambda: True)
+    first.refresh(), second.refresh()
+    assert (first_launcher.launched + second_launcher.launched).count(both.run_id) == 1
+    monkeypatch.undo()
+
+    # The leader goes away: the follower takes over and starts the next run.
+    leader.close()
+    later = follower.submit(QUICK, owner="carol")
+    follower.refresh()
+    assert follower.leading
+    follower_launcher = second_launcher if follower is second else first_launcher
+    assert follower_launcher.launched[-1] == later.run_id
+    follower.close()
+
+
+def test_leading_passes_to_another_scheduler_when_the_leaders_process_dies(tmp_path):
+    code = textwrap.dedent("""
+        import sys, time
+        from vision_core.classroom import jobs
+
+        class Idle:
+            def launch(self, *args): pass
+            def finished(self): return {}
+
+        scheduler = jobs.Scheduler(sys.argv[1], launcher=Idle())
+        scheduler.refresh()
+        print(scheduler.leading, flush=True)
+        time.sleep(600)
+    """)
+    leader = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert leader.stdout.readline().strip() == "True"
+        here = threadless(jobs.Scheduler(tmp_path, launcher=RecordingLauncher(), tick=60))
+        here.refresh()
+        assert not here.leading
+    finally:
+        leader.kill()  # SIGKILL: no goodbye, the OS drops its lock
+        leader.wait()
+    here.refresh()
+    assert here.leading
+    here.close()
+
+
+def test_eight_concurrent_submits_of_one_person_stop_at_the_cap(tmp_path, monkeypatch):
+    scheduler = threadless(jobs.Scheduler(tmp_path, launcher=RecordingLauncher(), tick=60))
+    create = runs.create_run
+
+    def slow_create(*args, **kwargs):
+        time.sleep(0.2)  # what a busy disk does: widens the gap between counting and creating
+        return create(*args, **kwargs)
+
+    monkeypatch.setattr(runs, "create_run", slow_create)
+    barrier, results = threading.Barrier(8), []
+
+    def click():
+        barrier.wait()
+        try:
+            scheduler.submit(QUICK, owner="alice")
+            results.append("accepted")
+        except jobs.QueueError:
+            results.append("refused")
+
+    threads = [threading.Thread(target=click) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["accepted"] * 2 + ["refused"] * 6
+    assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 2
+
+
+def test_submits_from_several_server_processes_share_one_lock(tmp_path):
+    code = textwrap.dedent("""
+        import sys, time
+        from vision_core.classroom import jobs
+        from vision_core.config import RunConfig
+        from vision_core.runs import store
+
+        create = store.create_run
+        store.create_run = lambda *a, **k: (time.sleep(0.5), create(*a, **k))[1]  # a slow disk
+
+        class Idle:
+            def resolve_accelerator(self, accelerator): return "cpu"
+            def launch(self, *args): pass
+            def finished(self): return {}
+
+        scheduler = jobs.Scheduler(sys.argv[1], launcher=Idle())
+        scheduler.start = lambda: scheduler
+        time.sleep(max(float(sys.argv[2]) - time.time(), 0))  # all processes submit at the same moment
+        try:
+            scheduler.submit(RunConfig(dataset="digits", model="lenet"), owner="alice")
+            print("accepted")
+        except jobs.QueueError:
+            print("refused")
+    """)
+    at = str(time.time() + 8)
+    processes = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), at], cwd=ROOT, stdout=subprocess.PIPE,
+                                  text=True) for _ in range(4)]
+    results = sorted(p.communicate(timeout=120)[0].strip() for p in processes)
+    assert results == ["accepted"] * 2 + ["refused"] * 2
+
+
+def test_the_whole_class_queue_has_a_cap_the_teacher_sets(tmp_path, monkeypatch):
+    from vision_core.limits import Limits
+
+    limits = tmp_path / "classroom.toml"
+    limits.write_text("max_queued_runs = 3\n")
+    monkeypatch.setenv("VISION_CORE_CLASSROOM", str(limits))
+    scheduler = threadless(jobs.Scheduler(tmp_path / "runs", launcher=RecordingLauncher(), tick=60))
+    for owner in ("ann", "ben", "cat"):
+        scheduler.submit(QUICK, owner=owner)
+    with pytest.raises(jobs.QueueError, match=r"The class queue is full: 3 runs are waiting .*limit is 3\)"):
+        scheduler.submit(QUICK, owner="dan")
+    scheduler.submit(QUICK, owner=None, teacher=True)  # the teacher's own run is not refused
+    assert Limits().max_queued_runs == 60
+
+
+def test_a_stale_scheduler_claim_on_a_queued_run_is_taken_over_but_a_cli_claim_never(tmp_path):
+    import json
+
+    launcher = RecordingLauncher()
+    scheduler = threadless(jobs.Scheduler(tmp_path, launcher=launcher, tick=60, cpu_slots=4))
+    orphan = scheduler.submit(QUICK, owner="alice")  # its scheduler died between the claim and the start
+    cli_run = scheduler.submit(QUICK, owner="bob")  # queued by hand, but the command line trains it
+    long_ago = time.time() - 10 * runs.STARTING_GRACE_S
+    (orphan.path / runs.TRAINER_FILE).write_text(json.dumps({"by": "scheduler", "pid": 1, "at": long_ago}))
+    (cli_run.path / runs.TRAINER_FILE).write_text(json.dumps({"by": "cli", "pid": 1, "at": long_ago}))
+    scheduler.refresh()
+    assert launcher.launched == [orphan.run_id]
+    scheduler.close()

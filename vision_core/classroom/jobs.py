@@ -9,11 +9,20 @@ their heartbeat. Pages never touch a worker: they read ``live.json`` and write `
 (vision_core/training/live.py), and they read the queue from the scheduler's last look (``Scheduler.view``),
 so thirty viewers cost one scan.
 
+One scheduler leads per runs folder: the one holding an OS lock (``fcntl.flock``) on the folder's
+``.scheduler.lock`` for its process's lifetime. Only the leader starts workers and reaps them; the others
+(a second dashboard on the same folder, several server processes behind a proxy) only read the queue, and
+one of them takes over when the leader's process ends, since the OS drops its lock then. Starting a run is
+also claimed per run (``runs.claim_training``, an O_EXCL file): a run the command line trains is claimed
+by it from the start, so no scheduler ever starts a worker for it, and even two leaders could not start
+one run twice. Submitting is atomic per runs folder (a thread lock and an OS lock around count + create).
+
 Room on a device: on the CPU a number of concurrent jobs (``VISION_CORE_MAX_JOBS_CPU``, default one
 per two cores); on a GPU, jobs fit side by side while their memory estimates add up to at most the
 teacher's share of the GPU memory, and at most ``VISION_CORE_MAX_JOBS_GPU`` (default 8) of them. The
-queue is fair: people take turns (round robin by owner, FIFO within one person), and each person has
-at most ``max_jobs_per_person`` runs queued or training.
+queue is fair: people take turns (round robin by owner, FIFO within one person), each person has
+at most ``max_jobs_per_person`` runs queued or training, and the whole class at most ``max_queued_runs``
+runs waiting.
 
 A paused run gives its compute slot back: it is not counted against the CPU or GPU job slots, so the next queued
 run starts, but its memory estimate still counts against the teacher's GPU share (it keeps its memory). When it
@@ -28,8 +37,11 @@ This module imports no torch at import time: the sidebar's queue strip on every 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -47,6 +59,8 @@ RUNNING = ("starting", "running", "paused")
 # Statuses of a run that may be continued from its last checkpoint (a stop by hand or by the pause limit, or a
 # worker that died): it goes back into the queue under the same id.
 CONTINUABLE = ("stopped", "interrupted")
+LEADER_LOCK = ".scheduler.lock"  # held (flock) by the one scheduler that starts workers for this runs folder
+SUBMIT_LOCK = ".submit.lock"  # held (flock) while a submission counts the queue and makes its run folder
 
 
 class QueueError(ValueError):
@@ -197,14 +211,44 @@ class LocalLauncher:
         return done
 
 
-def death_message(code: int, batch_size: int) -> str:
-    """Why a worker process ended without writing its own reason."""
-    if code in (-9, 137):
-        return (f"The training process was killed (signal 9), most likely because the machine ran out of memory "
-                f"at batch size {batch_size}. Try batch size {max(batch_size // 4, 1)} or a smaller model; "
-                "nothing else on the server was affected.")
-    if code < 0:
-        return f"The training process was stopped by signal {-code}; what it saved is kept."
+def oom_kills() -> int | None:
+    """Processes the kernel's OOM killer has killed so far: in this process's memory cgroup (which its workers
+    share), else on the whole machine; None where the kernel does not say (not Linux)."""
+    counters = []  # (file, line prefix), most precise first
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            _, controllers, group = line.split(":", 2)
+            if controllers == "":  # cgroup v2: memory.events counts kills of this cgroup's processes, any cause
+                counters.append((Path("/sys/fs/cgroup", group.lstrip("/"), "memory.events"), "oom_kill "))
+            elif "memory" in controllers.split(","):  # cgroup v1
+                counters.append((Path("/sys/fs/cgroup/memory", group.lstrip("/"), "memory.oom_control"), "oom_kill "))
+    for file, prefix in [*counters, (Path("/proc/vmstat"), "oom_kill ")]:
+        with contextlib.suppress(OSError, ValueError, IndexError, StopIteration):
+            return int(next(row.split()[1] for row in file.read_text().splitlines() if row.startswith(prefix)))
+    return None
+
+
+def _signal_of(code: int) -> int | None:
+    """The signal that ended a process: Popen says -N; a shell or a cluster says 128 + N."""
+    number = -code if code < 0 else code - 128 if 128 < code <= 128 + 64 else None
+    return number if number in signal.valid_signals() else None
+
+
+def death_message(code: int, batch_size: int, out_of_memory: bool = False) -> str:
+    """Why a worker process ended without writing its own reason.
+
+    Memory is blamed only on evidence: ``out_of_memory`` (the kernel's OOM killer killed a process while this
+    worker ran, ``oom_kills``). A SIGKILL alone may as well be someone's ``kill -9``; a worker that hits its
+    own heap cap writes "ran out of memory" itself (worker.py).
+    """
+    number = _signal_of(code)
+    if out_of_memory and number == signal.SIGKILL:
+        return (f"The training process was killed by the system because the machine ran out of memory at batch "
+                f"size {batch_size}. Try batch size {max(batch_size // 4, 1)} or a smaller model; nothing else on "
+                "the server was affected.")
+    if number is not None:
+        return (f"The training process was stopped by a signal ({signal.Signals(number).name}); "
+                "what it saved is kept.")
     return f"The training process ended unexpectedly (exit code {code}); what it saved is kept."
 
 
@@ -221,10 +265,13 @@ class Scheduler:
         self.view = QueueView()
         self._lock = threading.Lock()
         self._wake = threading.Event()
-        self._cache: dict[str, tuple[int, dict]] = {}  # run id → (status.json mtime, parsed entry facts)
+        self._cache: dict[str, tuple[tuple, dict]] = {}  # run id → (status.json inode + mtime, parsed facts)
         self._durations: dict[tuple[str, str, str], float] = {}  # (model, dataset, device) → s/epoch
         self._gpus: list[float] | None = None  # memory (MB) of each GPU, read once in the thread
         self._thread: threading.Thread | None = None
+        self._closed = threading.Event()
+        self._leader_fd: int | None = None  # the flocked .scheduler.lock while this scheduler leads
+        self._oom_at_launch: dict[str, int | None] = {}  # run id → oom_kills() when its worker started
 
     # ---- pages call these ------------------------------------------------------------------
     def start(self) -> Scheduler:
@@ -234,22 +281,37 @@ class Scheduler:
                 self._thread.start()
         return self
 
+    def close(self) -> None:
+        """Stop the scheduler thread and give up leading (another scheduler on this folder takes over)."""
+        self._closed.set()
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=10)
+        with self._lock:
+            if self._leader_fd is not None:
+                os.close(self._leader_fd)  # closing the descriptor drops the flock
+                self._leader_fd = None
+
+    @property
+    def leading(self) -> bool:
+        """Whether this scheduler starts the workers of its runs folder (see the module's docstring)."""
+        return self._leader_fd is not None
+
     def submit(self, config, owner: str | None = None, *, estimate_mb: float = 0.0, start_paused: bool = False,
                teacher: bool = False) -> runs.RunRecord:
-        """Queue a run; raises QueueError when this person already has their share of the queue."""
-        from vision_core.training.engine import resolve_accelerator
-
-        cap = int(_limit("max_jobs_per_person", 2))
-        if not teacher and owner is not None:
-            mine = [e for e in self._scan() if e.owner == owner]
-            if len(mine) >= cap:
-                raise QueueError(f"You already have {len(mine)} run(s) queued or training (the limit is {cap} "
-                                 "per person, so everyone gets a turn). Stop one, or wait until one finishes.")
-        device = getattr(self.launcher, "resolve_accelerator", resolve_accelerator)(config.accelerator)  # Ray: its GPUs
-        run = runs.create_run(config, self.root, owner=owner)
-        if start_paused:
-            RemoteControl(run.path).pause()
-        runs.write_status(run, "queued", "", submitted=time.time(), kind=device, estimate_mb=float(estimate_mb))
+        """Queue a run; raises QueueError when this person already has their share of the queue, or the class's
+        queue is full. Counting and creating happen under one lock, so eight clicks at once still make two runs."""
+        resolve = getattr(self.launcher, "resolve_accelerator", None)  # Ray: the cluster's GPUs decide
+        if resolve is None:
+            from vision_core.training.engine import resolve_accelerator as resolve
+        device = resolve(config.accelerator)
+        with self._submitting():
+            if not teacher:
+                self._check_room_in_queue(owner)
+            run = runs.create_run(config, self.root, owner=owner)
+            if start_paused:
+                RemoteControl(run.path).pause()
+            runs.write_status(run, "queued", "", submitted=time.time(), kind=device, estimate_mb=float(estimate_mb))
         self.start()
         self._wake.set()
         return run
@@ -276,20 +338,43 @@ class Scheduler:
         if done is not None and done >= run.config.epochs:
             raise QueueError(f"Run {run.run_id} already trained all its {run.config.epochs} epoch(s); start a new "
                              "run with more epochs instead.")
-        cap = int(_limit("max_jobs_per_person", 2))
-        if not teacher and run.owner is not None:
-            mine = [e for e in self._scan() if e.owner == run.owner]
-            if len(mine) >= cap:
-                raise QueueError(f"You already have {len(mine)} run(s) queued or training (the limit is {cap} per "
-                                 "person, so everyone gets a turn). Stop one, or wait until one finishes.")
-        RemoteControl(run.path).rearm()  # its stop is done with; a rate set by hand stays
-        where = f"epoch {done + 1}" if done is not None else "its last checkpoint"
-        runs.write_status(run, "queued", f"Continues from {where}.", submitted=time.time(), resume="last",
-                          diverged=False)
+        with self._submitting():  # counted and queued atomically, as a new run is
+            if not teacher:
+                self._check_room_in_queue(run.owner)
+            RemoteControl(run.path).rearm()  # its stop is done with; a rate set by hand stays
+            runs.release_training_claim(run.path)  # the scheduler starts it this time, whoever trained it before
+            where = f"epoch {done + 1}" if done is not None else "its last checkpoint"
+            runs.write_status(run, "queued", f"Continues from {where}.", submitted=time.time(), resume="last",
+                              diverged=False)
         self._cache.pop(run.run_id, None)
         self.start()
         self._wake.set()
         return run
+
+    def _check_room_in_queue(self, owner: str | None) -> None:
+        entries = self._scan()
+        cap = int(_limit("max_jobs_per_person", 2))
+        mine = [e for e in entries if owner is not None and e.owner == owner]
+        if len(mine) >= cap:
+            raise QueueError(f"You already have {len(mine)} run(s) queued or training (the limit is {cap} "
+                             "per person, so everyone gets a turn). Stop one, or wait until one finishes.")
+        class_cap = int(_limit("max_queued_runs", 60))
+        waiting = sum(e.status == "queued" for e in entries)
+        if waiting >= class_cap:
+            raise QueueError(f"The class queue is full: {waiting} runs are waiting to start (this classroom's "
+                             f"limit is {class_cap}). Try again in a few minutes, when some have started.")
+
+    @contextlib.contextmanager
+    def _submitting(self):
+        """One submission at a time per runs folder: a thread lock in this process, an OS lock across processes."""
+        with _submit_lock(self.root):
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.root / SUBMIT_LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)  # closing the descriptor drops the flock
 
     def control(self, run: runs.RunRecord) -> RemoteControl:
         return RemoteControl(run.path)
@@ -301,7 +386,7 @@ class Scheduler:
 
     # ---- the scheduler thread --------------------------------------------------------------
     def _loop(self) -> None:
-        while True:
+        while not self._closed.is_set():
             try:
                 self._tick()
             except Exception:  # noqa: BLE001, S110 — one bad tick (a folder deleted mid-read) must not end the queue
@@ -309,10 +394,37 @@ class Scheduler:
             self._wake.wait(self.tick_seconds)
             self._wake.clear()
 
+    def _lead(self) -> bool:
+        """Lead this runs folder when no other scheduler does (a non-blocking flock, kept while we live)."""
+        with self._lock:
+            if self._leader_fd is None and not self._closed.is_set():
+                try:
+                    self.root.mkdir(parents=True, exist_ok=True)
+                    fd = os.open(self.root / LEADER_LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+                except OSError:
+                    return False
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    os.close(fd)  # another scheduler leads: we follow, and try again next tick
+                    return False
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode())  # for a curious teacher: which process leads
+                self._leader_fd = fd
+            return self._leader_fd is not None
+
     def _tick(self) -> None:
-        for run_id, code in self.launcher.finished().items():
-            self._reap(run_id, code)
+        leading = self._lead()
+        if leading:
+            for run_id, code in self.launcher.finished().items():
+                self._reap(run_id, code)
         entries = self._scan()
+        if leading:
+            self._start_queued(entries)
+        self._publish([e for e in entries if e.status in runs.ACTIVE_STATUSES])
+
+    def _start_queued(self, entries: list[Entry]) -> None:
+        """The leader's part of a tick: drop cancelled runs, start the queued runs that fit, in fair turns."""
         queued = [e for e in entries if e.status == "queued"]
         for entry in queued:
             if RemoteControl(self.root / entry.run_id).stop_requested:
@@ -322,18 +434,34 @@ class Scheduler:
         busy = [e for e in entries if e.status in RUNNING]
         for entry in self._fair_order(queued, busy):
             env = self._room_for(entry, busy)
-            if env is None:
+            if env is None or not self._claim(entry.run_id):
                 continue
             gpu = int(env.get("CUDA_VISIBLE_DEVICES", 0))
             self._write(entry.run_id, "starting", "Starting a training process…", kind=entry.device, gpu=gpu,
                         estimate_mb=entry.estimate_mb, submitted=entry.submitted)
             entry.gpu = gpu
+            self._oom_at_launch[entry.run_id] = oom_kills()
             self.launcher.launch(entry.run_id, self.root, env, self._memory_cap(entry))
             entry.status = "starting"
             busy.append(entry)
+        # A new warm worker only while nothing is starting: its imports never compete with a run's own start.
         if hasattr(self.launcher, "keep_warm") and not any(e.status == "starting" for e in entries):
             self.launcher.keep_warm()
-        self._publish([e for e in entries if e.status in runs.ACTIVE_STATUSES])
+
+    def _claim(self, run_id: str) -> bool:
+        """Take the right to start this queued run; False when the command line or another scheduler has it.
+
+        A scheduler's claim on a run that is still queued long after is stale (its scheduler died between the
+        claim and the start, or the run was queued again): it is taken over.
+        """
+        path = self.root / run_id
+        if runs.claim_training(path, "scheduler"):
+            return True
+        claim = runs.training_claim(path) or {}
+        if claim.get("by") == "scheduler" and time.time() - _number(claim.get("at")) > runs.STARTING_GRACE_S:
+            runs.release_training_claim(path)
+            return runs.claim_training(path, "scheduler")
+        return False
 
     def _scan(self) -> list[Entry]:
         """Active runs on disk (status.json re-read only when it changed)."""
@@ -345,9 +473,10 @@ class Scheduler:
         for name in names:
             path = self.root / name
             try:
-                mtime = (path / "status.json").stat().st_mtime_ns
+                stat = (path / "status.json").stat()
             except OSError:
                 continue
+            mtime = (stat.st_ino, stat.st_mtime_ns)  # status.json is replaced, never edited: a new inode each write
             cached = self._cache.get(name)
             if cached is None or cached[0] != mtime:
                 cached = (mtime, self._facts(path))
@@ -464,11 +593,13 @@ class Scheduler:
 
     def _reap(self, run_id: str, code: int) -> None:
         """A worker of ours ended: if it did not write an ending itself, write why."""
+        before, after = self._oom_at_launch.pop(run_id, None), oom_kills()
         status = _read_json(self.root / run_id / "status.json")
         if isinstance(status, dict) and status.get("status") in RUNNING + ("queued",):
             config = _read_json(self.root / run_id / "config.json") or {}
             batch = int(_number(config.get("batch_size"), 1))
-            self._write(run_id, "failed", death_message(code, batch))
+            out_of_memory = before is not None and after is not None and after > before
+            self._write(run_id, "failed", death_message(code, batch, out_of_memory))
 
     def _publish(self, entries: list[Entry]) -> None:
         """Order, positions and estimated waits, for every page to read without touching the disk."""
@@ -505,6 +636,13 @@ class Scheduler:
 
 _managers: dict[Path, Scheduler] = {}
 _managers_lock = threading.Lock()
+_submit_locks: dict[Path, threading.Lock] = {}
+
+
+def _submit_lock(root: Path) -> threading.Lock:
+    """The lock of this process's submissions to one runs folder (shared by every Scheduler on it)."""
+    with _managers_lock:
+        return _submit_locks.setdefault(root, threading.Lock())
 
 
 def manager(root=None) -> Scheduler:

@@ -183,21 +183,66 @@ def _write_name(path: Path, name: str) -> None:
     _write_json(path / "name.json", {"name": name})
 
 
+# Who trains a run: ``trainer.json`` {"by": "cli" | "scheduler", "pid", "at"}, made with O_CREAT | O_EXCL, so
+# exactly one process ever holds the right to train an attempt. The command line takes it when it makes its
+# folder (a dashboard's scheduler then never starts a worker for that run); a scheduler takes it just before
+# it starts a worker, so two schedulers, or a scheduler and the command line, can never both train one run.
+TRAINER_FILE = "trainer.json"
+
+
+def claim_training(path: str | os.PathLike, by: str) -> bool:
+    """Take the right to train the run in ``path`` for ``by``: True for exactly one caller, False once taken."""
+    try:
+        fd = os.open(Path(path) / TRAINER_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w") as file:
+        json.dump({"by": by, "pid": os.getpid(), "at": time.time()}, file)
+    return True
+
+
+def training_claim(path: str | os.PathLike) -> dict[str, Any] | None:
+    """``{"by", "pid", "at"}`` of whoever holds the right to train this run; None when nobody does.
+
+    A claim being written right now (or damaged) reads as ``{"by": "?"}``: taken, by someone unknown.
+    """
+    file = Path(path) / TRAINER_FILE
+    if not os.path.lexists(file):
+        return None
+    try:
+        data = _read_json(file)
+    except RunError:
+        data = None
+    if not isinstance(data, dict) or not isinstance(data.get("by"), str):
+        return {"by": "?"}
+    return data
+
+
+def release_training_claim(path: str | os.PathLike) -> None:
+    """Give the right to train back, so a scheduler may start the run again (e.g. when it is queued again)."""
+    (Path(path) / TRAINER_FILE).unlink(missing_ok=True)
+
+
 def create_run(config: RunConfig, root: str | os.PathLike | None = None, run_id: str | None = None,
-               owner: str | None = None) -> RunRecord:
+               owner: str | None = None, trained_by: str | None = None) -> RunRecord:
     """Make the run folder and write its config; status starts as ``queued``.
 
     ``owner`` (identity.owner_id of the person who started it, None from the command line) goes in
-    ``owner.json``, the display name (``config.name`` at first) in ``name.json``.
+    ``owner.json``, the display name (``config.name`` at first) in ``name.json``. ``trained_by`` (the
+    command line: ``"cli"``) claims the run for the process that makes it before any scheduler can see
+    it (``claim_training``); its status then starts as ``starting``: it never waits in a queue.
     """
     run_id = validate_run_id(run_id) if run_id is not None else new_run_id(config)
     if owner is not None and not (isinstance(owner, str) and _OWNER_RE.match(owner)):
         raise RunError(f"owner must be up to 64 letters, digits, '-' or '_', got {owner!r}")
     path = run_dir(run_id, root)
     (path / "checkpoints").mkdir(parents=True, exist_ok=True)
+    if trained_by is not None and not claim_training(path, trained_by):
+        raise RunError(f"Run {run_id} is already being trained by another process.")
     _write_owner(path, owner)
     _write_name(path, clean_name(config.name))
-    status = {"status": "queued", "message": "", "pid": os.getpid(), "updated": time.time()}
+    status = {"status": "starting" if trained_by else "queued", "message": "", "pid": os.getpid(),
+              "updated": time.time()}
     _write_json(path / "status.json", status)
     _write_json(path / "config.json", config.to_dict())  # last: config.json marks a complete folder
     return RunRecord(run_id, path, config, status, None, None, owner=owner, name=clean_name(config.name))
