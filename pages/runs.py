@@ -16,8 +16,7 @@ import streamlit as st
 from ui import identity
 from ui.frame import ensure_app_frame
 from ui.run_picker import plain
-from vision_core.code_export import cells as code_export
-from vision_core.code_export import files as code_files
+from vision_core.code_export import ready as code_export
 from vision_core.figures import runs as cf
 from vision_core.runs import store as runs
 
@@ -69,6 +68,13 @@ def rename(run_id: str) -> None:
         st.session_state["runs_flash"] = ("error", str(exc))
     else:
         st.session_state["runs_flash"] = ("ok", f"Renamed {run_id}.")
+
+
+def code_zip(run: runs.RunRecord, with_checkpoint: bool) -> bytes:
+    """The run as a notebook, a script and (for its owner) its checkpoint, zipped; built when clicked."""
+    from vision_core.code_export import files  # torch and nbformat load on the click, not with the page
+
+    return files.zip_bytes(run, with_checkpoint=with_checkpoint)
 
 
 def who(owner: str | None) -> str:
@@ -199,7 +205,7 @@ if records:
         with_checkpoint = identity.may_manage(run.owner)
         st.download_button(
             "Download as code (notebook + script" + (" + checkpoint)" if with_checkpoint else ")"),
-            lambda r=run, ckpt=with_checkpoint: code_files.zip_bytes(r, with_checkpoint=ckpt),
+            lambda r=run, ckpt=with_checkpoint: code_zip(r, ckpt),
             file_name=f"{run.run_id}.zip", mime="application/zip", key="runs_code", icon="🧑‍💻",
             help="A Jupyter notebook and a Python script that reproduce this run in plain PyTorch: the same data, "
                  "the network as an nn.Module, the training loop, the evaluation, and the run's checkpoint checked "

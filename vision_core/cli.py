@@ -340,8 +340,8 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from vision_core.code_export.cells import ExportError
     from vision_core.code_export.files import write_files
+    from vision_core.code_export.ready import ExportError
     from vision_core.runs import store as runs
 
     if not args.notebook and not args.script:

@@ -24,7 +24,7 @@ from torch import nn
 
 from vision_core import cli
 from vision_core.code_export import cells as export
-from vision_core.code_export import files
+from vision_core.code_export import files, ready
 from vision_core.code_export.data_code import data_cells
 from vision_core.code_export.model_code import UnwritableLayerError, class_name, constructor, model_source
 from vision_core.config import RunConfig
@@ -138,7 +138,7 @@ def test_options_the_code_does_not_reproduce_are_named(trained):
 def test_a_run_that_has_not_finished_is_refused_in_one_sentence(trained, tmp_path, capsys):
     run = trained["lenet_digits"]
     running = runs.RunRecord(**{**run.__dict__, "status": {**run.status, "status": "running"}})
-    with pytest.raises(export.ExportError, match="is running: only a finished or stopped run"):
+    with pytest.raises(ready.ExportError, match="is running: only a finished or stopped run"):
         export.export_cells(running)
     assert cli.main(["export", "no-such-run", "--notebook", str(tmp_path / "x.ipynb"),
                      "--runs-dir", str(tmp_path)]) == 1
@@ -255,3 +255,11 @@ def _run_data_code(config: RunConfig, info: dict, classes: list[str]) -> dict:
         if cell.kind == "code":
             exec(cell.source, namespace)  # noqa: S102
     return namespace
+
+
+def test_the_runs_page_check_loads_no_torch():
+    # The Runs page asks `ready` on every rerun; torch and nbformat load only when the download is clicked.
+    probe = "import sys, vision_core.code_export.ready; print(sorted({'torch', 'nbformat'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).resolve().parents[2])
+    assert result.stdout.strip() == "[]"

@@ -12,13 +12,13 @@ from typing import Any
 
 from vision_core.code_export.data_code import data_cells, uses
 from vision_core.code_export.model_code import class_name, model_source
+from vision_core.code_export.ready import ExportError, checkpoint_kind, checkpoint_name, why_not_exportable
 from vision_core.code_export.text import Cell, code, markdown
 from vision_core.config import RunConfig
 from vision_core.data import augment, datasets
 from vision_core.models import zoo
 from vision_core.runs.store import RunRecord
 
-EXPORTABLE = ("finished", "stopped")  # runs whose test accuracy and checkpoint are final
 # Retraining on the same kind of device as the run lands this close to its test accuracy (the notebook says why).
 RETRAIN_TOLERANCE = 0.02
 WHITENING_SAMPLE = 5000  # training images airbench's whitening sees (vision_core.training's WHITENING_SAMPLE)
@@ -31,29 +31,6 @@ _IMPORTS = [("import copy", "copy."), ("import math", "math."), ("from pathlib i
             ("from torchmetrics.classification import MulticlassConfusionMatrix", "MulticlassConfusionMatrix("),
             ("from torchvision import transforms", "transforms.")]
 _SPEED_FLAGS = ("fast", "channels_last", "compile", "fused_optimizer")
-
-
-class ExportError(ValueError):
-    """A run that cannot be exported yet (not finished, or its folder lacks what the code needs)."""
-
-
-def why_not_exportable(run: RunRecord) -> str | None:
-    """One sentence saying why ``run`` cannot be exported, or None when it can."""
-    if run.state not in EXPORTABLE:
-        return f"Run {run.run_id} is {run.state}: only a finished or stopped run can be exported as code."
-    if run.data_info is None or not isinstance((run.summary or {}).get("test_acc"), (int, float)):
-        return f"Run {run.run_id} has no test result or no dataset.json: it cannot be reproduced as code."
-    return None
-
-
-def checkpoint_kind(run: RunRecord) -> str:
-    """``best`` or ``last``: the checkpoint the run was tested with (a stopped run: the weights at the stop)."""
-    return "best" if (run.summary or {}).get("tested_checkpoint") == "best" else "last"
-
-
-def checkpoint_name(run: RunRecord) -> str:
-    """The file the notebook loads: ``<run id>.ckpt``, as the Runs page's checkpoint download names it."""
-    return f"{run.run_id}.ckpt"
 
 
 # --------------------------------------------------------------------------- pieces

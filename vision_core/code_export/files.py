@@ -12,7 +12,8 @@ import textwrap
 import zipfile
 from pathlib import Path
 
-from vision_core.code_export.cells import ExportError, checkpoint_kind, checkpoint_name, export_cells
+from vision_core.code_export.cells import export_cells
+from vision_core.code_export.ready import ExportError, checkpoint_kind, checkpoint_name
 from vision_core.code_export.text import Cell
 from vision_core.runs.store import RunRecord
 
