@@ -42,9 +42,10 @@ RUNS = {
     "lenet_digits": RunConfig(dataset="digits", model="lenet", epochs=2, batch_size=64, seed=7, snapshot_every=0,
                               accelerator="cpu", augment={"crop": 2, "rotation": 10}),
     "custom_shapes": RunConfig(
-        dataset="shapes", dataset_options={"n_train": 600, "n_test": 180, "seed": 3}, model="custom",
+        dataset="shapes", dataset_options={"n_train": 600, "n_test": 180, "seed": 3, "difficulty": 0.1},
+        model="custom",
         model_options={"blocks": 2, "channels": [8, 16], "batchnorm": True, "dropout": 0.2, "hidden_units": 32},
-        optimizer="sgd", lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-4, scheduler="cosine",
+        optimizer="sgd", lr=0.02, momentum=0.9, nesterov=True, weight_decay=1e-4, scheduler="cosine",
         label_smoothing=0.1, batch_size=32, epochs=3, seed=11, snapshot_every=0, accelerator="cpu",
         augment={"hflip": True, "brightness": 0.2, "contrast": 0.2}),
 }
@@ -57,7 +58,7 @@ def trained(tmp_path_factory) -> dict[str, runs.RunRecord]:
     for key, config in RUNS.items():
         summary = train(config.replace(name=key), root=root)
         records[key] = next(r for r in runs.list_runs(root) if r.config.name == key)
-        assert records[key].state == "finished" and summary["test_acc"] is not None
+        assert records[key].state == "finished" and summary["test_acc"] > 0.5  # learning: not a model at chance
     return records
 
 
@@ -120,7 +121,7 @@ def test_the_exported_code_passes_ruff_and_names_what_it_cannot_reproduce(traine
                         "## 5. The run's own checkpoint"]
     text = "\n".join(c.source for c in cells)
     assert "vision_core" not in "\n".join(c.source for c in cells if c.kind == "code")  # no dashboard needed
-    for expected in ("torch.optim.SGD(parameters, lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.0001)",
+    for expected in ("torch.optim.SGD(parameters, lr=0.02, momentum=0.9, nesterov=True, weight_decay=0.0001)",
                      "CosineAnnealingLR(optimizer, T_max=EPOCHS)", "nn.CrossEntropyLoss(label_smoothing=0.1)",
                      "nn.BatchNorm2d(8)", "nn.Dropout(p=0.2)", "def adjust_contrast", "def flip_where",
                      "MulticlassConfusionMatrix", "weights_only=True", "class LitClassifier(L.LightningModule)"):

@@ -37,8 +37,8 @@ _SPEED_FLAGS = ("fast", "channels_last", "compile", "fused_optimizer")
 
 
 def _settings_table(config: RunConfig, run: RunRecord) -> str:
-    rows = [("dataset", f"`{config.dataset}` {_options(config.dataset_options)}"),
-            ("model", f"`{config.model}` {_options(config.model_options)}"),
+    rows = [("dataset", f"`{config.dataset}` {_options(config.dataset_options)}".strip()),
+            ("model", f"`{config.model}` {_options(config.model_options)}".strip()),
             ("optimizer", f"{config.optimizer}, lr {config.lr:g}, weight decay {config.weight_decay:g}"
                           + (f", momentum {config.momentum:g}" if config.optimizer == "sgd" else "")
                           + (", Nesterov" if config.nesterov else "")),
@@ -264,7 +264,7 @@ correct = int((predictions == targets).sum())
 test_acc = correct / len(targets)
 print(f"Test accuracy: {test_acc:.2%} ({correct}/{len(targets)} images)")
 print(f"The dashboard's run: {RUN_TEST_ACC:.2%}. Difference: {abs(test_acc - RUN_TEST_ACC):.2%} "
-      f"(expected within {RETRAIN_TOLERANCE:.0%} on the run's kind of device)")
+      f"(expected within {RETRAIN_TOLERANCE * 100:g} percentage points on the run's kind of device)")
 
 # The confusion matrix: rows are the true classes, columns the predicted ones.
 confusion = MulticlassConfusionMatrix(num_classes=len(CLASSES))
@@ -406,7 +406,8 @@ def export_cells(run: RunRecord) -> list[Cell]:
              "not the dashboard.")
     how_close = (f"**How close to the run?** Retraining here starts from the same weights (same seed) and sees the "
                  f"same batches in the same order, so on the kind of device the run used "
-                 f"({summary.get('device', '?')}) it lands within {RETRAIN_TOLERANCE:.0%} of the run's test accuracy, "
+                 f"({summary.get('device', '?')}) it lands within {RETRAIN_TOLERANCE * 100:g} percentage points of the "
+                 "run's test accuracy, "
                  "usually on it. It can differ because floating-point sums in convolutions are rounded differently "
                  "on another device, PyTorch version or number of threads, a GPU shuffles with its own random "
                  "generator, and small differences grow over the epochs. The checkpoint check at the end has no "

@@ -20,7 +20,6 @@ from vision_core.code_export.text import Cell, code, markdown
 from vision_core.config import RunConfig
 from vision_core.data import augment, datasets, procedural
 
-LOADER_AUGMENT_SEED_OFFSET = 7919  # BatchLoader seeds its augmentation generator with seed + 7919 (one rank)
 _TORCHVISION_CLASSES = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "kmnist": "KMNIST", "cifar10": "CIFAR10"}
 _NATIVE_SIZE = {"mnist": (28, 28), "fashion_mnist": (28, 28), "kmnist": (28, 28), "cifar10": (32, 32)}
 # Dashboard-side load options that change nothing about the images (where they are read from, downloading).
@@ -143,6 +142,7 @@ class Batches:
         self.images, self.labels = images.to(DEVICE), labels.to(DEVICE)  # moved once
         self.batch_size, self.shuffle, self.augmented = batch_size, shuffle, augmented
         self.order_generator = torch.Generator(device=DEVICE).manual_seed(seed)
+        # The dashboard's offset: augmentations draw from their own stream, not the shuffles'.
         self.augment_generator = torch.Generator(device=DEVICE).manual_seed(seed + 7919)
 
     def __len__(self) -> int:
