@@ -1,5 +1,6 @@
 """Runs: every run on disk as a comparison table, overlaid curves (smoothing, log scale, step / epoch / time),
-CSV export; name, download or delete your own runs. Damaged folders are listed apart, with the reason.
+CSV export; name, download or delete your own runs; any finished run as code (a notebook and a script).
+Damaged folders are listed apart, with the reason.
 
 Everything read from a run folder is shown as plain text (st.text, table cells, escaped Markdown): a name
 or a message can never become a link or an image. Delete and rename act on the run id their button was
@@ -16,6 +17,7 @@ from ui import identity
 from ui.frame import ensure_app_frame
 from ui.live_panel import continue_button
 from ui.run_picker import plain
+from vision_core.code_export import ready as code_export
 from vision_core.figures import runs as cf
 from vision_core.runs import store as runs
 
@@ -67,6 +69,13 @@ def rename(run_id: str) -> None:
         st.session_state["runs_flash"] = ("error", str(exc))
     else:
         st.session_state["runs_flash"] = ("ok", f"Renamed {run_id}.")
+
+
+def code_zip(run: runs.RunRecord, with_checkpoint: bool) -> bytes:
+    """The run as a notebook, a script and (for its owner) its checkpoint, zipped; built when clicked."""
+    from vision_core.code_export import files  # torch and nbformat load on the click, not with the page
+
+    return files.zip_bytes(run, with_checkpoint=with_checkpoint)
 
 
 def who(owner: str | None) -> str:
@@ -190,8 +199,19 @@ if records:
         c[1].button("Rename", key=f"runs_rename_{run.run_id}", on_click=rename, args=(run.run_id,))
         continue_button(run, f"runs_continue_{run.run_id}")
     else:
-        st.caption("Someone else's run: you can compare and evaluate it; only its owner or the teacher can "
-                   "rename, download or delete it.")
+        st.caption("Someone else's run: you can compare, evaluate and export it as code; only its owner or the "
+                   "teacher can rename, download the checkpoint of or delete it.")
+    # Anyone may take a finished run home as code: its recipe is in the table already. The checkpoint goes into
+    # the zip only for whoever may download it. The zip is built on click (a callable), not on every rerun.
+    if code_export.why_not_exportable(run) is None:
+        with_checkpoint = identity.may_manage(run.owner)
+        st.download_button(
+            "Download as code (notebook + script" + (" + checkpoint)" if with_checkpoint else ")"),
+            lambda r=run, ckpt=with_checkpoint: code_zip(r, ckpt),
+            file_name=f"{run.run_id}.zip", mime="application/zip", key="runs_code", icon="🧑‍💻",
+            help="A Jupyter notebook and a Python script that reproduce this run in plain PyTorch: the same data, "
+                 "the network as an nn.Module, the training loop, the evaluation, and the run's checkpoint checked "
+                 "against its test accuracy.")
 
 # --- damaged folders ----------------------------------------------------------------------------------
 if damaged:

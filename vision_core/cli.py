@@ -154,6 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("download", help="download a real dataset into the data folder (needs internet)")
     d.add_argument("dataset")
     d.add_argument("--root")
+    e = sub.add_parser("export", help="a finished run as a notebook and/or a script that reproduce it in PyTorch")
+    e.add_argument("run_id", metavar="RUN_ID")
+    e.add_argument("--notebook", metavar="OUT.ipynb", help="write a Jupyter notebook")
+    e.add_argument("--script", metavar="OUT.py", help="write a plain Python script")
+    e.add_argument("--no-checkpoint", action="store_true",
+                   help="do not copy the run's checkpoint (RUN_ID.ckpt) next to the files")
+    e.add_argument("--runs-dir")
     return parser
 
 
@@ -370,6 +377,26 @@ def cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from vision_core.code_export.files import write_files
+    from vision_core.code_export.ready import ExportError
+    from vision_core.runs import store as runs
+
+    if not args.notebook and not args.script:
+        print("vision-core export: error: say what to write: --notebook OUT.ipynb and/or --script OUT.py",
+              file=sys.stderr)
+        return 2
+    try:
+        run = runs.load_run(args.run_id, args.runs_dir)
+        written = write_files(run, notebook=args.notebook, script=args.script, checkpoint=not args.no_checkpoint)
+    except (ExportError, runs.RunError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "train":
@@ -378,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_list()
     if args.command == "runs":
         return cmd_runs(args)
+    if args.command == "export":
+        return cmd_export(args)
     return cmd_download(args)
 
 

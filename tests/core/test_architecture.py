@@ -25,7 +25,9 @@ ALLOWED = {
     "lessons": {"config", "limits", "data", "models", "training", "analysis"},
     "figures": {"lessons", "analysis"},
     "classroom": {"config", "limits", "data", "models", "runs", "training"},
-    "cli": {"config", "limits", "data", "models", "runs", "training", "classroom", "analysis", "lessons"},
+    "code_export": {"config", "data", "models", "runs"},
+    "cli": {"config", "limits", "data", "models", "runs", "training", "classroom", "analysis", "lessons",
+            "code_export"},
 }
 
 

@@ -314,3 +314,19 @@ def test_a_run_that_diverged_says_so_in_the_runs_table(trained, root):
     at = page("pages/runs.py")
     assert not at.exception
     assert at.dataframe[0].value["status"].tolist() == ["finished (diverged)"]
+
+
+def test_anyone_may_download_a_finished_run_as_code_the_checkpoint_only_its_owner(trained, root):
+    copy_run(trained, root, "theirs", owner_id(OTHER))
+    copy_run(trained, root, "mine", owner_id(ME))
+    at = page("pages/runs.py")
+    for run_id, label in (("theirs", "Download as code (notebook + script)"),
+                          ("mine", "Download as code (notebook + script + checkpoint)")):
+        at.selectbox(key="runs_manage").set_value(run_id).run()
+        assert not at.exception
+        buttons = {b.key: b for b in at.get("download_button")}
+        assert "runs_code" in buttons and buttons["runs_code"].proto.label == label
+    patch(root / "mine" / "status.json", status="running")
+    at = page("pages/runs.py")
+    at.selectbox(key="runs_manage").set_value("mine").run()
+    assert "runs_code" not in [b.key for b in at.get("download_button")]  # not finished: nothing to reproduce yet
