@@ -294,12 +294,13 @@ def _window_cells(coords: Sequence[np.ndarray], origin: tuple[int, int]) -> list
 
 
 def convolution_animation(steps: ConvolutionSteps, out_channel: int = 0, focus: int = 0, *,
-                          max_frames: int = MAX_FRAMES, map_title: str = "Output") -> AnimatedFigure:
+                          max_frames: int = MAX_FRAMES, map_title: str = "Output",
+                          block: range | None = None) -> AnimatedFigure:
     """The convolution ``steps`` of output map ``out_channel``, one frame per output cell.
 
     Panels: each input channel (padded; axes in input coordinates, padding −1, −2, … and n, n + 1, …) with the
     window outlined, the kernel slice as applied, window × kernel, and the output map filling in. Frame ``k`` of
-    ``frames`` is cell ``block[k]`` (``frame_block``); the figure opens on cell ``focus``. A picked input cell and
+    ``frames`` is cell ``block[k]`` (default ``frame_block``'s around ``focus``); it opens on cell ``focus``. A picked input cell and
     the outputs it feeds are drawn with ``figure.opened_at(name, convolution_pick(steps, cell))``. Inputs wider than ``ZOOM_SIDE``
     are zoomed on the window, frame by frame (the axes move, the numbers stay readable).
     Example: ``convolution_animation(convolution_steps(x, w, padding=1)).frames[3].layout.title.text``.
@@ -311,7 +312,7 @@ def convolution_animation(steps: ConvolutionSteps, out_channel: int = 0, focus: 
     n = steps.cells_per_map
     focus = min(max(int(focus), 0), n - 1)
     map_shape = (1, steps.map_shape[0]) if one_d else tuple(steps.map_shape)
-    block = frame_block(n, focus, max_frames, map_shape[1])
+    block = block or frame_block(n, focus, max_frames, map_shape[1])
     channels = steps.channels
     top, left = (0, steps.padding[0][0]) if one_d else (steps.padding[0][0], steps.padding[1][0])
     origin = (-top, -left)  # input coordinates of the padded grid's first cell
@@ -338,7 +339,7 @@ def convolution_animation(steps: ConvolutionSteps, out_channel: int = 0, focus: 
         shape = padded[c].shape
         _panel_axes(layout, panel, shape, origin, (xs[0], ys[c]), f"Input{suffix} (padded)", not one_d)
         traces.append(_heatmap(padded[c], panel, origin=origin, zrange=in_range, hover_name="input", hover=False,
-                               text=max(shape) <= 64))
+                               text=True))  # large inputs are zoomed frame by frame: numbers stay readable
         if any(b or a for b, a in steps.padding):  # the real input, dashed, inside its padding
             real = [(r, cc) for r in range(steps.input_shape[0] if not one_d else 1)
                     for cc in range(steps.input_shape[-1])]
@@ -433,7 +434,7 @@ def _convolution_title(steps: ConvolutionSteps, step, cell: int, n: int, one_d: 
 
 
 def pooling_animation(steps: PoolingSteps, channel: int = 0, focus: int = 0, *,
-                      max_frames: int = MAX_FRAMES) -> go.Figure:
+                      max_frames: int = MAX_FRAMES, block: range | None = None) -> AnimatedFigure:
     """Max or average pooling of one ``channel``, one frame per output cell: the padded input with the window
     outlined (and, for max pooling, the winner in green), the window's values, and the output filling in.
     Example: ``pooling_animation(pooling_steps(x, "max", 2)).frames[0].layout.title.text``.
@@ -442,7 +443,7 @@ def pooling_animation(steps: PoolingSteps, channel: int = 0, focus: int = 0, *,
         raise ValueError(f"channel {channel} does not exist: there are {steps.channels} (0 … {steps.channels - 1})")
     n = steps.cells_per_map
     focus = min(max(int(focus), 0), n - 1)
-    block = frame_block(n, focus, max_frames, steps.map_shape[1])
+    block = block or frame_block(n, focus, max_frames, steps.map_shape[1])
     (top, _), (left, _) = steps.padding
     origin = (-top, -left)
     padded = steps.padded[channel]
@@ -508,7 +509,7 @@ def _pooling_title(steps: PoolingSteps, step, cell: int, n: int) -> str:
 # ---- transposed convolution ------------------------------------------------------------------------
 
 
-def transposed_animation(steps: TransposedSteps, focus: int = 0) -> go.Figure:
+def transposed_animation(steps: TransposedSteps, focus: int = 0) -> AnimatedFigure:
     """``F.conv_transpose2d`` one input cell a frame (input channel 0, output map 0): the input with the cell
     outlined, the kernel, value × kernel, the canvas of stamps so far (the kept part dashed) and the output so far.
     Few frames (the page allows at most 6 × 6 inputs), so each carries the whole canvas and output.
