@@ -13,6 +13,7 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -88,7 +89,9 @@ class Server:
         env = {**os.environ, "VISION_CORE_RUNS": str(folder / "runs"),
                "VISION_CORE_CLASSROOM": str(folder / "classroom.toml"),
                "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", **(env or {})}
-        command = [str(ROOT / ".venv/bin/streamlit"), "run", script, "--server.headless", "true",
+        streamlit = ROOT / ".venv/bin/streamlit"  # a git worktree has no .venv: this interpreter's then
+        launcher = [str(streamlit)] if streamlit.exists() else [sys.executable, "-m", "streamlit"]
+        command = [*launcher, "run", script, "--server.headless", "true",
                    "--server.port", str(self.port), "--server.address", "127.0.0.1"]
         if cpu is not None:
             command = ["taskset", "-c", str(cpu)] + command  # taskset execs: the pid below is streamlit's

@@ -185,95 +185,67 @@ with top_tab:
                             key="inside_top_chart")
 
 # --------------------------------------------------------------------------- time-lapse
+# One animated figure per version of snapshots.pt and layer: the browser plays and scrubs it (no request per
+# frame). While the run trains, a small timed fragment only checks the file and redraws the page when it changed.
 
 
-LAPSE_FPS = 2  # frames a second while playing: one small figure each, built on demand (no animation payload)
-LAPSE_FRAMES = 40  # a play-through shows at most this many snapshots (about 20 s), however many there are
+@st.cache_resource(max_entries=8, show_spinner="Preparing the time-lapse…")
+def time_lapse_figure(run_path: str, mtime: float, layer: str):
+    snaps, _ = load_time_lapse(run_path, mtime)
+    return inspect_figures.time_lapse_animation(snaps, layer)
 
 
-def toggle_lapse_play(steps: list[int]) -> None:
-    """Play from where the slider is (from the start when it is at the end), or pause."""
-    playing = not st.session_state.get("inside_lapse_playing", False)
-    st.session_state["inside_lapse_playing"] = playing
-    if playing:
-        st.session_state["inside_lapse_follow"] = False  # playing looks back in time
-        if st.session_state.get("inside_lapse_step") == steps[-1]:
-            st.session_state["inside_lapse_step"] = steps[0]
-        st.session_state["inside_lapse_hold"] = True  # show the first frame before moving on
+def snapshots_mtime(run_path: str) -> float | None:
+    file = runs.reload(run_path).path / "snapshots.pt"
+    return file.stat().st_mtime if file.is_file() else None
 
 
-def advance_lapse(steps: list[int]) -> None:
-    """One tick of the player: the next frame, or stop at the last one."""
-    if st.session_state.pop("inside_lapse_hold", False):
-        return
-    i = steps.index(st.session_state["inside_lapse_step"])
-    if i == len(steps) - 1:
-        st.session_state["inside_lapse_playing"] = False
-        st.rerun()  # the whole page, to drop the player's timer
-    st.session_state["inside_lapse_step"] = steps[min(i + max(1, -(-len(steps) // LAPSE_FRAMES)), len(steps) - 1)]
+@st.fragment(run_every=2 if running else None)
+def watch_time_lapse(run_path: str, state: str, shown_mtime: float | None) -> None:
+    """While the run trains: redraw the page once when it finishes or saves new snapshots (each epoch end)."""
+    if runs.reload(run_path).state != state or snapshots_mtime(run_path) != shown_mtime:
+        st.rerun(scope="app")
 
 
-playing = bool(st.session_state.get("inside_lapse_playing", False))
-
-
-@st.fragment(run_every=1 / LAPSE_FPS if playing else 2 if running else None)
-def time_lapse(run_path: str, state: str, timer_playing: bool) -> None:
-    """Re-reads snapshots.pt every 2 s while the run trains (it is rewritten at each epoch end); while playing,
-    shows the next snapshot every 1 / LAPSE_FPS s."""
-    if st.session_state.get("inside_lapse_playing", False) != timer_playing:
-        st.rerun()  # Play or Pause was pressed: redraw the page once, so this fragment gets the matching timer
+@st.fragment
+def time_lapse(run_path: str, mtime: float | None) -> None:
+    """The layer picker reruns only this part."""
     current = runs.reload(run_path)
-    if current.state != state:
-        st.rerun()  # it finished (or stopped): redraw the page once, without the timer
-    file = current.path / "snapshots.pt"
-    snaps, _ = load_time_lapse(run_path, file.stat().st_mtime) if file.is_file() else ([], None)
+    snaps, _ = load_time_lapse(run_path, mtime) if mtime is not None else ([], None)
     if not snaps:
         if not current.config.snapshot_every:
             st.info("This run was trained without snapshots (snapshot every 0 steps), so it has no time-lapse.")
-        elif state in ("running", "paused"):
+        elif current.state in ("running", "paused"):
             st.info("No time-lapse yet: snapshots are saved at the end of each epoch.")
         else:
             st.info("This run saved no time-lapse (there is no readable snapshots.pt in its folder).")
         return
-    steps = [s.step for s in snaps]
-    if st.session_state.get("inside_lapse_step") not in steps or (
-            state == "running" and st.session_state.get("inside_lapse_follow", True) and not timer_playing):
-        st.session_state["inside_lapse_step"] = steps[-1]
-    if timer_playing:
-        advance_lapse(steps)
-    play, a, b = st.columns([1, 4, 2], vertical_alignment="bottom")
-    play.button("⏸ Pause" if timer_playing else "▶ Play", key="inside_lapse_play", on_click=toggle_lapse_play,
-                args=(steps,), disabled=len(steps) < 2, width="stretch",
-                help=f"Plays the snapshots from step {steps[0]} on, {LAPSE_FPS} a second.")
-    step = a.select_slider("Training step", steps, key="inside_lapse_step")
-    if state == "running":
-        b.toggle("Follow the newest", value=True, key="inside_lapse_follow", help="Turn off to slide back in time")
-    snap = snaps[steps.index(step)]
-    names = list(snap.feature_maps)
+    names = list(snaps[-1].feature_maps)
     if st.session_state.get("inside_lapse_layer") not in names:
         st.session_state.pop("inside_lapse_layer", None)  # another run, other layers
-    layer = b.selectbox("Probe maps of", names, key="inside_lapse_layer")
-    zmax = max(float(s.feature_maps[layer].abs().max()) for s in snaps if layer in s.feature_maps) or 1.0
     probe, probe_label = dataset.test[0]
-    picture, text = st.columns([1, 4])
+    picture, text, choice = st.columns([1, 3, 1], vertical_alignment="bottom")
+    layer = choice.selectbox("Probe maps of", names, key="inside_lapse_layer")
     picture.image(figures.to_display(probe.unsqueeze(0), 120)[0],
                   caption=f"probe: test image #0 ({classes[probe_label]})")
     text.caption(f"{len(snaps)} snapshots, one every {current.config.snapshot_every} steps (thinned to at most "
-                 f"{snapshots.MAX_SNAPSHOTS}). Press Play, or slide from step 0, to watch random filters turn into "
-                 "edge and blob detectors and the probe's maps sharpen. One colour scale for all steps.")
-    st.plotly_chart(inspect_figures.time_lapse_frame(snap.filters, snap.feature_maps[layer], layer, snap.step,
-                                                     snap.epoch, zmax=zmax), key="inside_lapse_chart")
+                 f"{snapshots.MAX_SNAPSHOTS}). Press ▶ Play, or slide back to step 0, to watch random filters turn "
+                 "into edge and blob detectors and the probe's maps sharpen (in your browser: no wait). One colour "
+                 "scale for all steps." + (" Updated at each epoch end." if running else ""))
+    st.plotly_chart(time_lapse_figure(run_path, mtime, layer), key="inside_lapse_chart",
+                    config={"displaylogo": False})
 
 
 with lapse_tab:
-    time_lapse(str(run.path), run.state, playing)
+    lapse_mtime = snapshots_mtime(str(run.path))
+    time_lapse(str(run.path), lapse_mtime)
+    if running:
+        watch_time_lapse(str(run.path), run.state, lapse_mtime)
 
 # --------------------------------------------------------------------------- weights and gradients, projector
 
 with weights_tab:
-    snapshot_file = run.path / "snapshots.pt"
-    weight_snaps, _ = load_time_lapse(str(run.path), snapshot_file.stat().st_mtime) if snapshot_file.is_file() \
-        else ([], None)
+    weight_snaps, _ = load_time_lapse(str(run.path), lapse_mtime) if lapse_mtime is not None else ([], None)
     weights_section(weight_snaps, run.config.snapshot_every)
 
 with projector_tab:

@@ -1,4 +1,7 @@
-"""Pooling, one output cell at a time: max or average over each window, and why it shrugs off small changes."""
+"""Pooling, one output cell at a time: max or average over each window, and why it shrugs off small changes.
+
+The step-through is one animated figure the browser steps and plays (ui/step_through.py): no server request.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +9,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from ui import step_through
 from ui.frame import ensure_app_frame
 from vision_core.data import images
 from vision_core.figures import convolution as figs
+from vision_core.figures import step_through as step_figs
 from vision_core.lessons import pooling
 
 ensure_app_frame()  # a cold server's first request goes through app.py
@@ -20,11 +25,10 @@ st.caption("Pooling slides a window over each channel on its own and keeps one n
 
 EXAMPLE, NUMBERS, PHOTO, DATASET = "Small example", "Your numbers", "Sample photo", "Dataset image"
 MAX, AVG = "Max", "Average"
-fmt = figs.format_number
 
 
 for key, value in {"pool_source": EXAMPLE, "pool_kind": MAX, "pool_kernel": 2, "pool_stride_same": True,
-                   "pool_stride": 2, "pool_padding": 0, "pool_playing": False}.items():
+                   "pool_stride": 2, "pool_padding": 0}.items():
     st.session_state.setdefault(key, value)
 
 
@@ -85,7 +89,7 @@ with right:
                                        "and still divides by the whole window, as PyTorch does by default."))
 
 try:
-    steps = pooling.pooling_steps(x, kind, kernel, stride, padding)
+    steps = step_through.pooling_steps(x, kind, kernel, stride, padding)
 except ValueError as exc:
     st.error(f"These settings are impossible: {exc}")
     st.stop()
@@ -96,70 +100,19 @@ st.markdown(f"**{kind_label} pooling**, {kernel}×{kernel} window, stride {strid
             f"Output {steps.map_shape[0]}×{steps.map_shape[1]} per channel, from "
             f"{steps.input_shape[0]}×{steps.input_shape[1]}.")
 
-# ---- step through --------------------------------------------------------------------------------
+# ---- step through: one figure the browser steps and plays (ui/step_through.py) ------------------------
 
 channel = 0
 if steps.channels > 1:
     channel = st.selectbox("Channel", range(steps.channels), key="pool_channel")
-n_cells = steps.cells_per_map
-if st.session_state.get("pool_step", 0) >= n_cells:
-    st.session_state.pool_step = n_cells - 1
-
-
-def move(to: str) -> None:
-    current = st.session_state.get("pool_step", 0)
-    target = {"first": 0, "last": n_cells - 1, "prev": current - 1, "next": current + 1}[to]
-    st.session_state.pool_step = min(max(target, 0), n_cells - 1)
-
-
-def toggle_play() -> None:
-    st.session_state.pool_playing = not st.session_state.pool_playing
-    if st.session_state.pool_playing and st.session_state.get("pool_step", 0) >= n_cells - 1:
-        st.session_state.pool_step = 0
-
-
-c1, c2 = st.columns([1, 3])
-c1.button("⏸ Pause" if st.session_state.pool_playing else "▶ Play", on_click=toggle_play, key="pool_play")
-speed = c2.select_slider("Speed (cells per second)", [0.5, 1, 2, 4, 8], value=2, key="pool_speed")
-
-
-@st.fragment(run_every=1 / speed if st.session_state.pool_playing else None)
-def step_view(steps: pooling.PoolingSteps, channel: int) -> None:
-    if st.session_state.pool_playing:
-        if st.session_state.get("pool_step", 0) >= n_cells - 1:
-            st.session_state.pool_playing = False
-            st.rerun()
-        st.session_state.pool_step = st.session_state.get("pool_step", 0) + 1
-    b1, b2, b3, b4 = st.columns(4)
-    b1.button("⏮ First", on_click=move, args=("first",), key="pool_first", width="stretch")
-    b2.button("◀ Previous", on_click=move, args=("prev",), key="pool_prev", width="stretch")
-    b3.button("Next ▶", on_click=move, args=("next",), key="pool_next", width="stretch")
-    b4.button("Last ⏭", on_click=move, args=("last",), key="pool_last", width="stretch")
-    if n_cells > 1:
-        st.slider("Output cell (row by row)", 0, n_cells - 1, key="pool_step")
-    cell = min(st.session_state.get("pool_step", 0), n_cells - 1)
-    step = steps[steps.index(channel, cell // steps.map_shape[1], cell % steps.map_shape[1])]
-    where = f"{step.position[0]}, {step.position[1]}"
-    real = step.window[~step.is_padding]
-    if kind == "max":
-        explain = (f"max of the {real.size} real values (padding is −∞ and never wins) = **{fmt(step.result)}**, "
-                   f"found at input row {int(step.input_coords[0][step.argmax[0]])}, column "
-                   f"{int(step.input_coords[1][step.argmax[1]])} (green)")
-    else:
-        explain = (f"({' + '.join(fmt(v) for v in step.window.ravel())}) / {step.divisor} = **{fmt(step.result)}**"
-                   + (" — padding zeros count in the divisor (PyTorch's count_include_pad=True)"
-                      if step.is_padding.any() else ""))
-    st.markdown(f"**Cell {cell + 1} of {n_cells}** — output[{where}]: {explain}")
-    cols = st.columns([3, 2, 1, 3])
-    cols[0].plotly_chart(figs.pooling_input_figure(steps.padded[channel], steps.padding, steps.input_shape,
-                                                   step.padded_coords, step.argmax), key="pool_fig_in")
-    cols[1].plotly_chart(figs.grid_figure(step.window, "Window", hover_name="input"), key="pool_fig_window")
-    cols[2].metric(f"output[{where}]", fmt(step.result))
-    cols[3].plotly_chart(figs.output_progress_figure(steps.maps[channel], cell + 1, step.position, "Output"),
-                         key="pool_fig_out")
-
-
-step_view(steps, channel)
+block = step_figs.frame_block(steps.cells_per_map, 0, step_figs.MAX_FRAMES, steps.map_shape[1])
+figure = step_through.pooling_figure(step_through.settings_key(x=x, kind=kind, kernel=kernel, stride=stride,
+                                                               padding=padding), steps, channel, block.start,
+                                     block.stop)
+step_through.show(figure, "pool_anim")
+st.caption("▶ Play, or step with Previous / Next and the slider (in your browser: instant)."
+           + (f" The figure holds the first {len(block)} of {steps.cells_per_map} cells." if len(block) <
+              steps.cells_per_map else ""))
 
 # ---- global average pooling ----------------------------------------------------------------------
 

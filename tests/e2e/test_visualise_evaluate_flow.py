@@ -7,40 +7,10 @@ import re
 
 import numpy as np
 from PIL import Image
-from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.e2e.browser import PATIENT_S, wait_for_app
+from tests.e2e.browser import PATIENT_MS, wait_for_app
 from vision_core.data import datasets
-
-
-def metric_value(page, label_start: str) -> float:
-    """The number shown by the st.metric whose label starts with ``label_start``."""
-    metric = page.locator("[data-testid='stMetric']").filter(
-        has=page.locator("[data-testid='stMetricLabel']", has_text=label_start)).first
-    text = metric.locator("[data-testid='stMetricValue']").inner_text()
-    return float(text.replace("−", "-").replace(",", ""))
-
-
-def wait_metric(page, label_start: str, predicate, timeout: float = PATIENT_S) -> float:
-    """Poll the metric until ``predicate(value)`` holds (a rerun takes a moment to reach the page)."""
-    import time
-
-    deadline = time.time() + timeout
-    value = None
-    while time.time() < deadline:
-        try:
-            value = metric_value(page, label_start)
-            if predicate(value):
-                return value
-        except (PlaywrightError, ValueError):  # mid-rerun: the element is being replaced
-            value = None
-        time.sleep(0.2)
-    raise AssertionError(f"metric {label_start!r} stayed at {value}")
-
-
-def cell_label(page) -> str:
-    return page.get_by_text(re.compile(r"^Cell \d+ of \d+")).first.inner_text()
 
 
 def click_radio(page, text: str) -> None:
@@ -53,37 +23,60 @@ def click_radio(page, text: str) -> None:
     page.wait_for_timeout(500)  # let the rerun that the choice started reach the page
 
 
+# The animated step-through's title (its current cell), as the browser shows it.
+CONV_TITLE = "() => (document.querySelector('.st-key-conv_anim .js-plotly-plot .gtitle') || {}).textContent || ''"
+CONV_CELL = re.compile(r"^(Cell \d+ of \d+) — output\[[^\]]*\] = .* = (-?\d[\d.]*(?:e[+-]\d+)?)")
+
+
+def conv_cell(page) -> tuple[str, float]:
+    """("Cell k of n", its value) of the step-through's current frame."""
+    match = CONV_CELL.search(page.evaluate(CONV_TITLE))
+    assert match, page.evaluate(CONV_TITLE)
+    return match.group(1), float(match.group(2))
+
+
+def conv_next(page) -> None:
+    """Next ▶ of the figure itself: the browser shows the next frame (no rerun)."""
+    before = page.evaluate(CONV_TITLE)
+    page.locator(".st-key-conv_anim .updatemenu-button", has_text="Next ▶").first.click()
+    page.wait_for_function(f"(before) => ({CONV_TITLE})() !== before", arg=before)
+
+
+def conv_in_view(page) -> None:
+    page.wait_for_selector(".st-key-conv_anim", state="attached")
+    page.locator(".st-key-conv_anim").evaluate("(e) => e.scrollIntoView({block: 'center'})")  # drawn in view
+    page.wait_for_function(f"() => /^Cell \\d+ of/.test(({CONV_TITLE})())", timeout=PATIENT_MS)
+
+
 def test_convolution_on_a_photo_with_sobel_then_a_trained_kernel(app_url, page, shot, runs_dir):
     page.goto(app_url + "/convolution")
     wait_for_app(page)
     click_radio(page, "Sample photo")
     click_radio(page, "Preset(s)")  # Sobel x is the default preset
     click_radio(page, "Cross-correlation")  # the page opens on the textbook's true convolution
-    page.get_by_text(re.compile(r"^Cell 1 of \d+")).first.wait_for()
+    conv_in_view(page)
+    assert conv_cell(page)[0].startswith("Cell 1 of ")
     shot(page, "photo-sobel-first-cell")
 
     # Step along the first row, watching the numbers, until a cell is not flat (non-zero response).
     values = []
     for _ in range(12):
-        label_before = cell_label(page)
-        page.get_by_role("button", name="Next ▶").click()
-        page.wait_for_function(
-            "(before) => ![...document.querySelectorAll('p')].some(p => p.innerText.startsWith(before))",
-            arg=label_before.split(" —")[0])
-        wait_for_app(page)
-        values.append(metric_value(page, "output["))
+        conv_next(page)
+        values.append(conv_cell(page)[1])
         if abs(values[-1]) > 1e-6:
             break
     assert abs(values[-1]) > 1e-6, values
-    cross = values[-1]
-    cell = cell_label(page).split(" —")[0]
+    cell, cross = conv_cell(page)
     shot(page, "stepped-cross-correlation")
 
-    click_radio(page, "True convolution")
+    click_radio(page, "True convolution")  # a new figure: it opens on the cell the server knows (the first)
     page.get_by_text("Kernel (flipped)").first.wait_for()
+    conv_in_view(page)
+    page.wait_for_function(f"() => /^Cell 1 of/.test(({CONV_TITLE})())")
+    for _ in values:
+        conv_next(page)
     # Sobel x flipped is its negative: the same cell shows the same number with the other sign.
-    wait_metric(page, "output[", lambda v: v == -cross)
-    assert cell_label(page).split(" —")[0] == cell
+    assert conv_cell(page) == (cell, -cross)
     shot(page, "true-convolution-sign-flipped")
 
     # The student's own network: train a LeNet and take its first-layer kernels.
@@ -100,9 +93,9 @@ def test_convolution_on_a_photo_with_sobel_then_a_trained_kernel(app_url, page, 
     click_radio(page, "Dataset image")  # a real digit ...
     click_radio(page, "From a trained run")  # ... under the kernels LeNet learned
     page.get_by_text("First Conv2d of lenet").first.wait_for()
-    page.get_by_role("button", name="Next ▶").click()
-    page.get_by_text(re.compile(r"^Cell 2 of")).first.wait_for()
-    metric_value(page, "output[")  # a real number computed with the trained kernel
+    conv_in_view(page)
+    conv_next(page)
+    assert conv_cell(page)[0].startswith("Cell 2 of")  # a real number computed with the trained kernel
     shot(page, "trained-lenet-kernel-at-work")
 
 

@@ -1,8 +1,11 @@
-"""AppTest: the Convolution page steps through real numbers, switches to true convolution, explains impossible
-settings without a traceback, and takes its kernels from a trained run (or says there is none)."""
+"""AppTest: the Convolution page's animated step-through holds real numbers in every frame, switches to true
+convolution, explains impossible settings without a traceback, and takes its kernels from a trained run (or says
+there is none). Stepping itself happens in the browser (tests/e2e/test_lessons_flow.py); here the frames are read
+from the figure the page sends, and a click is what its handler stores (``conv_step`` / ``conv_pick``)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -33,34 +36,54 @@ def page(tmp_path, monkeypatch) -> AppTest:
     return at
 
 
+def chart(at: AppTest, key: str) -> dict:
+    import json
+
+    (element,) = [e for e in at.get("plotly_chart") if e.proto.id.endswith(key)]
+    return json.loads(element.proto.spec)
+
+
+def title_cell(title: str) -> tuple[str, str]:
+    """("output[i, j]", its value as written) from a frame's title."""
+    match = re.search(r"(output\[[^\]]*\]) = .* = <b>([^<]*)</b>", title)
+    assert match, title
+    return match.group(1), match.group(2)
+
+
 def shown(at: AppTest) -> tuple[str, str]:
-    (metric,) = [m for m in at.metric if m.label.startswith("output[")]
-    return metric.label, metric.value
+    """The cell the step-through opens on (the browser steps from there)."""
+    return title_cell(chart(at, "conv_anim")["layout"]["title"]["text"])
+
+
+def frame(at: AppTest, cell: int) -> tuple[str, str]:
+    """What the browser shows on cell ``cell`` (1-based, as the slider says) after Next / Previous / Play."""
+    (found,) = [f for f in chart(at, "conv_anim")["frames"] if f["name"] == str(cell)]
+    return title_cell(found["layout"]["title"]["text"])
 
 
 def test_opens_on_the_textbook_example_with_its_expected_output(page):
     assert shown(page) == ("output[0, 0]", "11")  # true convolution, padding 1: the book's first cell
     assert any("= 4`" in m.value for m in page.markdown)  # the output-size formula with numbers
-    assert any("Σ products = 11; + bias 0 = **11**" in m.value for m in page.markdown)
+    assert "Σ products 11 + bias 0 = <b>11</b>" in chart(page, "conv_anim")["layout"]["title"]["text"]
 
 
-def test_next_moves_one_cell_and_the_sum_matches_convolve(page):
+def test_every_frame_holds_its_cell_and_the_sum_matches_convolve(page):
+    """Next, Previous and Play move through these frames in the browser, without the server."""
     expected = convolve(EXAMPLE.x, EXAMPLE.kernel, padding=1, flip=True)
-    page.button(key="conv_next").click().run()
-    assert page.slider(key="conv_step").value == 1
-    assert shown(page) == ("output[0, 1]", format_number(expected[0, 1]))
-    page.slider(key="conv_step").set_value(6).run()
-    assert shown(page) == ("output[1, 2]", format_number(expected[1, 2]))
-    page.button(key="conv_prev").click().run()
-    assert shown(page) == ("output[1, 1]", format_number(expected[1, 1]))
+    spec = chart(page, "conv_anim")
+    assert [f["name"] for f in spec["frames"]] == [str(i) for i in range(1, 17)]
+    for cell in range(16):
+        row, col = divmod(cell, 4)
+        assert frame(page, cell + 1) == (f"output[{row}, {col}]", format_number(expected[row, col]))
+    buttons = {b["label"] for menu in spec["layout"]["updatemenus"] for b in menu["buttons"]}
+    assert {"▶ Play", "⏸ Pause", "◀ Previous", "Next ▶"} <= buttons
 
 
 def test_switching_to_cross_correlation_changes_the_result(page):
-    page.slider(key="conv_step").set_value(5).run()
     page.radio(key="conv_type").set_value(page.radio(key="conv_type").options[0]).run()
     cross = convolve(EXAMPLE.x, EXAMPLE.kernel, padding=1)
     assert not page.exception
-    assert shown(page) == ("output[1, 1]", format_number(cross[1, 1]))
+    assert frame(page, 6) == ("output[1, 1]", format_number(cross[1, 1]))
     assert cross[1, 1] != convolve(EXAMPLE.x, EXAMPLE.kernel, padding=1, flip=True)[1, 1]
 
 
@@ -88,8 +111,7 @@ def test_one_d_mode_steps_through_the_textbook_signal(page):
     page.radio(key="conv_dims").set_value("1-D signal").run()
     assert not page.exception
     assert shown(page) == ("output[0]", "5")
-    page.button(key="conv_last").click().run()
-    assert shown(page) == ("output[7]", "22")
+    assert frame(page, 8) == ("output[7]", "22")
 
 
 def test_presets_on_a_photo_give_several_output_maps(page):
@@ -106,7 +128,10 @@ def test_multichannel_numbers_show_partial_sums(page):
     page.radio(key="conv_source").set_value("Your numbers").run()
     page.number_input(key="conv_channels").set_value(3).run()
     assert not page.exception
-    assert sum("partial sum" in c.value for c in page.caption) == 3
+    spec = chart(page, "conv_anim")
+    assert re.search(r"Σ products \S+ \+ \S+ \+ \S+ = ", spec["layout"]["title"]["text"])  # one sum per channel
+    titles = {a["text"] for a in spec["layout"]["annotations"]}
+    assert {"<b>Window × kernel 0</b>", "<b>Window × kernel 2</b>"} <= titles
 
 
 def test_dataset_image_input(page):
@@ -154,7 +179,6 @@ def test_kernels_of_a_runs_first_conv_layer_with_its_normalisation(tmp_path, mon
     assert at.selectbox(key="conv_out_channel").options == [f"map {o}" for o in range(4)]
     assert any("converted to 1 channel" in c.value for c in at.caption)
     at.selectbox(key="conv_out_channel").set_value(2).run()
-    at.button(key="conv_next").click().run()
     from vision_core.data import images
 
     photo = images.sample_photos()[at.selectbox(key="conv_photo").value]
@@ -164,7 +188,7 @@ def test_kernels_of_a_runs_first_conv_layer_with_its_normalisation(tmp_path, mon
     weight, bias = net[0].weight.detach().double().numpy(), net[0].bias.detach().double().numpy()
     flip = at.radio(key="conv_type").value.startswith("True")
     expected = convolve(x, weight[2], padding=int(at.number_input(key="conv_padding").value), flip=flip, bias=bias[2])
-    assert shown(at) == ("output[0, 1]", format_number(expected[0, 1]))
+    assert frame(at, 2) == ("output[0, 1]", format_number(expected[0, 1]))
 
 
 @pytest.fixture(scope="module")
@@ -204,13 +228,6 @@ def test_kernels_from_a_trained_run_step_through_its_first_layer(trained_root, m
 # ---- clicks (their effect: the picked cell and the step), zoom, transposed convolution ---------------
 
 
-def chart(at: AppTest, key: str) -> dict:
-    import json
-
-    (element,) = [e for e in at.get("plotly_chart") if e.proto.id.endswith(key)]
-    return json.loads(element.proto.spec)
-
-
 def values(value) -> np.ndarray:
     """Plotly's JSON writes numpy arrays as {"dtype", "bdata", "shape"} (base64); lists stay lists."""
     import base64
@@ -221,25 +238,31 @@ def values(value) -> np.ndarray:
     return np.asarray(value)
 
 
-def cells_in(spec: dict, color: str) -> set[tuple[float, float]]:
-    """Centres (row, column) of the outlined cells of one colour, in the figure's axis coordinates."""
-    return {((s["y0"] + s["y1"]) / 2, (s["x0"] + s["x1"]) / 2) for s in spec["layout"].get("shapes", [])
-            if s["line"]["color"] == color}
+def outlined(spec: dict, name: str, frame_name: str | None = None) -> set[tuple[float, float]]:
+    """Centres (row, column) of the squares a trace outlines (each square: 5 corners and a gap), in the figure's
+    axis coordinates; from frame ``frame_name`` when given (what the browser shows there), else as opened."""
+    index = next(i for i, t in enumerate(spec["data"]) if t.get("name") == name)
+    xy = spec["data"][index]
+    if frame_name is not None:
+        found = next(f for f in spec["frames"] if f["name"] == frame_name)
+        xy = dict(zip(found["traces"], found["data"])).get(index, xy)
+    xs, ys = values(xy["x"]), values(xy["y"])
+    return {((ys[i] + ys[i + 2]) / 2, (xs[i] + xs[i + 1]) / 2) for i in range(0, len(xs) - 4, 6 if len(xs) % 6 == 0
+                                                                                 else 5)}
 
 
 def test_a_picked_input_cell_outlines_every_output_it_feeds(page):
-    from vision_core.figures.convolution import STYLE
-
     page.session_state["conv_pick"] = (0, 0)  # what clicking input cell (row 0, column 0) stores
     page.run()
     assert not page.exception
     (line,) = [m.value for m in page.markdown if m.value.startswith("Input cell (")]
     assert "Input cell (row 0, column 0) feeds **4** output cell(s)" in line
-    assert cells_in(chart(page, "conv_fig_out"), STYLE["picked"]) == {(0, 0), (0, 1), (1, 0), (1, 1)}
-    assert cells_in(chart(page, "conv_fig_in0"), STYLE["picked"]) == {(0, 0)}
+    spec = chart(page, "conv_anim")
+    assert outlined(spec, "fed outputs") == {(0, 0), (0, 1), (1, 0), (1, 1)}
+    assert outlined(spec, "picked input 0") == {(0, 0)}
     page.button(key="conv_clear_pick").click().run()
     assert not [m for m in page.markdown if m.value.startswith("Input cell (")]
-    assert not cells_in(chart(page, "conv_fig_out"), STYLE["picked"])
+    assert not outlined(chart(page, "conv_anim"), "fed outputs")
 
 
 def test_a_cell_the_stride_steps_over_feeds_nothing_and_a_stale_pick_is_dropped(page):
@@ -255,39 +278,38 @@ def test_a_cell_the_stride_steps_over_feeds_nothing_and_a_stale_pick_is_dropped(
     assert not [m for m in page.markdown if m.value.startswith("Input cell (")]
 
 
-def test_the_text_names_the_window_in_the_axes_coordinates(page):
-    page.slider(key="conv_step").set_value(5).run()  # output (1, 1): input rows 0 … 2, columns 0 … 2
-    assert any("the window covers input rows 0 … 2, columns 0 … 2" in m.value for m in page.markdown)
-    spec = chart(page, "conv_fig_in0")
-    from vision_core.figures.convolution import STYLE
+def test_each_frame_names_the_window_in_the_axes_coordinates(page):
+    spec = chart(page, "conv_anim")
+    (six,) = [f for f in spec["frames"] if f["name"] == "6"]  # output (1, 1): input rows 0 … 2, columns 0 … 2
+    assert "the window covers input rows 0 … 2, columns 0 … 2" in six["layout"]["title"]["text"]
+    assert outlined(spec, "window 0", "6") == {(1.0, 1.0)}  # one square around the 3 × 3 window, centred on (1, 1)
+    heat = spec["data"][0]
+    assert spec["layout"]["xaxis"]["title"]["text"] == "column" and values(heat["y"])[0] == -1
 
-    assert cells_in(spec, STYLE["window"]) == {(r, c) for r in range(3) for c in range(3)}
-    assert spec["layout"]["xaxis"]["title"]["text"] == "column" and values(spec["data"][0]["y"])[0] == -1
 
-
-def test_a_large_photo_is_zoomed_with_its_numbers_and_an_overview(page):
+def test_a_large_photo_is_zoomed_frame_by_frame_with_its_numbers(page):
     page.radio(key="conv_source").set_value("Sample photo").run()
     page.slider(key="conv_photo_side").set_value(64).run()
-    page.slider(key="conv_step").set_value(40).run()
+    page.session_state["conv_step"] = 40
+    page.run()
     assert not page.exception
-    spec = chart(page, "conv_fig_in0")
-    heat = spec["data"][0]
-    assert "zoom on rows" in spec["layout"]["title"]["text"]
-    assert heat.get("texttemplate") == "%{text}" and len(values(heat["x"])) <= 16  # numbers, few enough to read
-    (line,) = [m.value for m in page.markdown if m.value.startswith("**Cell 41 of")]
-    rows_text = line.split("rows ")[1].split(",")[0]  # e.g. "−1 … 1"
-    first_row = int(rows_text.split(" … ")[0].replace("−", "-"))
-    assert values(heat["y"])[0] <= first_row <= values(heat["y"])[-1]  # the window named is on the zoomed axes
-    overview = chart(page, "conv_fig_overview")
-    assert overview["data"][0].get("texttemplate") is None  # too many cells: no numbers
-    assert any(s["line"].get("dash") == "dot" for s in overview["layout"]["shapes"])
+    spec = chart(page, "conv_anim")
+    assert spec["data"][0].get("texttemplate") == "%{text}"  # numbers, readable in the zoomed view
+    assert "Cell 41 of" in spec["layout"]["title"]["text"]
+    for found in spec["frames"][:50]:
+        (r1, r0), (c0, c1) = found["layout"]["yaxis"]["range"], found["layout"]["xaxis"]["range"]
+        assert r1 - r0 <= 9 and c1 - c0 <= 9  # a 9 × 9 view …
+        window = outlined(spec, "window 0", found["name"])
+        assert all(r0 < r < r1 and c0 < c < c1 for r, c in window)  # … around the window
+    assert len(spec["frames"]) <= 256  # a bounded block of the 4096 cells
 
 
-def test_clicking_an_output_cell_moves_the_step(page):
+def test_clicking_an_output_cell_opens_the_step_through_there(page):
     """The click handler's effect: it stores the cell's step (AppTest cannot click a Plotly chart)."""
     page.session_state["conv_step"] = 6
     page.run()
     assert shown(page)[0] == "output[1, 2]"
+    assert chart(page, "conv_anim")["layout"]["sliders"][0]["active"] == 6
 
 
 def test_transposed_convolution_step_by_step(page):
@@ -295,16 +317,18 @@ def test_transposed_convolution_step_by_step(page):
     assert not page.exception
     assert any("`rows: (3 − 1)·2 − 2·0 + 1·(3 − 1) + 0 + 1 = 7`" in m.value for m in page.markdown)
     assert any("F.conv_transpose2d` gives exactly this output" in c.value for c in page.caption)
-    page.button(key="conv_t_next").click().run()
-    (line,) = [m.value for m in page.markdown if m.value.startswith("**Input cell 2 of 9**")]
-    assert "output rows 0 … 2, columns 2 … 4" in line  # stride 2: the second stamp starts two columns on
+    spec = chart(page, "conv_t_anim")
+    (second,) = [f for f in spec["frames"] if f["name"] == "2"]
+    assert second["layout"]["title"]["text"].startswith("<b>Input cell 2 of 9</b>")
+    assert "output rows 0 … 2, columns 2 … 4" in second["layout"]["title"]["text"]  # stride 2: two columns on
     page.number_input(key="conv_t_padding").set_value(1).run()
     page.number_input(key="conv_t_output_padding").set_value(1).run()
     assert any("= 6`" in m.value for m in page.markdown)
-    assert values(chart(page, "conv_t_fig_out")["data"][0]["x"]).tolist() == list(range(6))
-    canvas = chart(page, "conv_t_fig_canvas")["data"][0]
+    spec = chart(page, "conv_t_anim")
+    output = next(t for t in spec["data"] if t.get("name") == "output so far")
+    assert values(output["x"]).tolist() == list(range(6))
+    canvas = next(t for t in spec["data"] if t.get("name") == "stamps")
     assert values(canvas["y"])[0] == -1  # the canvas's first row is padding, cut off: row −1 of the output
-    page.slider(key="conv_t_step").set_value(8).run()  # the last stamp: the output is complete
     import torch
     import torch.nn.functional as F
 
@@ -313,7 +337,9 @@ def test_transposed_convolution_step_by_step(page):
     expected = F.conv_transpose2d(torch.tensor(x, dtype=torch.float64)[None, None],
                                   torch.tensor(w, dtype=torch.float64)[None, None], stride=2, padding=1,
                                   output_padding=1)[0, 0].numpy()
-    np.testing.assert_allclose(values(chart(page, "conv_t_fig_out")["data"][0]["z"]), expected)
+    last = spec["frames"][-1]  # the last stamp: the output is complete
+    index = spec["data"].index(output)
+    np.testing.assert_allclose(values(dict(zip(last["traces"], last["data"]))[index]["z"]), expected)
     page.number_input(key="conv_t_output_padding").set_value(2).run()
     assert not page.exception
     assert any("output padding 2 must be smaller than the stride (2)" in e.value for e in page.error)

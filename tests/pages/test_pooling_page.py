@@ -1,8 +1,10 @@
-"""AppTest: the Pooling page steps through max and average pooling, explains impossible settings, and shows
-global average pooling and the invariance demo."""
+"""AppTest: the Pooling page's animated step-through holds max and average pooling in every frame, the page
+explains impossible settings, and shows global average pooling and the invariance demo."""
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -30,19 +32,30 @@ def page(tmp_path, monkeypatch) -> AppTest:
     return at
 
 
-def shown(at: AppTest) -> tuple[str, str]:
-    (metric,) = [m for m in at.metric if m.label.startswith("output[")]
-    return metric.label, metric.value
+def chart(at: AppTest, key: str = "pool_anim") -> dict:
+    (element,) = [e for e in at.get("plotly_chart") if e.proto.id.endswith(key)]
+    return json.loads(element.proto.spec)
 
 
-def test_steps_through_max_pooling_and_matches_pool(page):
+def frame_title(at: AppTest, cell: int) -> str:
+    """What the browser shows on cell ``cell`` (1-based) after Next / Previous / Play: the frame's title."""
+    (found,) = [f for f in chart(at)["frames"] if f["name"] == str(cell)]
+    return found["layout"]["title"]["text"]
+
+
+def shown(at: AppTest, cell: int = 1) -> tuple[str, str]:
+    match = re.search(r"(output\[[^\]]*\]): .*<b>([^<]*)</b>", frame_title(at, cell))
+    assert match, frame_title(at, cell)
+    return match.group(1), match.group(2)
+
+
+def test_every_frame_of_max_pooling_matches_pool(page):
+    """Next, Previous and Play step through these frames in the browser, without the server."""
     expected = pool(page_example(), "max", 2)
-    assert shown(page) == ("output[0, 0]", format_number(expected[0, 0]))
-    page.button(key="pool_next").click().run()
-    assert page.slider(key="pool_step").value == 1
-    assert shown(page) == ("output[0, 1]", format_number(expected[0, 1]))
-    page.button(key="pool_last").click().run()
-    assert shown(page) == ("output[2, 2]", format_number(expected[2, 2]))
+    assert "Cell 1 of 9" in chart(page)["layout"]["title"]["text"]  # it opens on the first cell
+    for cell in range(9):
+        row, col = divmod(cell, 3)
+        assert shown(page, cell + 1) == (f"output[{row}, {col}]", format_number(expected[row, col]))
 
 
 def test_average_pooling_with_overlap_and_padding(page):
@@ -51,14 +64,12 @@ def test_average_pooling_with_overlap_and_padding(page):
     page.checkbox(key="pool_stride_same").uncheck().run()
     page.number_input(key="pool_stride").set_value(2).run()
     page.number_input(key="pool_padding").set_value(1).run()
-    page.slider(key="pool_step").set_value(4).run()
     expected = pool(page_example(), "avg", 3, 2, 1)
     assert not page.exception
-    assert shown(page) == ("output[1, 1]", format_number(expected[1, 1]))
+    assert shown(page, 5) == ("output[1, 1]", format_number(expected[1, 1]))
     assert any("overlapping windows" in m.value for m in page.markdown)
-    assert not any("count_include_pad" in m.value for m in page.markdown)  # cell (1, 1) has no padding
-    page.slider(key="pool_step").set_value(0).run()
-    assert any("count_include_pad" in m.value for m in page.markdown)
+    assert "count_include_pad" not in frame_title(page, 5)  # cell (1, 1) has no padding
+    assert "count_include_pad" in frame_title(page, 1)
 
 
 def test_too_much_padding_is_one_error(page):
@@ -123,3 +134,4 @@ def test_the_stride_checkbox_has_room_for_its_label(page):
 def test_every_input_source_runs(page, source):
     page.radio(key="pool_source").set_value(source).run()
     assert not page.exception and shown(page)[0] == "output[0, 0]"
+    assert "Cell 1 of" in chart(page)["layout"]["title"]["text"]

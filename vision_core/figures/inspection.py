@@ -7,6 +7,7 @@ a channel that barely fires looks pale next to one that fires hard.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 
 import numpy as np
@@ -78,6 +79,15 @@ def _tile_layout(rows: int, cols: int, titles: list[str]) -> dict:
 def _tile_figure(image_tiles: list[tuple[np.ndarray, str]], map_tiles: list[tuple[np.ndarray, str]],
                  cols: int, zmax: float = 1.0, title: str = "") -> go.Figure:
     """Image tiles first (whole rows), then heat-map tiles (new rows), ``cols`` per row."""
+    traces, layout = _tile_spec(image_tiles, map_tiles, cols, zmax, title)
+    # Plotly's per-property validation of some 40 axes was most of the build time: these dicts are fixed here
+    # and checked once by tests/core/test_figures.py (a validating go.Figure of the result gives the same JSON).
+    return go.Figure(data=traces, layout=layout, _validate=False)
+
+
+def _tile_spec(image_tiles: list[tuple[np.ndarray, str]], map_tiles: list[tuple[np.ndarray, str]],
+               cols: int, zmax: float = 1.0, title: str = "") -> tuple[list[dict], dict]:
+    """The traces and layout of ``_tile_figure``, as plain dicts."""
     cols = max(1, min(cols, max(len(image_tiles), len(map_tiles), 1)))
     image_rows = -(-len(image_tiles) // cols)
     map_rows = -(-len(map_tiles) // cols)
@@ -104,9 +114,7 @@ def _tile_figure(image_tiles: list[tuple[np.ndarray, str]], map_tiles: list[tupl
                   margin={"l": 5, "r": 5, "t": 60 if title else 25, "b": 5})
     if title:
         layout["title"] = {"text": title}
-    # Plotly's per-property validation of some 40 axes was most of the build time: these dicts are fixed here
-    # and checked once by tests/core/test_figures.py (a validating go.Figure of the result gives the same JSON).
-    return go.Figure(data=traces, layout=layout, _validate=False)
+    return traces, layout
 
 
 def filter_grid(images: torch.Tensor, cols: int = 8, title: str = "") -> go.Figure:
@@ -141,6 +149,54 @@ def time_lapse_frame(filters: torch.Tensor, maps: torch.Tensor, layer: str, step
     map_tiles = [(m.numpy(), f"{layer} · ch {i}") for i, m in enumerate(shown)]
     title = f"At step {step} (epoch {epoch + 1}): first-layer filters, then the probe's {layer} maps"
     return _tile_figure(_filter_tiles(filters_as_images(filters)), map_tiles, cols, _map_range(shown, zmax), title)
+
+
+def _quantized(maps: np.ndarray, zmax: float) -> dict:
+    """A map as Plotly's typed-array JSON of int8 levels −127 … 127 of ±``zmax``: a quarter of float32's bytes,
+    and the colours need no more (the Feature maps tab has the exact values)."""
+    levels = np.clip(np.round(np.asarray(maps, dtype=np.float64) / zmax * 127), -127, 127).astype(np.int8)
+    return {"dtype": "i1", "bdata": base64.b64encode(levels.tobytes()).decode(),
+            "shape": ",".join(map(str, levels.shape))}
+
+
+def time_lapse_animation(snapshots: Sequence, layer: str, max_channels: int = 16, cols: int = 8,
+                         zmax: float | None = None, max_frames: int = 40) -> go.Figure:
+    """The training time-lapse as one figure the browser plays: a frame per snapshot (at most ``max_frames``,
+    evenly spaced, the first and the last kept), each the first-layer filters on top and the probe's ``layer``
+    maps below (one colour scale ±``zmax`` for every frame, default the largest |value| of any frame).
+
+    ``snapshots``: objects with ``step``, ``epoch``, ``filters`` (O, C, kh, kw) and ``feature_maps[layer]``
+    (C, H, W), as ``training.snapshots.load_snapshots`` returns. Frames are named by their step.
+    Example: ``time_lapse_animation(load_snapshots(run_path)[0], "conv1").to_dict()["frames"][0]["name"]``.
+    """
+    from vision_core.figures.step_through import AnimatedFigure, nav_row, player
+
+    shown = [s for s in snapshots if layer in s.feature_maps]
+    if not shown:
+        raise ValueError(f"no snapshot holds feature maps of {layer!r}: choose one of "
+                         f"{sorted({name for s in snapshots for name in s.feature_maps})}")
+    if len(shown) > max_frames:  # evenly spaced, the first and the last kept
+        shown = [shown[round(i * (len(shown) - 1) / (max_frames - 1))] for i in range(max_frames)]
+    maps = [s.feature_maps[layer][:max_channels].detach().float().cpu().numpy() for s in shown]
+    zmax = zmax or max(float(np.abs(m).max()) for m in maps) or 1.0
+    first = shown[0]
+    image_tiles = _filter_tiles(filters_as_images(first.filters))
+    map_tiles = [(m, f"{layer} · ch {i}") for i, m in enumerate(maps[0])]
+    traces, layout = _tile_spec(image_tiles, map_tiles, cols, 127.0, "")
+    for trace in traces[len(image_tiles):]:
+        trace["hovertemplate"] = f"{trace['name']}<extra></extra>"
+    frames = []
+    names = [str(s.step) for s in shown]
+    for k, (snap, levels) in enumerate(zip(shown, maps)):
+        tiles = _filter_tiles(filters_as_images(snap.filters))
+        data = [{"type": "image", "z": z} for z, _ in tiles] + [{"type": "heatmap", "z": _quantized(m, zmax)}
+                                                              for m in levels]
+        title = f"At step {snap.step} (epoch {snap.epoch + 1}): first-layer filters, then the probe's {layer} maps"
+        frames.append({"name": names[k], "data": data, "traces": list(range(len(traces))),
+                       "layout": {"title": {"text": title}, "updatemenus": [{}, nav_row(names, k)]}})
+    player(layout, names, names, len(frames) - 1, "Step ", {"▶ Play": 500})
+    layout.update(height=layout["height"] + 130, margin={"l": 5, "r": 5, "t": 60, "b": 130}, dragmode=False)
+    return AnimatedFigure(traces, layout, frames).opened_at(names[-1])
 
 
 def top_activating_grid(images: torch.Tensor, indices: Sequence[int], scores: Sequence[float],
