@@ -118,8 +118,10 @@ st.caption("▶ Play, or step with Previous / Next and the slider (in your brows
 
 st.subheader("Global average pooling")
 means = pooling.global_average_pool(x)
-st.caption("The whole map in one window: one number per channel. CNNs use it before the classifier "
-           "(e.g. AvgPool(8) on an 8×8 map) so the input size no longer fixes the number of weights.")
+st.caption("The whole map in one window: one number per channel. CNNs use it before the classifier so that the "
+           "number of weights after it no longer depends on the input size — but only pooling that always covers the "
+           "whole map does that: `nn.AdaptiveAvgPool2d(1)` on a map of any size. A fixed `AvgPool2d(8)` is global "
+           "only on an 8×8 map; on a larger one it leaves several numbers per channel.")
 st.plotly_chart(figs.bar_figure(means, [f"channel {c}" for c in range(len(means))], "Mean of each channel"),
                 key="pool_fig_gap")
 
@@ -165,6 +167,7 @@ if not result.changed.any():
 if kind == "max":
     st.caption("Max pooling only changes where the winner of a window changed: a change that does not touch a "
                "window's maximum, or a shift that keeps the maximum inside the same window, leaves it as it was. "
-               "A maximum that slides into the next window (try the input above) changes two cells.")
+               "A maximum that slides into the next window (try the input above) changes only the cells of the windows it "
+               "left or entered: at most two when the windows do not overlap (stride = kernel size).")
 else:
     st.caption("Average pooling spreads a change over the window: the output moves, but by less than the input.")

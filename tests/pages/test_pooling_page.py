@@ -135,3 +135,12 @@ def test_every_input_source_runs(page, source):
     page.radio(key="pool_source").set_value(source).run()
     assert not page.exception and shown(page)[0] == "output[0, 0]"
     assert "Cell 1 of" in chart(page)["layout"]["title"]["text"]
+
+
+def test_what_the_page_says_about_global_and_max_pooling_is_true(page):
+    # Issue 19.2 and 19.3: a fixed AvgPool(8) is global only on an 8×8 map; a sliding maximum changes at most two
+    # cells only when the windows do not overlap.
+    captions = " ".join(c.value for c in page.caption)
+    assert "AdaptiveAvgPool2d(1)" in captions and "global only on an 8×8 map" in captions
+    assert "changes two cells" not in captions
+    assert "at most two when the windows do not overlap" in captions
