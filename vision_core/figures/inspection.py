@@ -15,6 +15,7 @@ import torch
 
 from vision_core.analysis.inspection import filters_as_images
 from vision_core.figures.evaluation import image_grid
+from vision_core.figures.text import plotly_text
 
 MAP_SCALE = "RdBu_r"  # negative blue, zero white, positive red
 _MAP_COLORSCALE = go.Heatmap(colorscale=MAP_SCALE).colorscale  # as Plotly.js needs it ("_r" is Python-only)
@@ -103,7 +104,7 @@ def _tile_figure(image_tiles: list[tuple[np.ndarray, str]], map_tiles: list[tupl
     layout.update(height=rows * TILE_PX + (70 if title else 40), showlegend=False,
                   margin={"l": 5, "r": 5, "t": 60 if title else 25, "b": 5})
     if title:
-        layout["title"] = {"text": title}
+        layout["title"] = {"text": plotly_text(title)}
     # Plotly's per-property validation of some 40 axes was most of the build time: these dicts are fixed here
     # and checked once by tests/core/test_figures.py (a validating go.Figure of the result gives the same JSON).
     return go.Figure(data=traces, layout=layout, _validate=False)
