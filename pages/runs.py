@@ -14,7 +14,7 @@ import streamlit as st
 
 from ui import identity
 from ui.frame import ensure_app_frame
-from ui.run_picker import plain
+from ui.text import plain
 from vision_core.figures import runs as cf
 from vision_core.runs import store as runs
 

@@ -14,6 +14,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
+from ui.text import plain
 from vision_core.config import OPTIMIZERS, SCHEDULERS, RunConfig
 from vision_core.data import archives, augment, datasets
 from vision_core.figures import training as figures
@@ -254,7 +255,7 @@ def data_section(limits: Limits) -> tuple[str, dict[str, Any], datasets.ImageDat
                 f"images of **{c}×{h}×{w}** · {len(dataset.classes)} classes")
     sample = torch.arange(0, min(16, len(dataset.train)))
     st.image(figures.to_display(dataset.train.images[sample]),
-             caption=[dataset.classes[int(i)] for i in dataset.train.labels[sample]], width=72)
+             caption=[plain(dataset.classes[int(i)]) for i in dataset.train.labels[sample]], width=72)
     st.plotly_chart(figures.class_counts(dataset.classes, dataset.train.class_counts()),
                     key="train_counts_chart")
     return name, options, dataset
