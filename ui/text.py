@@ -8,6 +8,9 @@ opens the dataset. ``plain()`` escapes every character Markdown (and Streamlit's
 st.text, st.code, st.dataframe cells, selectbox / multiselect options. Plotly figures escape their own text
 (vision_core/figures/text.py).
 
+A bare ``https://host`` would still become a link (Streamlit finds URLs in the text after escapes are resolved),
+so ``plain`` also puts an invisible word joiner inside ``://``, after ``www`` and after ``@``.
+
 Example: ``st.caption(f"Classes: {plain(', '.join(classes))}")``.
 """
 
@@ -15,10 +18,17 @@ from __future__ import annotations
 
 import re
 
-# The ASCII punctuation that means something in Markdown, GFM (tables, strikethrough, and the ``:`` ``.`` ``@`` of
-# autolinks: https://host, www.host, a@host), Streamlit's directives (``:red[...]``) or KaTeX (``$``). CommonMark
-# lets a backslash escape each one, and shows it as typed.
+# The ASCII punctuation that means something in Markdown, GFM (tables, strikethrough), Streamlit's directives
+# (``:red[...]``, ``:material/icon:``) or KaTeX (``$``). CommonMark lets a backslash escape each one, and shows it
+# as typed.
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:@])")
+
+
+# Streamlit's Markdown turns bare URLs and e-mail addresses into links after escapes are resolved (GFM's autolink
+# literals are found in the text, backslashes or not). An invisible word joiner (U+2060) inside "://", after
+# "www" and after "@" breaks the pattern and shows nothing. (Found by tests/e2e/test_untrusted_text.py.)
+_AUTOLINK_SEAMS = re.compile(r"(?<=:)(?=//)|(?<=\bwww)(?=\.)|(?<=@)", re.IGNORECASE)
+WORD_JOINER = "\u2060"
 
 
 def plain(text: object) -> str:
@@ -26,4 +36,4 @@ def plain(text: object) -> str:
 
     Example: ``plain("![x](https://h/p.png)")`` → ``\\!\\[x\\]\\(https\\:...`` which shows as ``![x](https://h/p.png)``.
     """
-    return _MARKDOWN_SPECIALS.sub(r"\\\1", str(text))
+    return _MARKDOWN_SPECIALS.sub(r"\\\1", _AUTOLINK_SEAMS.sub(WORD_JOINER, str(text)))

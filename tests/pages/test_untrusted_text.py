@@ -50,10 +50,9 @@ PAGES = ["pages/home.py", "pages/train.py", "pages/runs.py", "pages/regularisati
          "pages/evaluate.py", "pages/predict.py", "pages/predict.py#not-a-picture"]
 
 
-@pytest.fixture(scope="module")
-def hostile(tmp_path_factory):
-    """(runs folder, data folder) holding the hostile image folder and a run trained (by hand) on it."""
-    base = tmp_path_factory.mktemp("hostile")
+def write_hostile(base) -> tuple:
+    """(runs folder, data folder, config) under ``base``: the hostile image folder and a run trained (by hand)
+    on it, stopped with a hostile message. Also used by the browser test (tests/e2e/test_untrusted_text.py)."""
     data, root = base / "data", base / "runs"
     rng = np.random.default_rng(0)
     for name in FOLDER_CLASSES:
@@ -84,6 +83,11 @@ def hostile(tmp_path_factory):
     runs.rename_run(RUN_ID, RUN_NAME, root)
     (run.path / "heartbeat").unlink(missing_ok=True)
     return root, data, config
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    return write_hostile(tmp_path_factory.mktemp("hostile"))
 
 
 @pytest.fixture
@@ -158,6 +162,17 @@ def active(field: str, text: str) -> list[str]:
     if field in PLAIN_FIELDS or field == "Dataframe.cell":
         return []
     return ACTIVE_MARKDOWN.findall(re.sub(r"\\.", "", text))  # backslash-escaped characters are literal
+
+
+def test_plain_escapes_markdown_and_breaks_bare_links():
+    from ui.text import WORD_JOINER, plain
+
+    shown = plain("![x](https://h.invalid/p.png) www.h.invalid a@h.invalid :red[x] $x$")
+    assert not ACTIVE_MARKDOWN.findall(re.sub(r"\\.", "", shown))
+    # What the reader sees: the text as typed, with invisible joiners where a bare link would start.
+    assert re.sub(r"\\(.)", r"\1", shown).replace(WORD_JOINER, "") == \
+        "![x](https://h.invalid/p.png) www.h.invalid a@h.invalid :red[x] $x$"
+    assert "://" not in shown.replace("\\", "") and "www." not in shown.replace("\\", "")
 
 
 @pytest.mark.parametrize("path", PAGES)
