@@ -6,6 +6,7 @@ import streamlit as st
 
 from ui.frame import ensure_app_frame
 from ui.run_picker import pick_run
+from ui.text import plain
 from vision_core.analysis import evaluation
 from vision_core.data import datasets
 from vision_core.figures import evaluation as eval_figures
@@ -56,7 +57,7 @@ def load_evaluation(run: runs.RunRecord, path) -> evaluation.Evaluation | None:
     try:
         return evaluate_run(str(run.path), path.stem, path.stat().st_mtime)
     except (ValueError, OSError, RuntimeError) as exc:  # RunError, DatasetNotFoundError, shape problems
-        st.error(f"Cannot evaluate {run.run_id}: {exc}")
+        st.error(f"Cannot evaluate {run.run_id}: {plain(exc)}")
         return None
 
 
@@ -127,14 +128,14 @@ with confusion:
 
     confused = evaluation.most_confused(ev, 3)
     if confused:
-        st.caption("Most frequent mistakes: " + "; ".join(f"**{t}** taken for **{p}** ({n}×)" for t, p, n in confused))
+        st.caption("Most frequent mistakes: " + "; ".join(f"**{plain(t)}** taken for **{plain(p)}** ({n}×)" for t, p, n in confused))
     st.markdown("Click a cell, or choose a pair, to see its test images.")
     left, right = st.columns(2)
     truth = left.selectbox("True class", ev.classes, key="eval_truth")
     pred = right.selectbox("Predicted as", ev.classes, key="eval_pred")
     cell = evaluation.pair_indices(ev, truth, pred)
     shown = cell[:24]
-    st.caption(f"{len(cell)} test image(s) of **{truth}** predicted as **{pred}**"
+    st.caption(f"{len(cell)} test image(s) of **{plain(truth)}** predicted as **{plain(pred)}**"
                + (f" (the {len(shown)} most confident shown)" if len(cell) > len(shown) else ""))
     if shown:
         show_grid([evaluation.item(ev, i) for i in shown], ev, cols=6, key="eval_pair_images")

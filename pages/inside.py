@@ -11,6 +11,7 @@ from ui.frame import ensure_app_frame
 from ui.inside_weights import weights_section
 from ui.projector import projector_section
 from ui.run_picker import pick_run
+from ui.text import plain
 from vision_core.analysis import inspection
 from vision_core.data import datasets
 from vision_core.figures import inspection as inspect_figures
@@ -98,7 +99,7 @@ try:
     model = load_model(str(run.path), path.stem, mtime)
     dataset = load_dataset(*dataset_key)
 except (ValueError, OSError, RuntimeError) as exc:  # RunError, DatasetNotFoundError, shape problems
-    st.error(f"Cannot open {run.run_id}: {exc}")
+    st.error(f"Cannot open {run.run_id}: {plain(exc)}")
     st.stop()
 
 classes = list(dataset.classes)
@@ -142,7 +143,7 @@ with maps_tab:
         maps = inspection.feature_maps(model, x)
         picture, explain = st.columns([1, 3])
         picture.image(figures.to_display(image.unsqueeze(0), 168)[0],
-                      caption=f"#{index}: {classes[label]} · the network says {predicted_class(model, x, classes)}")
+                      caption=f"#{index}: {plain(classes[label])} · the network says {plain(predicted_class(model, x, classes))}")
         explain.markdown(
             "Every layer turns its input into a stack of **feature maps**, one per channel. "
             "Red = positive, blue = negative, white = zero; all channels of a layer share one colour scale, "
@@ -178,7 +179,7 @@ with top_tab:
         try:
             indices, scores = top_images(str(run.path), path.stem, mtime, dataset_key, layer, int(channel), reduce)
         except (ValueError, RuntimeError) as exc:
-            st.error(f"Cannot rank the images: {exc}")
+            st.error(f"Cannot rank the images: {plain(exc)}")
         else:
             labels = [classes[int(dataset.test.labels[i])] for i in indices]
             st.plotly_chart(inspect_figures.top_activating_grid(dataset.test.images[indices], indices, scores, labels),
@@ -227,7 +228,7 @@ def time_lapse(run_path: str, mtime: float | None) -> None:
     picture, text, choice = st.columns([1, 3, 1], vertical_alignment="bottom")
     layer = choice.selectbox("Probe maps of", names, key="inside_lapse_layer")
     picture.image(figures.to_display(probe.unsqueeze(0), 120)[0],
-                  caption=f"probe: test image #0 ({classes[probe_label]})")
+                  caption=f"probe: test image #0 ({plain(classes[probe_label])})")
     text.caption(f"{len(snaps)} snapshots, one every {current.config.snapshot_every} steps (thinned to at most "
                  f"{snapshots.MAX_SNAPSHOTS}). Press ▶ Play, or slide back to step 0, to watch random filters turn "
                  "into edge and blob detectors and the probe's maps sharpen (in your browser: no wait). One colour "

@@ -10,6 +10,7 @@ from PIL import Image
 
 from ui.frame import ensure_app_frame
 from ui.run_picker import pick_run
+from ui.text import plain
 from vision_core.analysis import evaluation, export, saliency
 from vision_core.data import images
 from vision_core.figures import evaluation as eval_figures
@@ -85,7 +86,7 @@ def describe_file(name: str, kind: str, size: int) -> str:
     """``notes.png (image/png, 21 bytes)``: what a student uploaded, in their words, for an error message."""
     amount = f"{size:,} bytes" if size < 1024 else f"{size / 1024:,.0f} KB" if size < 2**20 else \
         f"{size / 2**20:,.1f} MB"
-    return f"**{name}** ({kind or 'unknown type'}, {amount})"
+    return f"**{plain(name)}** ({plain(kind) if kind else 'unknown type'}, {amount})"
 
 
 def picture_input(info: dict) -> tuple[bytes | Image.Image | None, bool | None, str]:
@@ -121,11 +122,11 @@ mtime = path.stat().st_mtime
 epoch = checkpoint_epoch(str(path), path.stat().st_mtime)
 epoch_text = f"epoch {epoch + 1}" if isinstance(epoch, int) else "an unknown epoch"
 st.caption(f"Using the **{path.stem}** checkpoint of {run.config.model} on {run.config.dataset} ({epoch_text}"
-           + (", still training" if training else "") + f"). Classes: {', '.join(map(str, info['classes']))}.")
+           + (", still training" if training else "") + f"). Classes: {plain(', '.join(map(str, info['classes'])))}.")
 try:
     model = load_model(str(run.path), path.stem, mtime)
 except (ValueError, OSError, RuntimeError) as exc:  # RunError and friends: one sentence, no traceback
-    st.error(f"Cannot load this run's network: {exc}")
+    st.error(f"Cannot load this run's network: {plain(exc)}")
     st.stop()
 
 picture, invert, what = picture_input(info)
@@ -134,7 +135,7 @@ if isinstance(picture, bytes):
     try:
         image = images.decode_upload(picture)
     except ValueError as exc:
-        st.error(f"Cannot use {what}: {exc}")
+        st.error(f"Cannot use {what}: {plain(exc)}")
 elif isinstance(picture, Image.Image):
     image = picture
 
@@ -151,7 +152,7 @@ if image is not None:
                  caption=f"What the model sees: {channels}×{height}×{width}")
         st.markdown("**What was done to your picture**\n" + "\n".join(f"- {n}" for n in prepared.notes))
     with right:
-        st.metric("Prediction", classes[best], f"{float(probabilities[best]):.1%} sure", delta_color="off",
+        st.metric("Prediction", plain(classes[best]), f"{float(probabilities[best]):.1%} sure", delta_color="off",
                   delta_arrow="off")
         st.plotly_chart(eval_figures.probability_bars(probabilities, classes, top=10), key="pred_probabilities")
 
@@ -165,7 +166,7 @@ if image is not None:
     # "the prediction" follows each new picture; a fixed class stays until the user changes it. The options'
     # text never changes (the browser keeps the text it showed: "the prediction (7)" would outlive a new
     # prediction of 8), so the current prediction is in the label, which is redrawn on every run.
-    choice = b.selectbox(f"Explain the class (the prediction is {classes[best]})", ["the prediction", *classes],
+    choice = b.selectbox(f"Explain the class (the prediction is {plain(classes[best])})", ["the prediction", *classes],
                          key="pred_target")
     target = classes[best] if choice == "the prediction" else choice
     # A private copy: hooks on the shared cached model could catch another user's forward pass.
@@ -179,7 +180,7 @@ if image is not None:
     st.plotly_chart(eval_figures.saliency_overlay(prepared.display, heat, title=f"{method}: {target}{which}"),
                     key="pred_saliency")
     if float(heat.max()) == 0:
-        st.caption(f"The map is empty: no region pushes the score of **{target}** up (Grad-CAM keeps only "
+        st.caption(f"The map is empty: no region pushes the score of **{plain(target)}** up (Grad-CAM keeps only "
                    "positive evidence). Try another class, or the saliency method.")
 
 st.subheader("Take the network with you")

@@ -8,14 +8,12 @@ free up (only while the page is open, and only for the person who started the ex
 from the cap: all variants start at once.
 """
 
-import html
-import re
-
 import pandas as pd
 import streamlit as st
 
 from ui import identity
 from ui.frame import ensure_app_frame
+from ui.text import plain as literal
 from vision_core.classroom import jobs
 from vision_core.figures.experiments import VariantCurves, overfitting_figure
 from vision_core.lessons import experiments as X
@@ -28,14 +26,6 @@ ensure_app_frame()  # a cold server's first request goes through app.py
 REFRESH_SECONDS = 1.0
 LIVE = runs.ACTIVE_STATUSES + ("testing",)
 PARAMS = ("setup", "factor", "values", "epochs", "runs")
-
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
-
-
-def literal(text: str) -> str:
-    """``text`` (which may hold what a student typed) shown as typed by st.error / st.caption, not as markdown."""
-    return _MARKDOWN.sub(r"\\\1", str(text))
-
 
 st.title("🧪 Overfitting lab")
 st.caption("A model that learns its training images by heart scores far better on them than on images it has "
@@ -194,7 +184,7 @@ def _row(record: runs.RunRecord, snap: dict, label: str) -> dict:
         status = f"{status}: epoch {snap.get('epoch', 0)} of {record.config.epochs}"
     images = (record.data_info or {}).get("train_size")
     return {
-        "variant": label,
+        "variant": literal(label),  # st.table renders Markdown in its cells
         "status": status,
         "training images": f"{images:,}" if isinstance(images, int) else "–",
         "epoch": str(gap.epoch) if gap else "–",
@@ -236,11 +226,11 @@ def _results(run_ids: list[str]) -> None:
         for record in current:
             snap = read_live(record.path) or runs.metrics_history(record)
             label = _label(record)
-            curves.append(VariantCurves(html.escape(label), list(snap.get("epochs") or [])))  # Plotly reads tags
+            curves.append(VariantCurves(label, list(snap.get("epochs") or [])))  # the figure escapes it
             rows.append(_row(record, snap, label))
             key.append((record.run_id, snap.get("version"), record.state, len(snap.get("epochs") or [])))
         for config in waiting:
-            rows.append({"variant": config.name, "status": "waiting for one of your places"})
+            rows.append({"variant": literal(config.name), "status": "waiting for one of your places"})
         table = pd.DataFrame(rows).fillna("–")
         table.index = range(1, len(table) + 1)
         if waiting:

@@ -16,7 +16,7 @@ import streamlit as st
 from ui import identity
 from ui.frame import ensure_app_frame
 from ui.live_panel import continue_button
-from ui.run_picker import plain
+from ui.text import plain
 from vision_core.code_export import ready as code_export
 from vision_core.figures import runs as cf
 from vision_core.runs import store as runs

@@ -7,6 +7,7 @@ from ui.frame import ensure_app_frame
 from ui.live_panel import live_panel
 from ui.lr_finder import lr_finder_section
 from ui.queue_table import queue_table
+from ui.text import plain
 from ui.train_form import QUICKSTART, apply_config, config_form, md_text
 from vision_core.classroom import jobs
 
@@ -33,7 +34,7 @@ def start(config) -> None:
         run = jobs.manager().submit(config, owner=identity.current_person(), estimate_mb=_estimate_mb(config),
                                     teacher=identity.is_teacher())
     except (TrainingError, jobs.QueueError) as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return
     st.query_params["run"] = run.run_id
     st.rerun()

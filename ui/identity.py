@@ -6,24 +6,30 @@ from ``st.context.cookies``). Run folders store only a hash of it (``owner``), s
 on a page reveals a token. The teacher enters a password (``VISION_CORE_TEACHER_PASSWORD`` or
 ``teacher_password`` in ``.streamlit/secrets.toml``) once; a second cookie, an HMAC of the person's
 token under that password, keeps teacher mode across refreshes and stops working when the password
-changes.
+changes. Wrong passwords are counted by the server, per browser and for the whole class, and cost a growing
+wait (vision_core/classroom/password_tries.py): a reload or a new cookie does not reset them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import os
 import re
 import secrets
+import time
 
 import streamlit as st
+
+from vision_core.classroom.password_tries import PasswordTries, Recent
+from vision_core.classroom.password_tries import shared as shared_tries
+from vision_core.runs.store import runs_root
 
 PERSON_COOKIE = "cnnlab_person"
 TEACHER_COOKIE = "cnnlab_teacher"
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 _COOKIE_DAYS = 180
-MAX_PASSWORD_TRIES = 5  # per session: a curious student cannot script guesses through the box
 
 
 def _cookie(name: str) -> str:
@@ -93,43 +99,80 @@ def may_manage(owner: str | None) -> bool:
     return is_teacher() or (owner is not None and owner == current_person())
 
 
-def _try_password(entered: str) -> bool:
+def password_tries() -> PasswordTries:
+    """The server's count of wrong teacher passwords (shared by every session; kept in the runs folder)."""
+    return shared_tries(runs_root())
+
+
+def _wait_text(seconds: float) -> str:
+    """``95`` → '1 min 35 s', rounded up: never says 0 s while still waiting."""
+    seconds = max(1, math.ceil(seconds))
+    minutes, rest = divmod(seconds, 60)
+    if not minutes:
+        return f"{rest} s"
+    return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+
+
+def _try_password(entered: str) -> str | None:
+    """None when ``entered`` is the teacher password (teacher mode on); else the sentence to show.
+
+    While this browser (or the whole class) has to wait, the password is not even compared: the right one
+    waits too, so a guesser never learns that a refused guess was right.
+    """
     state = st.session_state
     password = teacher_password()
-    tries = state.get("_teacher_tries", 0)
-    if not password or tries >= MAX_PASSWORD_TRIES:
-        return False
+    if not password:
+        return "Teacher mode is not set up on this server."
+    tries, me = password_tries(), current_person()
+    wait = tries.wait_s(me)
+    if wait > 0:
+        return f"Too many wrong passwords: try again in {_wait_text(wait)}."
     if hmac.compare_digest(entered.encode(), password.encode()):
+        tries.succeeded(me)
         state["_teacher"] = True
         state["_set_cookies"] = {**state.get("_set_cookies", {}),
                                  TEACHER_COOKIE: _teacher_proof(_token(), password)}
-        return True
-    state["_teacher_tries"] = tries + 1
-    return False
+        return None
+    wait = tries.failed(me)
+    return "Wrong password." + (f" Too many wrong passwords: try again in {_wait_text(wait)}." if wait > 0 else "")
+
+
+def guessing_note(recent: Recent) -> str | None:
+    """'3 wrong teacher passwords in the last hour (2 browsers), the last at 14:05.' — None when there were none."""
+    if not recent.count:
+        return None
+    browsers = f" ({recent.browsers} browsers)" if recent.browsers > 1 else ""
+    last = time.strftime("%H:%M", time.localtime(recent.last)) if recent.last is not None else "?"
+    plural = "s" if recent.count > 1 else ""
+    return f"⚠️ {recent.count} wrong teacher password{plural} in the last hour{browsers}, the last at {last}."
 
 
 def teacher_box() -> None:
-    """The sidebar's teacher login / logout."""
+    """The sidebar's teacher login / logout; in teacher mode, whether someone has been guessing the password."""
     if not teacher_password():
         return
     state = st.session_state
     if is_teacher():
         st.caption("🎓 Teacher mode: you manage every run.")
+        note = guessing_note(password_tries().recent())
+        if note:
+            st.caption(note)
         if st.button("Leave teacher mode", key="identity_leave_teacher"):
             state["_teacher"] = False
             state["_set_cookies"] = {**state.get("_set_cookies", {}), TEACHER_COOKIE: ""}
             st.rerun()
         return
     with st.expander("Teacher"):
-        tries_left = MAX_PASSWORD_TRIES - state.get("_teacher_tries", 0)
-        if tries_left <= 0:
-            st.caption("Too many wrong passwords in this session.")
-            return
         entered = st.text_input("Teacher password", type="password", key="identity_password")
         if st.button("Enter teacher mode", key="identity_enter_teacher") and entered:
-            if _try_password(entered):
+            problem = _try_password(entered)
+            if problem is None:
                 st.rerun()
-            st.error("Wrong password.")
+            st.error(problem)
+        else:
+            wait = password_tries().wait_s(current_person())
+            if wait > 0:
+                st.caption(f"Too many wrong passwords: the next try in {_wait_text(wait)}.")
 
 
 def write_cookies() -> None:

@@ -13,7 +13,7 @@ from collections import OrderedDict
 import streamlit as st
 
 from ui import identity
-from ui.run_picker import plain
+from ui.text import plain
 from vision_core.classroom import jobs
 from vision_core.figures import training as figures
 from vision_core.runs import store as runs

@@ -6,21 +6,13 @@ shows one sentence and waits: the page refreshes itself when the first checkpoin
 
 from __future__ import annotations
 
-import re
-
 import streamlit as st
 
 from ui import identity
+from ui.text import plain  # noqa: F401 — pages imported it from here before ui/text.py
 from vision_core.runs import store as runs
 
 CHECKPOINT_POLL_S = 2  # how often a page waiting for a run's first checkpoint looks again
-_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
-
-
-def plain(text: str) -> str:
-    """``text`` escaped for st.markdown / st.error / st.caption: a run folder's string never becomes a link,
-    an image, HTML or a colour directive."""
-    return _MARKDOWN_SPECIALS.sub(r"\\\1", str(text))
 
 
 def run_label(run: runs.RunRecord) -> str:

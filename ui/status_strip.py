@@ -8,12 +8,13 @@ from __future__ import annotations
 import streamlit as st
 
 from ui import identity
+from ui.text import plain
 from vision_core.classroom import jobs
 
 
 def job_line(entry: jobs.Entry, mine: bool) -> str:
     who = " (yours)" if mine else ""
-    line = f"**{entry.model}** on **{entry.dataset}**{who} · {entry.status}"
+    line = f"**{plain(entry.model)}** on **{plain(entry.dataset)}**{who} · {entry.status}"
     if entry.status == "queued":
         if entry.position:
             line += f" · #{entry.position} in queue"

@@ -18,6 +18,7 @@ import streamlit as st
 import torch
 
 from ui import identity
+from ui.text import plain
 from vision_core.config import OPTIMIZERS, SCHEDULERS, RunConfig
 from vision_core.data import archives, augment, datasets
 from vision_core.figures import training as figures
@@ -271,7 +272,7 @@ def data_section(limits: Limits) -> tuple[str, dict[str, Any], datasets.Preview 
     st.markdown(f"**{preview.train:,}** train · **{preview.val:,}** validation · **{preview.test:,}** test "
                 f"images of **{c}×{h}×{w}** · {len(preview.classes)} classes")
     st.image(figures.to_display(preview.images),
-             caption=[preview.classes[int(i)] for i in preview.labels], width=72)
+             caption=[plain(preview.classes[int(i)]) for i in preview.labels], width=72)
     st.plotly_chart(figures.class_counts(preview.classes, preview.class_counts), key="train_counts_chart")
     return name, options, preview, None
 

@@ -4,6 +4,7 @@ the page as places free up; the teacher starts the whole set; finished variants 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -57,8 +58,9 @@ def url_ids(at) -> list[str]:
 
 
 def table(at) -> list[dict]:
+    """The results table as the browser shows it (st.table renders Markdown: names are sent escaped)."""
     (shown,) = at.table
-    return shown.value.to_dict("records")
+    return shown.value.map(lambda v: re.sub(r"\\(.)", r"\1", v) if isinstance(v, str) else v).to_dict("records")
 
 
 def test_the_page_offers_measured_presets_and_refuses_bad_values_in_one_sentence(root):

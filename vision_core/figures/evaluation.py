@@ -9,6 +9,8 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
+from vision_core.figures.text import plotly_text
+
 RIGHT_COLOR = "rgb(0, 150, 70)"
 WRONG_COLOR = "rgb(214, 39, 40)"
 # Transparent at 0, so the picture shows through where the map is cold; opaque red where it is hot.
@@ -32,7 +34,7 @@ def confusion_heatmap(matrix, classes: Sequence[str], normalized: bool = False, 
     k = len(classes)
     if z.shape != (k, k):
         raise ValueError(f"Expected a {k}×{k} matrix for {k} classes, got shape {z.shape}")
-    names = [str(c) for c in classes]
+    names = [plotly_text(c) for c in classes]  # class folder names come from students
     text = [[f"{v:.0%}" if normalized else f"{int(v)}" for v in row] for row in z]
     fig = go.Figure(go.Heatmap(
         z=z, x=names, y=names, text=text, texttemplate="%{text}", colorscale="Blues",
@@ -47,7 +49,7 @@ def confusion_heatmap(matrix, classes: Sequence[str], normalized: bool = False, 
         hovertemplate="truth %{y}<br>predicted %{x}<br>%{text}<br><i>click to see these images</i><extra></extra>",
     ))
     fig.update_layout(
-        title=title or ("Confusion matrix (share of each true class)" if normalized else "Confusion matrix (counts)"),
+        title=plotly_text(title) or ("Confusion matrix (share of each true class)" if normalized else "Confusion matrix (counts)"),
         xaxis={"title": "predicted class", "type": "category", "side": "bottom"},
         yaxis={"title": "true class", "type": "category", "autorange": "reversed"},
         height=max(320, 36 * k + 160), margin={"l": 60, "r": 20, "t": 50, "b": 60}, clickmode="event+select",
@@ -67,7 +69,7 @@ def per_class_bars(table) -> go.Figure:
     """Grouped bars of precision, recall and F1 per class (``evaluation.per_class_table``)."""
     fig = go.Figure()
     for column, color in BAR_COLORS.items():
-        fig.add_trace(go.Bar(x=[str(c) for c in table["class"]], y=list(table[column]), name=column,
+        fig.add_trace(go.Bar(x=[plotly_text(c) for c in table["class"]], y=list(table[column]), name=column,
                              marker_color=color, hovertemplate="%{x}: %{y:.1%}<extra>" + column + "</extra>"))
     fig.update_layout(barmode="group", yaxis={"range": [0, 1], "tickformat": ".0%"}, xaxis={"type": "category"}, height=320,
                       margin={"l": 40, "r": 20, "t": 30, "b": 40}, legend={"orientation": "h", "y": 1.12})
@@ -82,7 +84,7 @@ def probability_bars(probabilities, classes: Sequence[str], top: int | None = No
     order = np.argsort(-p, kind="stable")[: top or len(p)]
     colors = [RIGHT_COLOR if i == order[0] else "rgb(160, 170, 190)" for i in order]
     fig = go.Figure(go.Bar(
-        x=p[order], y=[str(classes[i]) for i in order], orientation="h", marker_color=colors,
+        x=p[order], y=[plotly_text(classes[i]) for i in order], orientation="h", marker_color=colors,
         text=[f"{v:.1%}" for v in p[order]], textposition="auto", hovertemplate="%{y}: %{x:.2%}<extra></extra>",
     ))
     fig.update_layout(xaxis={"range": [0, 1], "tickformat": ".0%", "title": "probability"},
@@ -115,7 +117,9 @@ def image_grid(images: Sequence, titles: Sequence[str], correct: Sequence[bool] 
         raise ValueError(f"Got {n} images but {len(titles)} titles / {len(correct or [])} correct flags")
     cols = max(1, min(cols, n))
     rows = -(-n // cols)
-    full_titles = [f"{t}<br><sub>{subtitles[i]}</sub>" if subtitles else t for i, t in enumerate(titles)]
+    # Titles and subtitles name classes (students' folder names): escaped, around our own <br> and <sub>.
+    full_titles = [f"{plotly_text(t)}<br><sub>{plotly_text(subtitles[i])}</sub>" if subtitles else plotly_text(t)
+                   for i, t in enumerate(titles)]
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=full_titles,
                         horizontal_spacing=0.02, vertical_spacing=0.12 / max(rows, 1) + 0.04)
     for i, image in enumerate(images):
@@ -135,7 +139,7 @@ def saliency_overlay(display, heat, title: str = "Grad-CAM") -> go.Figure:
     h = _as_numpy(heat).astype(float)
     if h.shape != rgb.shape[:2]:
         raise ValueError(f"Heat map shape {h.shape} does not match the image {rgb.shape[:2]}")
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("what the model sees", title), horizontal_spacing=0.04)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("what the model sees", plotly_text(title)), horizontal_spacing=0.04)
     fig.add_trace(go.Image(z=rgb, hoverinfo="skip"), row=1, col=1)
     fig.add_trace(go.Image(z=rgb, hoverinfo="skip"), row=1, col=2)
     fig.add_trace(go.Heatmap(z=h, zmin=0, zmax=1, colorscale=HEAT_SCALE, showscale=True,

@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from vision_core.figures.runs import RUN_COLORS
+from vision_core.figures.text import plotly_text
 from vision_core.lessons.experiments import final_gap, is_number
 
 
@@ -40,14 +41,15 @@ def overfitting_figure(curves: Sequence[VariantCurves], height: int = 440) -> go
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Accuracy", "Loss"), horizontal_spacing=0.08)
     for index, variant in enumerate(curves):
         color = RUN_COLORS[index % len(RUN_COLORS)]
+        label = plotly_text(variant.label)  # a run name: from a student
         for col, metric in ((1, "acc"), (2, "loss")):
             for split, dash, name in (("train", "solid", "training"), ("val", "dash", "validation")):
                 x, y = _series(variant.epochs, f"{split}_{metric}")
                 fig.add_trace(go.Scatter(
                     x=x, y=y, mode="lines+markers" if len(x) < 2 else "lines",
-                    name=f"{variant.label} · {name}", legendgroup=variant.label, showlegend=col == 1,
+                    name=f"{label} · {name}", legendgroup=label, showlegend=col == 1,
                     line={"color": color, "dash": dash, "width": 2.5 if split == "train" else 2},
-                    hovertemplate=f"{variant.label}<br>{name} {'accuracy' if metric == 'acc' else 'loss'}: "
+                    hovertemplate=f"{label}<br>{name} {'accuracy' if metric == 'acc' else 'loss'}: "
                                   + ("%{y:.1%}" if metric == "acc" else "%{y:.4f}") + "<br>epoch %{x}<extra></extra>",
                 ), row=1, col=col)
         gap = final_gap(variant.epochs)
@@ -55,7 +57,7 @@ def overfitting_figure(curves: Sequence[VariantCurves], height: int = 440) -> go
             fig.add_trace(go.Scatter(  # the bracket: a vertical segment between the two accuracies
                 x=[gap.epoch, gap.epoch], y=[gap.train_acc, gap.val_acc], mode="lines+markers",
                 line={"color": color, "width": 1.5}, marker={"symbol": "line-ew-open", "size": 10, "color": color},
-                legendgroup=variant.label, showlegend=False, hoverinfo="skip", name=f"{variant.label} · gap",
+                legendgroup=label, showlegend=False, hoverinfo="skip", name=f"{label} · gap",
             ), row=1, col=1)
             fig.add_annotation(x=gap.epoch, y=(gap.train_acc + gap.val_acc) / 2, xref="x", yref="y",
                                text=f"gap {gap.gap * 100:+.1f} pts", showarrow=False, xanchor="left", xshift=6,

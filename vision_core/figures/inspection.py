@@ -16,6 +16,7 @@ import torch
 
 from vision_core.analysis.inspection import filters_as_images
 from vision_core.figures.evaluation import image_grid
+from vision_core.figures.text import plotly_text
 
 MAP_SCALE = "RdBu_r"  # negative blue, zero white, positive red
 _MAP_COLORSCALE = go.Heatmap(colorscale=MAP_SCALE).colorscale  # as Plotly.js needs it ("_r" is Python-only)
@@ -113,7 +114,7 @@ def _tile_spec(image_tiles: list[tuple[np.ndarray, str]], map_tiles: list[tuple[
     layout.update(height=rows * TILE_PX + (70 if title else 40), showlegend=False,
                   margin={"l": 5, "r": 5, "t": 60 if title else 25, "b": 5})
     if title:
-        layout["title"] = {"text": title}
+        layout["title"] = {"text": plotly_text(title)}
     return traces, layout
 
 

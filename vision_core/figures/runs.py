@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from vision_core.figures.text import plotly_text
 from vision_core.figures.training import downsample, smooth
 
 # Plotly's D3 palette without its grey (kept for the learning rate elsewhere): ten runs stay apart.
@@ -194,11 +195,6 @@ def compare_curves(curves: Sequence[RunCurves], metric: str, x: str = "step", sm
     fig.update_yaxes(type="log" if log_y else "linear")
     fig.layout.meta = {"missing": missing}  # runs without this metric / axis, for the page to say so
     return fig
-
-
-def plotly_text(text: str) -> str:
-    """Text Plotly shows as typed: it renders <a>, <img>-like tags and entities in names, so escape them."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _safe_cell(text: str) -> str:

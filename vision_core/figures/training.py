@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import plotly.graph_objects as go
 
+from vision_core.figures.text import plotly_text
+
 if TYPE_CHECKING:
     import torch
 
@@ -236,7 +238,7 @@ def training_curves(snapshot: dict[str, Any], title: str = "") -> go.Figure:
     layout = copy.deepcopy(_CURVES_LAYOUT)
     layout["margin"] = {"l": 40, "r": 10, "t": 70 if title else 40, "b": 40}
     if title:
-        layout["title"] = {"text": title}
+        layout["title"] = {"text": plotly_text(title)}
     # Plotly's per-property validation was most of the build time; these dicts are fixed above and checked
     # once by tests/core/test_figures.py (a validating go.Figure of the result gives the same JSON).
     return go.Figure(data=traces, layout=layout, _validate=False)
@@ -251,7 +253,7 @@ def overlay_curves(runs: dict[str, Any], metric: str = "val_acc") -> go.Figure:
         rows = df.dropna(subset=[metric])
         if rows.empty:
             continue
-        fig.add_trace(go.Scatter(x=rows["epoch"] + 1, y=rows[metric], name=label, mode="lines+markers"))
+        fig.add_trace(go.Scatter(x=rows["epoch"] + 1, y=rows[metric], name=plotly_text(label), mode="lines+markers"))
     fig.update_layout(xaxis_title="epoch", yaxis_title=metric, height=360, xaxis={"dtick": 1},
                       margin={"l": 40, "r": 10, "t": 30, "b": 40}, legend={"orientation": "h", "y": -0.25})
     return fig
@@ -271,8 +273,8 @@ def parameter_bars(rows: Sequence[Any]) -> go.Figure:
 
 
 def class_counts(classes: Sequence[str], counts: Sequence[int], title: str = "Images per class") -> go.Figure:
-    fig = go.Figure(go.Bar(x=list(classes), y=list(counts), marker_color=TRAIN_COLOR))
-    fig.update_layout(title=title, height=260, margin={"l": 40, "r": 10, "t": 40, "b": 40})
+    fig = go.Figure(go.Bar(x=[plotly_text(c) for c in classes], y=list(counts), marker_color=TRAIN_COLOR))
+    fig.update_layout(title=plotly_text(title), height=260, margin={"l": 40, "r": 10, "t": 40, "b": 40})
     return fig
 
 
