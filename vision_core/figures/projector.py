@@ -13,6 +13,8 @@ import plotly.express as px
 import plotly.graph_objects as go
 import torch
 
+from vision_core.figures.text import plotly_text
+
 CLASS_COLOURS = px.colors.qualitative.D3 + px.colors.qualitative.Alphabet  # 10 classic ones first, then 26 more
 
 
@@ -27,16 +29,17 @@ def embedding_scatter(coords: torch.Tensor, labels: torch.Tensor, predictions: t
             continue
         wrong = (predictions[mask] != k).tolist()
         fig.add_trace(go.Scattergl(
-            x=coords[mask, 0].tolist(), y=coords[mask, 1].tolist(), mode="markers", name=str(name),
+            x=coords[mask, 0].tolist(), y=coords[mask, 1].tolist(), mode="markers", name=plotly_text(name),
             marker={"color": CLASS_COLOURS[k % len(CLASS_COLOURS)], "size": [11 if w else 6 for w in wrong],
                     "symbol": ["x" if w else "circle" for w in wrong], "opacity": 0.8,
                     "line": {"width": 0}},
-            customdata=[[int(i), str(name), str(classes[int(p)])] for i, p in zip(indices[mask], predictions[mask])],
+            customdata=[[int(i), plotly_text(name), plotly_text(classes[int(p)])]  # names shown as typed
+                        for i, p in zip(indices[mask], predictions[mask])],
             hovertemplate="test image #%{customdata[0]}<br>true: %{customdata[1]}<br>"
                           "predicted: %{customdata[2]}<extra></extra>"))
     wrong_count = int((labels != predictions).sum())
     fig.update_layout(
-        title={"text": f"{title}<br><sup>{len(labels)} test images · {wrong_count} misclassified (×)</sup>"},
+        title={"text": f"{plotly_text(title)}<br><sup>{len(labels)} test images · {wrong_count} misclassified (×)</sup>"},
         height=height, margin={"l": 40, "r": 10, "t": 70, "b": 30}, legend={"title": "true class"},
         xaxis={"showticklabels": False, "title": ""}, yaxis={"showticklabels": False, "title": ""},
         clickmode="event+select", dragmode="pan")
