@@ -5,12 +5,14 @@ pages/train.py and ui/live_panel.py stopped importing it, Lightning) inside that
 lock every other student's script runs wait for. Imported here in the background, the first student to open Train,
 Convolution or Inside finds them loaded; Lightning last, for the first Start (``jobs.submit`` imports the engine).
 Python's import lock makes a page that imports the same module meanwhile wait for this import, not repeat it.
+``VISION_CORE_WARM_IMPORTS=0`` turns it off (a server short of memory; tests of what a page itself imports).
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import os
 import threading
 
 # In the order the pages need them: torch (Train, Convolution, Inside, Predict), the Train form's own modules,
@@ -30,9 +32,11 @@ def _import_all(modules: tuple[str, ...]) -> None:
             logging.getLogger(__name__).warning("warming %s failed", name, exc_info=True)
 
 
-def start(modules: tuple[str, ...] = MODULES) -> threading.Thread:
+def start(modules: tuple[str, ...] = MODULES) -> threading.Thread | None:
     """Start the warm-up once per process (later calls return the same thread): cheap enough for every rerun."""
     global _thread
+    if os.environ.get("VISION_CORE_WARM_IMPORTS") == "0":
+        return None
     with _lock:
         if _thread is None:
             _thread = threading.Thread(target=_import_all, args=(modules,), name="warm-imports", daemon=True)

@@ -104,6 +104,7 @@ def test_drawing_the_home_page_loads_no_torch(tmp_path):
 import os
 os.environ["VISION_CORE_RUNS"] = {str(tmp_path)!r}
 os.environ["VISION_CORE_MAX_JOBS_CPU"] = "1"
+os.environ["VISION_CORE_WARM_IMPORTS"] = "0"  # what the page itself imports; torch comes later, in ui/warm.py
 from vision_core.runs import store as runs
 from vision_core.config import RunConfig
 

@@ -31,8 +31,6 @@ from vision_core.data import datasets
 from vision_core.data.loader import BatchLoader
 from vision_core.limits import Limits
 from vision_core.training import guards
-from vision_core.training.engine import prepare
-from vision_core.training.lightning_module import ClassifierModule, make_optimizer
 
 MAX_BATCHES = 300  # the "a few hundred batches": seconds for a small CNN
 DEFAULT_BATCHES = 100  # Lightning's default num_training
@@ -96,6 +94,10 @@ def lr_range_test(config: RunConfig, dataset: datasets.ImageDataset | None = Non
     if dataset is None:
         dataset = datasets.load(config.dataset, **config.dataset_options)
     guards.check(config, dataset.input_shape, len(dataset.classes), limits)
+    # Lightning comes with these: imported here, so the Train page that shows this section imports no Lightning.
+    from vision_core.training.engine import prepare
+    from vision_core.training.lightning_module import ClassifierModule, make_optimizer
+
     dataset, model = prepare(config, dataset)  # seeded as the run would be: the run's initial weights
     module = ClassifierModule(model, config.replace(fast=False, compile=False), num_classes=len(dataset.classes))
     module.to(device)
