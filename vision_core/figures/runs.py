@@ -123,30 +123,31 @@ def started_text(when: datetime | None, now: datetime) -> str:
     return f"{day} {when:%H:%M}"
 
 
-# Mantissas of the labelled ticks on a log axis, densest first: the densest set that gives at most
-# LOG_MAX_TICKS labels is used, so a loss from 2.3 to 0.05 reads 0.05 0.1 0.2 0.5 1 2, never "2 … 0.1 9 8 7".
-_LOG_MANTISSAS = ((1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8, 9), (1, 2, 3, 4, 5, 6, 7, 8, 9), (1, 2, 5), (1, 3), (1,))
+# The labelled ticks of a log axis are round numbers, the roundest first (powers of ten, then 2 and 5, …), each
+# kept only when it is far enough (in log units) from those already kept: a loss from 2.3 to 0.05 reads
+# 0.05 0.1 0.2 0.5 1 2, never Plotly's "2 … 0.1 9 8 7", and no two labels crowd the top of a decade.
+_LOG_MANTISSAS = ((1,), (2, 5), (3,), (1.5, 4, 6, 8), (1.2, 2.5, 7, 9))
 LOG_MAX_TICKS = 8
 
 
 def log_ticks(low: float, high: float) -> list[float] | None:
-    """Tick values for a log axis showing [low, high] (both > 0): round numbers, at most LOG_MAX_TICKS of them.
+    """Tick values for a log axis showing [low, high] (both > 0): round numbers, at least a seventh of the axis
+    apart, at most LOG_MAX_TICKS of them.
 
     None when fewer than two round numbers fall in the range (Plotly's own ticks are then fine).
     Example: ``log_ticks(0.05, 2.3)`` → ``[0.05, 0.1, 0.2, 0.5, 1.0, 2.0]``.
     """
-    if not (math.isfinite(low) and math.isfinite(high)) or low <= 0 or high < low:
+    if not (math.isfinite(low) and math.isfinite(high)) or low <= 0 or high <= low:
         return None
+    spacing = math.log10(high / low) / (LOG_MAX_TICKS - 1)
     first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
+    kept: list[float] = []
     for mantissas in _LOG_MANTISSAS:
-        ticks = [float(f"{m * 10.0 ** e:.12g}") for e in range(first, last + 1) for m in mantissas]
-        ticks = [t for t in ticks if low <= t <= high]
-        if len(ticks) <= LOG_MAX_TICKS:
-            break
-    else:  # many decades: every n-th power of ten
-        powers = [10.0 ** e for e in range(first, last + 1) if low <= 10.0 ** e <= high]
-        ticks = powers[::math.ceil(len(powers) / LOG_MAX_TICKS)]
-    return ticks if len(ticks) >= 2 else None
+        for value in sorted(float(f"{m * 10.0 ** e:.12g}") for e in range(first, last + 1) for m in mantissas):
+            if low <= value <= high and len(kept) < LOG_MAX_TICKS and \
+                    all(abs(math.log10(value / k)) >= spacing * 0.999 for k in kept):
+                kept.append(value)
+    return sorted(kept) if len(kept) >= 2 else None
 
 
 def _steps_per_epoch(df: pd.DataFrame) -> float | None:
