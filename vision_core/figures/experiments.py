@@ -107,7 +107,8 @@ def overfitting_figure(curves: Sequence[VariantCurves], height: int = 440) -> go
                                text=f"gap {gap.gap * 100:+.1f} pts", font={"color": color, "size": 12},
                                bgcolor="rgba(255,255,255,0.85)", name="gap label")
         fig.update_yaxes(range=[low, high], row=1, col=1)
-        fig.update_xaxes(range=[first - 0.3, last + room], row=1, col=1)
+        step = max(1, math.ceil(last / 10))  # ticks on the epochs only, not on the room for the labels
+        fig.update_xaxes(range=[first - 0.3, last + room], tickvals=list(range(first, last + 1, step)), row=1, col=1)
     fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10}, hovermode="closest",
                       legend={"orientation": "h", "yanchor": "top", "y": -0.18, "xanchor": "left", "x": 0})
     return fig
