@@ -68,6 +68,18 @@ def show_grid(items, ev, cols: int, key: str) -> None:
     st.plotly_chart(fig, key=key)
 
 
+def clicked_cell(k: int) -> tuple[int, int] | None:
+    """The (truth, prediction) of the cell last clicked in the matrix, read from the chart's state before the chart
+    is drawn (so the frame follows this very click). A click selects the cell's invisible marker (trace 1)."""
+    state = st.session_state.get("eval_cm")
+    try:
+        points = list(state["selection"]["points"]) if state else []
+    except (KeyError, TypeError):
+        return None
+    points = [p for p in points if p.get("curve_number") == 1 and 0 <= p.get("point_index", -1) < k * k]
+    return eval_figures.cell_from_point_index(points[0]["point_index"], k) if points else None
+
+
 run = pick_run("eval_run")  # stops the page with a hint when there are no runs
 path = checkpoint_choice(run, "eval_checkpoint")
 if path is None:
@@ -105,31 +117,28 @@ with confusion:
     mode = st.radio("Show", ["counts", "share of each true class"], horizontal=True, key="eval_cm_mode")
     normalized = mode != "counts"
     matrix = ev.confusion_normalized if normalized else ev.confusion
-    event = st.plotly_chart(eval_figures.confusion_heatmap(matrix, ev.classes, normalized=normalized),
-                            on_select="rerun", selection_mode="points", key="eval_cm")
-    st.download_button("Download the matrix as a PNG (mlxtend)", confusion_png(str(run.path), path.stem,
-                       path.stat().st_mtime), file_name=f"{run.run_id}-confusion.png", mime="image/png",
-                       key="eval_cm_png")
-
-    # A click on a cell selects its invisible marker; copy it into the select boxes once per new click.
-    k = len(ev.classes)
-    points = [p for p in (event.selection.points if event else [])
-              if p.get("curve_number") == 1 and 0 <= p.get("point_index", -1) < k * k]
-    if points:
-        truth, pred = eval_figures.cell_from_point_index(points[0]["point_index"], k)
-        if st.session_state.get("eval_cm_applied") != (run.run_id, truth, pred):
-            st.session_state["eval_cm_applied"] = (run.run_id, truth, pred)
-            st.session_state["eval_truth"], st.session_state["eval_pred"] = ev.classes[truth], ev.classes[pred]
+    # Copy a click into the select boxes once per new click (a later choice in the boxes wins until the next one).
+    clicked = clicked_cell(len(ev.classes))
+    if clicked is not None and st.session_state.get("eval_cm_applied") != (run.run_id, *clicked):
+        st.session_state["eval_cm_applied"] = (run.run_id, *clicked)
+        st.session_state["eval_truth"], st.session_state["eval_pred"] = (ev.classes[clicked[0]],
+                                                                         ev.classes[clicked[1]])
     if {st.session_state.get("eval_truth"), st.session_state.get("eval_pred")} - set(ev.classes):
         # First visit, or another run with other classes: start on its most frequent mistake.
         top = evaluation.most_confused(ev, 1)
         st.session_state["eval_truth"], st.session_state["eval_pred"] = (top[0][:2] if top
                                                                          else (ev.classes[0], ev.classes[0]))
+    selected = (st.session_state["eval_truth"], st.session_state["eval_pred"])
+    st.plotly_chart(eval_figures.confusion_heatmap(matrix, ev.classes, normalized=normalized, selected=selected),
+                    on_select="rerun", selection_mode="points", key="eval_cm")
+    st.download_button("Download the matrix of counts as a picture (PNG)", confusion_png(
+                       str(run.path), path.stem, path.stat().st_mtime), file_name=f"{run.run_id}-confusion.png",
+                       mime="image/png", key="eval_cm_png")
 
     confused = evaluation.most_confused(ev, 3)
     if confused:
         st.caption("Most frequent mistakes: " + "; ".join(f"**{plain(t)}** taken for **{plain(p)}** ({n}×)" for t, p, n in confused))
-    st.markdown("Click a cell, or choose a pair, to see its test images.")
+    st.markdown("Click a cell, or choose a pair, to see its test images (the framed cell).")
     left, right = st.columns(2)
     truth = left.selectbox("True class", ev.classes, key="eval_truth")
     pred = right.selectbox("Predicted as", ev.classes, key="eval_pred")

@@ -135,13 +135,15 @@ def live_view() -> None:
                  "Lower it and press Reset.")
     m = model.metrics()
     same = model.data.same_split
-    same_help = "The four XOR points are both the training and the test set." if same else None
+    # The four XOR points are measured as the test set too (the text says they are both): the same numbers.
+    same_help = "The four XOR points are both the training and the test set: the same numbers as training." \
+        if same else None
     cols = st.columns(5)
     cols[0].metric("Step", f"{m['step']:,}")
     cols[1].metric("Train loss", f"{m['train_loss']:.4f}")
-    cols[2].metric("Test loss", "—" if same else f"{m['test_loss']:.4f}", help=same_help)
+    cols[2].metric("Test loss", f"{m['test_loss']:.4f}", help=same_help)
     cols[3].metric("Train accuracy", f"{m['train_acc']:.0%}")
-    cols[4].metric("Test accuracy", "—" if same else f"{m['test_acc']:.0%}", help=same_help)
+    cols[4].metric("Test accuracy", f"{m['test_acc']:.0%}", help=same_help)
     st.plotly_chart(pf.boundary_figure(*model.boundary(60), model.data, show_test=st.session_state.pg_show_test),
                     key="pg_boundary")
     cut = "the output crosses 0.5 (MSE: the output, clipped to 0…1)" if model.loss_name == "mse" else \

@@ -151,14 +151,33 @@ except ValueError as exc:
     problem = str(exc).splitlines()[0]
 if problem:
     st.error(literal(problem))
-label = f"▶ Train {len(exp.values)} runs side by side" if exp else "▶ Train the runs side by side"
+cap = limits.max_jobs_per_person
+count = len(exp.values) if exp else 0
+# The button says how the runs will go on this server: a CPU server with one slot trains them one after another.
+slots = jobs.manager().parallel_runs(exp.base.accelerator if exp else "auto")
+bounds = [count] + ([slots] if slots is not None else []) + ([] if identity.is_teacher() else [cap])
+at_once = min(bounds)  # runs of this experiment training at the same time, at best
+if not exp:
+    label = "▶ Train the runs"
+elif at_once >= count:
+    label = f"▶ Train {count} runs at the same time"
+elif at_once == 1:
+    label = f"▶ Train {count} runs, one after another"
+else:
+    label = f"▶ Train {count} runs, {at_once} at a time"
 if st.button(label, type="primary", key="reg_start", disabled=exp is None, help=problem):
     _start(exp)
 
-cap = limits.max_jobs_per_person
-st.caption(f"Each person may have {cap} runs queued or training at once, so everyone gets a turn: the first {cap} "
-           "variants start at once and the others start from this page as yours finish (keep it open). "
-           "The teacher's runs are not capped: a teacher can run the whole set at once for the class.")
+notes = []
+if exp and slots is not None and slots < count:
+    notes.append(f"This server trains {slots} run{'s' if slots > 1 else ''} at a time for the whole class, so the "
+                 "variants wait in the queue and train "
+                 + ("one after another" if slots == 1 else f"{slots} at a time")
+                 + ": the chart fills in as each one trains.")
+notes.append(f"Each person may have {cap} runs queued or training at once, so everyone gets a turn: the first "
+             f"{cap} variants are queued at once and the others from this page as yours finish (keep it open). "
+             "The teacher's runs are not capped: a teacher can queue the whole set at once for the class.")
+st.caption(" ".join(notes))
 
 
 # --------------------------------------------------------------------------- the results

@@ -9,6 +9,7 @@ drawn for (bound in the button's callback), never on a table position that may h
 
 import hashlib
 import os
+from datetime import datetime
 
 import pandas as pd
 import streamlit as st
@@ -84,10 +85,16 @@ def who(owner: str | None) -> str:
     return "you" if owner == me else "classmate"
 
 
+BY_WHOM = {"you": "by you", "classmate": "by a classmate", "command line": "from the command line"}
+now = datetime.now()  # the server's clock, as the run ids' times (the viewer's time zone is not known here)
+
+
 def row(run: runs.RunRecord) -> dict:
     s, c = run.summary or {}, run.config
     return {
-        "name": run.name or c.name,
+        "name": run.label,  # its owner's name for it, else model · dataset · start time
+        "id": run.short_id,
+        "started": cf.started_text(run.started, now),
         "model": c.model,
         "dataset": c.dataset,
         "optimizer": c.optimizer,
@@ -122,13 +129,17 @@ if records:
     # the run ids selected before, so a row number never silently means another run.
     table_key = "runs_table_" + hashlib.sha1("|".join(ids).encode()).hexdigest()[:12]
     before = [i for i in st.session_state.get("runs_selected", []) if i in by_id]
-    st.caption("Tick rows to compare their curves. Hyper-parameters first, then results; "
-               "the run id is in the last column.")
+    st.caption("Tick rows to compare their curves. Each run is named by its owner, or by model · dataset · "
+               "start time until then; **id** is the end of its run id (the whole id is in the last column). "
+               "Times are the server's clock.")
     selection = st.dataframe(
         pd.DataFrame([row(r) for r in records]), hide_index=True, on_select="rerun", selection_mode="multi-row",
         key=table_key, placeholder="–", selection_default={"selection": {"rows": [ids.index(i) for i in before]}},
         column_config={
             "name": st.column_config.TextColumn(pinned=True),
+            "id": st.column_config.TextColumn(pinned=True, help="The end of the run id: the whole id is in the "
+                                                                "last column"),
+            "started": st.column_config.TextColumn(help="When the run was created, by the server's clock"),
             "learning rate": st.column_config.NumberColumn(format="%g"),
             "test acc": st.column_config.NumberColumn(format="percent"),
             "best val acc": st.column_config.NumberColumn(format="percent"),
@@ -170,10 +181,11 @@ if records:
     st.subheader("One run")
     options = selected or list(ids)
     run_id = st.selectbox("Run", options, key="runs_manage",
-                          format_func=lambda i: f"{by_id[i].label} ({by_id[i].state})")
+                          format_func=lambda i: f"{by_id[i].label} · {by_id[i].short_id} ({by_id[i].state})")
     run = by_id[run_id]
-    st.text(f"{run.label} — {run.run_id}: {run.config.model} on {run.config.dataset}, {run.state}, "
-            f"started by {who(run.owner)}")
+    # The name is in the box above: this line says the rest once (the id, what it trained, when and by whom).
+    st.text(f"Run {run.run_id}: {run.config.model} on {run.config.dataset}, started "
+            f"{cf.started_text(run.started, now)} {BY_WHOM[who(run.owner)]}, {run.state}")
     if run.status.get("message"):
         st.text(run.status["message"])
     if run.problems:

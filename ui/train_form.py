@@ -38,6 +38,9 @@ HYPER_KEYS = {"train_optimizer": "optimizer", "train_lr": "lr", "train_momentum"
               "train_accelerator": "accelerator", "train_patience": "early_stopping_patience",
               "train_snapshot_every": "snapshot_every", "train_fast": "fast"}
 
+# The hyper-parameters typed as text and read on the server (see whole_number): their state is a string.
+WHOLE_NUMBER_KEYS = {"train_batch_size", "train_epochs", "train_seed", "train_patience", "train_snapshot_every"}
+
 # RunConfig fields the form has widgets for; the others (set by a recipe or a shared link) are carried as they are.
 FORM_FIELDS = {"dataset", "dataset_options", "model", "model_options", "augment", *HYPER_KEYS.values()}
 
@@ -82,7 +85,8 @@ def apply_config(config: RunConfig, notice: str = "", preset: str = OWN_SETUP) -
     if config.dataset_options.get("folder"):
         state["train_image_folder"] = config.dataset_options["folder"]
     for key, field in HYPER_KEYS.items():
-        state[key] = getattr(config, field)
+        value = getattr(config, field)
+        state[key] = str(value) if key in WHOLE_NUMBER_KEYS else value  # whole numbers are typed in text boxes
     for name in augment.AUGMENTATIONS:
         state[f"train_aug_{name}"] = bool(config.augment.get(name))
     state["train_aug_strengths"] = {k: v for k, v in config.augment.items() if v is not True and v}
@@ -223,6 +227,17 @@ def _not_on_disk(name: str, exc: datasets.DatasetNotFoundError) -> None:
                     f"copy the data folder here. The data folder is `$VISION_CORE_DATA` (default `./data`).")
 
 
+def _missing_data_problem(name: str, folder: str | None) -> str:
+    """Why Start waits for data, pointing at the control in section 1 that fixes it."""
+    if name == "imagefolder":
+        if folder:
+            return (f"The image folder {folder} has no usable class folders: choose another, or upload a zip of "
+                    "class folders with “Add your own” in 1 · Data.")
+        return "No image folder yet: upload a zip of class folders with “Add your own” in 1 · Data."
+    return (f"Download {_dataset_title(name)} first (the button in 1 · Data), or choose a built-in dataset such as "
+            "Digits or Shapes.")
+
+
 def data_section(limits: Limits) -> tuple[str, dict[str, Any], datasets.Preview | None, str | None]:
     """The dataset menus and a preview of the data → (name, options, preview, problem).
 
@@ -260,7 +275,7 @@ def data_section(limits: Limits) -> tuple[str, dict[str, Any], datasets.Preview 
         preview = cached_preview(name, tuple(sorted(options.items())), source)
     except datasets.DatasetNotFoundError as exc:
         _not_on_disk(name, exc)
-        return name, options, None, "Choose a dataset that is on disk first."
+        return name, options, None, _missing_data_problem(name, options.get("folder"))
     except guards.GuardError as exc:
         st.error(md_text(exc))
         return name, options, None, str(exc)
@@ -289,8 +304,11 @@ def augment_section(dataset: datasets.Preview | None) -> dict[str, Any]:
         images = dataset.images[:8].float() / 255
         generator = torch.Generator().manual_seed(int(st.session_state.get("train_aug_roll", 0)))
         views = augment.augment_batch(images, augment.validate_augment(chosen), generator=generator)
-        st.image(figures.to_display(torch.cat([images, views])), width=64,
-                 caption=["original"] * len(images) + ["augmented"] * len(views))
+        # One labelled row each: a caption under every 64-pixel image broke "augmented" mid-word.
+        st.caption("Original images")
+        st.image(figures.to_display(images), width=64)
+        st.caption("The same images augmented (a new random view every epoch)")
+        st.image(figures.to_display(views), width=64)
         if st.button("Another random view", key="train_aug_reroll"):
             st.session_state["train_aug_roll"] = int(st.session_state.get("train_aug_roll", 0)) + 1
             st.rerun()
@@ -315,32 +333,75 @@ def number(col, label: str, key: str, low: float, high: float, problems: list[st
     return got
 
 
+# Digits, optionally grouped by threes with one kind of separator: "1024", "1,024", "1 024", "2_147_483_647".
+_WHOLE = re.compile(r"[+-]?(\d+|\d{1,3}(?P<sep>[,_ '\u00a0\u202f])\d{3}(?:(?P=sep)\d{3})*)")
+_WHOLE_MAX_CHARS = 20  # the seed's 2,147,483,647 with separators fits; a pasted page does not reach the server
+
+
+def parse_whole_number(text: str) -> int:
+    """``"1,024"`` → 1024. A fraction, a letter or an empty box raises ValueError quoting what was typed.
+
+    Streamlit's number box rounds in the browser (12.7 arrives as 12), so whole-number fields are text boxes
+    read here, where "12.7" can still be refused."""
+    typed = str(text).strip()
+    match = _WHOLE.fullmatch(typed)
+    if match is None:
+        raise ValueError(f"“{typed}” is not a whole number" if typed else "the box is empty")
+    return int(re.sub(r"[^\d+-]", "", typed))
+
+
+def whole_number(col, label: str, key: str, low: int, high: int, problems: list[str],
+                 value: int | None = None) -> int | None:
+    """A text box for a whole number in [low, high]: what is typed is read on the server, never rounded or
+    clamped; a fraction, letters or a value out of range disable Start with a sentence that quotes it.
+
+    The box's state (``st.session_state[key]``) is the text; a set-up link or a recipe puts ``str(value)`` there."""
+    state = st.session_state
+    if key in state and not isinstance(state[key], str):
+        state[key] = str(state[key])  # set by older code or a test as a number
+    if key not in state and value is not None:
+        state[key] = str(value)
+    typed = col.text_input(label, key=key, disabled=_locked(), max_chars=_WHOLE_MAX_CHARS,
+                           help=f"A whole number from {low:,} to {high:,}.")
+    try:
+        got = parse_whole_number(typed)
+    except ValueError as exc:
+        reason = f"{label} must be a whole number between {low:,} and {high:,}: {exc}"
+    else:
+        if low <= got <= high:
+            return got
+        reason = f"{label} must be between {low:,} and {high:,}, got {got:,}"
+    col.error(md_text(reason) + ".")  # it quotes what a student typed
+    problems.append(reason)
+    return None
+
+
 def custom_options(current: dict[str, Any], problems: list[str]) -> dict[str, Any]:
-    """The template [[Conv → ReLU]×N → Pool?]×M → [Linear → ReLU]×K → Linear."""
-    st.caption(md_text("Template: Input → [[Conv → (BatchNorm) → ReLU] × N → Pool] × M → "
-                       "[Linear → ReLU → (Dropout)] × K → Linear"))
+    """The template [[Conv → ReLU]×N → Pool?]×M → [Linear → ReLU]×K → Linear (the model's description above the
+    boxes says it once)."""
+    def given(option: str, default: int) -> int:
+        value = current.get(option)  # None after a box held no whole number
+        return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+
     c = st.columns(4)
     opts = {
-        "blocks": number(c[0], "Blocks M", "train_opt_blocks", 0, 6, problems, int(current.get("blocks", 2)), step=1),
-        "convs_per_block": number(c[1], "Convs per block N", "train_opt_convs", 0, 3, problems,
-                                  int(current.get("convs_per_block", 2)), step=1),
-        "channels": number(c[2], "Channels", "train_opt_channels", 1, 256, problems,
-                           int(current.get("channels", 16)), step=1),
-        "kernel_size": number(c[3], "Kernel", "train_opt_kernel", 1, 11, problems,
-                              int(current.get("kernel_size", 3)), step=1),
+        "blocks": whole_number(c[0], "Blocks M", "train_opt_blocks", 0, 6, problems, given("blocks", 2)),
+        "convs_per_block": whole_number(c[1], "Convs per block N", "train_opt_convs", 0, 3, problems,
+                                        given("convs_per_block", 2)),
+        "channels": whole_number(c[2], "Channels", "train_opt_channels", 1, 256, problems, given("channels", 16)),
+        "kernel_size": whole_number(c[3], "Kernel", "train_opt_kernel", 1, 11, problems, given("kernel_size", 3)),
     }
     c = st.columns(4)
-    opts["padding"] = number(c[0], "Padding", "train_opt_padding", 0, 5, problems, int(current.get("padding", 1)),
-                             step=1)
-    opts["stride"] = number(c[1], "Stride", "train_opt_stride", 1, 4, problems, int(current.get("stride", 1)), step=1)
+    opts["padding"] = whole_number(c[0], "Padding", "train_opt_padding", 0, 5, problems, given("padding", 1))
+    opts["stride"] = whole_number(c[1], "Stride", "train_opt_stride", 1, 4, problems, given("stride", 1))
     pool = c[2].selectbox("Pooling", ["max", "avg", "none"], key="train_opt_pool", disabled=_locked(),
                           index=["max", "avg", "none"].index(current.get("pool", "max") or "none"))
     opts["pool"] = None if pool == "none" else pool
-    opts["linear_layers"] = number(c[3], "Hidden Linear layers K", "train_opt_linear", 0, 2, problems,
-                                   int(current.get("linear_layers", 1)), step=1)
+    opts["linear_layers"] = whole_number(c[3], "Hidden Linear layers K", "train_opt_linear", 0, 2, problems,
+                                         given("linear_layers", 1))
     c = st.columns(3)
-    opts["hidden_units"] = number(c[0], "Hidden units", "train_opt_hidden", 1, 2048, problems,
-                                  int(current.get("hidden_units", 64)), step=1)
+    opts["hidden_units"] = whole_number(c[0], "Hidden units", "train_opt_hidden", 1, 2048, problems,
+                                        given("hidden_units", 64))
     opts["batchnorm"] = c[1].toggle("BatchNorm", bool(current.get("batchnorm", False)), key="train_opt_bn", disabled=_locked())
     opts["dropout"] = c[2].slider("Dropout", 0.0, 0.9, float(current.get("dropout", 0.0)), 0.05,
                                   key="train_opt_dropout", disabled=_locked())
@@ -363,8 +424,8 @@ def model_section(dataset: datasets.Preview | None) -> tuple[str, dict[str, Any]
     if name == "custom":
         options = custom_options(current, problems)
     elif name in ("tinyvgg", "linear", "mlp"):
-        options["hidden_units"] = number(st, "Hidden units", f"train_opt_hidden_{name}", 1, 512, problems,
-                                         int(current.get("hidden_units", 10)), step=1)
+        options["hidden_units"] = whole_number(st, "Hidden units", f"train_opt_hidden_{name}", 1, 512, problems,
+                                               int(current.get("hidden_units", 10)))
         if name == "mlp":
             options["relu_on_logits"] = st.toggle("ReLU on the logits (as the tutorial's V1 — worth comparing)",
                                                   bool(current.get("relu_on_logits", True)),
@@ -408,19 +469,19 @@ def hyper_section(limits: Limits) -> tuple[dict[str, Any], list[str]]:
                                step=1e-4),
     }
     c = st.columns(4)
-    values["batch_size"] = number(c[0], "Batch size", "train_batch_size", 1, limits.max_batch_size, problems, step=1)
-    values["epochs"] = number(c[1], "Epochs", "train_epochs", 1, limits.max_epochs, problems, step=1)
-    values["seed"] = number(c[2], "Seed", "train_seed", 0, 2**31 - 1, problems, step=1)
+    values["batch_size"] = whole_number(c[0], "Batch size", "train_batch_size", 1, limits.max_batch_size, problems)
+    values["epochs"] = whole_number(c[1], "Epochs", "train_epochs", 1, limits.max_epochs, problems)
+    values["seed"] = whole_number(c[2], "Seed", "train_seed", 0, 2**31 - 1, problems)
     gpu = torch.cuda.is_available()
     values["accelerator"] = c[3].selectbox("Device", ["auto", "cpu", "gpu"] if gpu else ["auto", "cpu"],
                                            key="train_accelerator", disabled=_locked(),
                                            help=None if gpu else "No GPU on this machine: auto means CPU.")
     c = st.columns(3)
     values["scheduler"] = c[0].selectbox("LR schedule", SCHEDULERS, key="train_scheduler", disabled=_locked())
-    values["early_stopping_patience"] = number(c[1], "Early stopping patience (0 = off)", "train_patience", 0, 50,
-                                               problems, step=1)
-    values["snapshot_every"] = number(c[2], "Snapshot filters every N steps (0 = off)", "train_snapshot_every", 0,
-                                      10000, problems, step=1)
+    values["early_stopping_patience"] = whole_number(c[1], "Early stopping patience (0 = off)", "train_patience",
+                                                     0, 50, problems)
+    values["snapshot_every"] = whole_number(c[2], "Snapshot filters every N steps (0 = off)",
+                                            "train_snapshot_every", 0, 10000, problems)
     values["fast"] = st.toggle("Fast mode", key="train_fast", disabled=_locked(),
                                help="The speed options this device supports: on a GPU bfloat16 autocast, "
                                     "channels-last, a fused optimiser and cuDNN autotuning; on the CPU the fused "
@@ -557,9 +618,15 @@ def share_link(config: RunConfig, locked: bool = False) -> str:
     return f"{base}?setup={setups.encode(config)}" + ("&locked=1" if locked else "")
 
 
+SHARE_LABELS = ("Link to share (students can change it)", "Locked link (students cannot change the set-up)")
+
+
 def share_box(config: RunConfig) -> None:
+    """The two links, each under its own label and wrapped in full: the ``&locked=1`` that tells them apart is at
+    the very end of a long address, past the width of a one-line box."""
     with st.expander("Share this set-up"):
-        st.caption("Anyone who opens this link gets this form filled in the same way:")
-        st.code(share_link(config), language=None)
-        st.caption("The same, locked: students can press Start but not change the set-up.")
-        st.code(share_link(config, locked=True), language=None)
+        st.caption("Anyone who opens a link gets this form filled in the same way. Copy it with the button at the "
+                   "right of its box.")
+        for label, locked in zip(SHARE_LABELS, (False, True)):
+            st.markdown(f"**{label}**")
+            st.code(share_link(config, locked=locked), language=None, wrap_lines=True)

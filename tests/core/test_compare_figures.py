@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -75,6 +76,33 @@ def test_log_scale_drops_values_it_cannot_draw():
     df = pd.DataFrame({"step": [0, 1, 2, 3], "epoch": [0, 0, 0, 0], "val_loss": [1.0, 0.0, -1.0, 0.5]})
     fig = cf.compare_curves([cf.RunCurves("r", "r", df)], "val_loss", log_y=True)
     assert list(fig.data[0].y) == [1.0, 0.5] and fig.layout.yaxis.type == "log"
+
+
+@pytest.mark.parametrize("low, high, ticks", [
+    (0.05, 2.3, [0.05, 0.1, 0.2, 0.5, 1, 2]),  # Plotly's own read "2 … 0.1 9 8 7" over such a range
+    (0.3, 0.6, [0.3, 0.4, 0.5, 0.6]),
+    (1.35, 2.3, [1.5, 2]),
+    (1e-6, 10, [1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.1, 1, 10]),
+    (0.31, 0.34, None),  # no two round numbers inside: Plotly's own ticks
+])
+def test_log_ticks_are_few_round_numbers(low, high, ticks):
+    assert cf.log_ticks(low, high) == ticks
+
+
+def test_a_log_scale_chart_writes_its_ticks_plainly():
+    df = pd.DataFrame({"step": [0, 1, 2, 3], "epoch": [0, 0, 0, 0], "val_loss": [2.3, 1.0, 0.3, 0.05]})
+    fig = cf.compare_curves([cf.RunCurves("r", "r", df)], "val_loss", log_y=True)
+    assert list(fig.layout.yaxis.ticktext) == ["0.05", "0.1", "0.2", "0.5", "1", "2"]
+    assert cf.compare_curves([cf.RunCurves("r", "r", df)], "val_loss").layout.yaxis.tickvals is None
+
+
+def test_started_text_says_today_yesterday_or_the_date():
+    now = datetime(2026, 12, 3, 10, 0, 0)
+    assert cf.started_text(datetime(2026, 12, 3, 9, 5, 7), now) == "09:05:07 today"
+    assert cf.started_text(datetime(2026, 12, 2, 23, 59, 59), now) == "23:59:59 yesterday"
+    assert cf.started_text(datetime(2026, 11, 28, 14, 3, 12), now) == "28 Nov 14:03"
+    assert cf.started_text(datetime(2025, 12, 3, 14, 3, 12), now) == "3 Dec 2025 14:03"
+    assert cf.started_text(None, now) == "–"
 
 
 def test_labels_name_what_differs_between_runs():

@@ -4,6 +4,7 @@ and a short real experiment through the engine."""
 from __future__ import annotations
 
 import random
+from itertools import pairwise
 
 import pytest
 import torch
@@ -11,7 +12,7 @@ import torch
 from vision_core.config import RunConfig
 from vision_core.data import datasets
 from vision_core.data.datasets import Split, _limit_train
-from vision_core.figures.experiments import VariantCurves, overfitting_figure
+from vision_core.figures.experiments import LABEL_SPACING, VariantCurves, overfitting_figure, spread
 from vision_core.lessons import experiments as X
 from vision_core.training import engine
 from vision_core.training.live import LiveState
@@ -199,6 +200,28 @@ def test_overlay_figure_has_every_variant_in_one_colour_solid_train_dashed_valid
     assert texts == ["gap +15.0 pts", "gap -1.0 pts"]  # 0.8 − 0.65; 0.6 − 0.61
     brackets = [t for t in fig.data if t.name.endswith("gap")]
     assert [list(b.x) for b in brackets] == [[3, 3], [2, 2]]
+
+
+@pytest.mark.parametrize("wanted", [[0.5, 0.5], [0.5, 0.51, 0.49, 0.5], [0.95, 0.97], [0.02, 0.01], [0.2, 0.8]])
+def test_spread_keeps_labels_apart_inside_the_axis(wanted):
+    placed = spread(wanted, 0.1, 0.0, 1.0)
+    ordered = sorted(placed)
+    assert all(b - a >= 0.1 - 1e-9 for a, b in pairwise(ordered))
+    assert all(0.0 <= y <= 1.0 for y in placed)
+    if wanted == [0.2, 0.8]:
+        assert placed == wanted  # labels already apart stay beside their brackets
+
+
+def test_gap_labels_of_gaps_ending_at_the_same_height_are_spaced_on_a_fixed_axis():
+    curves = [VariantCurves(label, [{"epoch": 1, "train_acc": 0.6, "val_acc": 0.5},
+                                    {"epoch": 2, "train_acc": top, "val_acc": bottom}])
+              for label, top, bottom in (("a", 0.9, 0.7), ("b", 0.85, 0.75), ("c", 0.8, 0.8))]
+    fig = overfitting_figure(curves)
+    low, high = fig.layout.yaxis.range
+    heights = sorted(a.ay for a in fig.layout.annotations if a.text.startswith("gap"))
+    assert len(heights) == 3
+    assert all(b - a >= LABEL_SPACING * (high - low) - 1e-9 for a, b in pairwise(heights))
+    assert fig.layout.xaxis.range[1] > 2  # room right of the last epoch for the labels
 
 
 def test_a_short_real_experiment_trains_both_variants_and_draws_them(tmp_path):

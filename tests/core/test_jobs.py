@@ -490,3 +490,17 @@ def test_a_stale_scheduler_claim_on_a_queued_run_is_taken_over_but_a_cli_claim_n
     scheduler.refresh()
     assert launcher.launched == [orphan.run_id]
     scheduler.close()
+
+
+def test_parallel_runs_is_the_slots_of_the_device_the_runs_will_get(tmp_path):
+    cpu_only = jobs.Scheduler(tmp_path, cpu_slots=1, gpu_slots=8)
+    cpu_only._gpus = []
+    assert cpu_only.parallel_runs("auto") == cpu_only.parallel_runs("gpu") == 1  # auto on a CPU server: the CPU
+    two_gpus = jobs.Scheduler(tmp_path, cpu_slots=3, gpu_slots=8)
+    two_gpus._gpus = [80_000.0, 80_000.0]
+    assert (two_gpus.parallel_runs("auto"), two_gpus.parallel_runs("cpu")) == (16, 3)
+
+    class Cluster:
+        manages_capacity = True
+
+    assert jobs.Scheduler(tmp_path, launcher=Cluster()).parallel_runs() is None  # Ray queues them itself

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from datetime import datetime
 
 import pytest
 import torch
@@ -187,7 +188,19 @@ def test_rename_keeps_the_id_and_the_owner(tmp_path):
     again = runs.load_run("r1", tmp_path)
     assert (again.run_id, again.owner, again.name, again.label) == ("r1", "p1", "Adam, lr 0.01[31m", again.name)
     runs.rename_run(run, "", tmp_path)
-    assert runs.load_run("r1", tmp_path).label == "r1"
+    unnamed = runs.load_run("r1", tmp_path)
+    # No name: model · dataset · the time its folder was made (an id without new_run_id's time says nothing).
+    assert unnamed.label == f"{unnamed.config.model} · {unnamed.config.dataset} · {unnamed.started:%H:%M:%S}"
+
+
+def test_a_run_id_made_here_says_when_the_run_started_and_its_short_id():
+    assert runs.started_at("20261122-112233-lenet-digits-3fa1") == datetime(2026, 11, 22, 11, 22, 33)
+    assert runs.short_id("20261122-112233-lenet-digits-3fa1") == "3fa1"
+    assert runs.started_at("my-own-run") is None and runs.short_id("my-own-run") == "-own-run"
+    assert runs.started_at("20261399-112233-x-3fa1") is None  # looks like a time, is none
+    made = runs.new_run_id(RunConfig(model="lenet", dataset="digits"))
+    assert abs((runs.started_at(made) - datetime.now()).total_seconds()) < 5
+    assert runs.short_id(made) == made[-4:]
 
 
 class Boom:

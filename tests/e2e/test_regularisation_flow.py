@@ -58,7 +58,8 @@ def flow(app_url, page, shot) -> None:
     wait_for_app(page)
     shot(page, "lab-form", top=True)
 
-    page.get_by_role("button", name="▶ Train 2 runs side by side").click()
+    # "one after another", "at the same time": the button says how this server will train them (issue 19.12).
+    page.get_by_role("button", name=re.compile(r"^▶ Train 2 runs(, one after another| at the same time)$")).click()
     table = page.get_by_test_id("stTable")
     try:
         table.get_by_text("dropout 0.5").wait_for()

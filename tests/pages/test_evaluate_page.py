@@ -3,6 +3,7 @@ broken checkpoint, picking a (truth, prediction) cell, and comparing runs."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -81,6 +82,38 @@ def test_choosing_a_cell_with_the_select_boxes_shows_its_images(runs_dir, traine
     spec = next(c.proto.spec for c in at.get("plotly_chart") if c.proto.id.endswith("-eval_pair_images"))
     assert "Pred: 0 | Truth: 0" in spec  # the grid of that cell's images is drawn, titled
     assert at.selectbox(key="eval_truth").value == "0"
+
+
+def framed_cell(at: AppTest) -> tuple[float, float, float, float]:
+    """The (x0, x1, y0, y1) of the frame drawn on the confusion matrix (category i spans i ± 0.5)."""
+    spec = json.loads(next(c.proto.spec for c in at.get("plotly_chart") if c.proto.id.endswith("-eval_cm")))
+    (frame,) = spec["layout"]["shapes"]
+    return frame["x0"], frame["x1"], frame["y0"], frame["y1"]
+
+
+def test_the_cell_whose_images_are_shown_is_framed_in_the_matrix(runs_dir, trained):
+    """Issue 19.13: the matrix did not show which cell the images below belong to."""
+    at = open_page(trained.run_id)
+    at.selectbox(key="eval_truth").set_value("3")
+    at.selectbox(key="eval_pred").set_value("8").run()
+    assert not at.exception
+    assert framed_cell(at) == (7.5, 8.5, 2.5, 3.5)  # column "8" (predicted), row "3" (truth)
+    at.selectbox(key="eval_pred").set_value("0").run()
+    assert framed_cell(at) == (-0.5, 0.5, 2.5, 3.5)  # the frame follows the boxes
+
+
+def test_a_click_on_a_cell_fills_the_boxes_and_frames_it_in_the_same_run(runs_dir, trained):
+    at = open_page(trained.run_id)
+    at.session_state["eval_cm"] = {"selection": {"points": [{"curve_number": 1, "point_index": 3 * 10 + 8}]}}
+    at.run()
+    assert not at.exception
+    assert (at.selectbox(key="eval_truth").value, at.selectbox(key="eval_pred").value) == ("3", "8")
+    assert framed_cell(at) == (7.5, 8.5, 2.5, 3.5)
+
+
+def test_the_png_download_says_what_it_gives(runs_dir, trained):
+    label = open_page(trained.run_id).download_button(key="eval_cm_png").label
+    assert "mlxtend" not in label and "PNG" in label and "picture" in label
 
 
 def test_prediction_grid_rerolls_and_fixed_seed(runs_dir, trained):

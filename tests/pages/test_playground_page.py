@@ -52,7 +52,9 @@ def array(value) -> np.ndarray:
 
 def test_opens_on_the_tutorials_xor_model(page):
     assert metric(page, "Step") == "0"
-    assert metric(page, "Test accuracy") == "—"  # the four points are train and test
+    # The four points are the training and the test set: the test numbers are shown, and are the training ones.
+    assert metric(page, "Test accuracy") == metric(page, "Train accuracy") != "—"
+    assert metric(page, "Test loss") == metric(page, "Train loss") != "—"
     assert any("2-4-1 network: 17 weights" in c.value for c in page.caption)
     assert page.selectbox(key="pg_activation").value == "sigmoid" and page.selectbox(key="pg_loss").value == "mse"
     assert page.select_slider(key="pg_lr").value == 0.01

@@ -34,8 +34,9 @@ class NoLauncher:
 def root(tmp_path, monkeypatch):
     monkeypatch.setenv("VISION_CORE_RUNS", str(tmp_path))
     monkeypatch.delenv("VISION_CORE_TEACHER_PASSWORD", raising=False)
-    scheduler = jobs.Scheduler(tmp_path, launcher=NoLauncher())
+    scheduler = jobs.Scheduler(tmp_path, launcher=NoLauncher(), cpu_slots=1)
     scheduler.start = lambda: scheduler  # no scheduler thread: queued runs stay queued
+    scheduler._gpus = []  # a CPU server, as the machines these tests run on, whatever this one has
     monkeypatch.setitem(jobs._managers, runs.runs_root(), scheduler)
     return tmp_path
 
@@ -69,7 +70,7 @@ def test_the_page_offers_measured_presets_and_refuses_bad_values_in_one_sentence
     assert at.selectbox(key="reg_setup").value == "digits_mlp"
     assert at.selectbox(key="reg_factor").value == "dropout"
     assert at.text_input(key="reg_values_digits_mlp_dropout").value == "0, 0.5"
-    assert at.button(key="reg_start").label == "▶ Train 2 runs side by side"
+    assert at.button(key="reg_start").label == "▶ Train 2 runs, one after another"  # one CPU slot
     at.selectbox(key="reg_factor").set_value("train_limit").run()
     assert at.text_input(key="reg_values_digits_mlp_train_limit").value == "100, all"
     at.text_input(key="reg_values_digits_mlp_train_limit").set_value("100, lots").run()
@@ -193,3 +194,50 @@ def test_a_broken_classroom_file_is_one_sentence_and_trains_nothing(root, tmp_pa
     assert not at.exception
     assert "max_jobs_per_persn" in at.error[0].value.replace("\\", "")
     assert not any(b.key == "reg_start" for b in at.button)
+
+
+# Issue 19.12: the button promised "side by side" while a one-slot CPU server trains the runs one after another.
+@pytest.mark.parametrize("slots, teacher, values, label", [
+    (1, False, "0, 0.5", "▶ Train 2 runs, one after another"),
+    (4, False, "0, 0.5", "▶ Train 2 runs at the same time"),
+    (4, False, "0, 0.25, 0.5", "▶ Train 3 runs, 2 at a time"),  # the per-person cap of 2
+    (4, True, "0, 0.25, 0.5, 0.75", "▶ Train 4 runs at the same time"),  # the teacher has no cap
+    (2, True, "0, 0.25, 0.5", "▶ Train 3 runs, 2 at a time"),
+])
+def test_the_button_says_how_the_runs_will_go_on_this_server(root, monkeypatch, slots, teacher, values, label):
+    if teacher:
+        monkeypatch.setenv("VISION_CORE_TEACHER_PASSWORD", "pw")
+    jobs._managers[runs.runs_root()].cpu_slots = slots
+    at = page(teacher=teacher)
+    at.text_input(key="reg_values_digits_mlp_dropout").set_value(values).run()
+    assert not at.exception
+    assert at.button(key="reg_start").label == label
+    said = " ".join(c.value for c in at.caption)
+    assert ("This server trains 1 run at a time for the whole class" in said) == (slots == 1)
+
+
+def finished_variant(root, config, epochs: list[dict]) -> str:
+    """A finished variant written by hand: its live.json holds ``epochs``."""
+    run = runs.create_run(config, root, owner=owner_id(TOKEN))
+    (run.path / "live.json").write_text(json.dumps({"version": 1, "status": "finished", "epochs": epochs}))
+    runs.write_status(run, "finished")
+    return run.run_id
+
+
+def test_two_gap_labels_ending_at_the_same_height_do_not_overlap(root):
+    exp = X.experiment("digits_mlp", "dropout", epochs=3)
+    ends = [(0.90, 0.70), (0.85, 0.75)]  # both gaps centred on 80 %: the labels used to sit 14 px apart
+    ids = [finished_variant(root, config, [{"epoch": e, "train_acc": 0.5 + (top - 0.5) * e / 3,
+                                            "val_acc": 0.5 + (bottom - 0.5) * e / 3, "train_loss": 1 / e,
+                                            "val_loss": 1.2 / e} for e in (1, 2, 3)])
+           for config, (top, bottom) in zip(exp.variants(), ends)]
+    at = page(setup="digits_mlp", factor="dropout", values="0, 0.5", epochs="3", runs=",".join(ids))
+    assert not at.exception
+    (chart,) = [c for c in at.get("plotly_chart") if c.proto.id.endswith("-reg_chart")]
+    layout = json.loads(chart.proto.spec)["layout"]
+    labels = [a for a in layout["annotations"] if a["text"].startswith("gap")]
+    assert [a["text"] for a in labels] == ["gap +20.0 pts", "gap +10.0 pts"]
+    low, high = layout["yaxis"]["range"]  # a fixed accuracy axis: the labels are spaced in its units
+    assert abs(labels[0]["ay"] - labels[1]["ay"]) >= 0.099 * (high - low)
+    assert all(low <= a["ay"] <= high for a in labels)
+    assert [a["y"] for a in labels] == pytest.approx([0.8, 0.8])  # each line still starts at its own bracket

@@ -10,7 +10,9 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
+from datetime import datetime, timedelta
 
 import pytest
 import torch
@@ -212,7 +214,7 @@ def test_runs_table_columns_legends_smoothing_axes_and_csv(trained, root):
     at = page("pages/runs.py")
     assert not at.exception
     df = at.dataframe[0].value
-    assert list(df.columns[:5]) == ["name", "model", "dataset", "optimizer", "learning rate"]
+    assert list(df.columns[:7]) == ["name", "id", "started", "model", "dataset", "optimizer", "learning rate"]
     assert list(df.columns)[-1] == "run id"
     assert "None" not in df.astype(str).to_string()  # numbers missing are NaN, shown as the placeholder
     assert at.selectbox(key="runs_metric").value == "val_acc"
@@ -330,3 +332,43 @@ def test_anyone_may_download_a_finished_run_as_code_the_checkpoint_only_its_owne
     at = page("pages/runs.py")
     at.selectbox(key="runs_manage").set_value("mine").run()
     assert "runs_code" not in [b.key for b in at.get("download_button")]  # not finished: nothing to reproduce yet
+
+
+def test_unnamed_runs_are_told_apart_by_a_default_name_a_short_id_and_when_they_started(trained, root):
+    """Issue 19.6: two unnamed runs of the same set-up were two empty names; "One run" said the id twice."""
+    now = datetime.now().replace(microsecond=0)
+    today = max(now - timedelta(seconds=5), now.replace(hour=0, minute=0, second=0))
+    yesterday = now - timedelta(days=1)
+    first, second = f"{yesterday:%Y%m%d-%H%M%S}-lenet-digits-7b2c", f"{today:%Y%m%d-%H%M%S}-lenet-digits-3fa1"
+    copy_run(trained, root, first, owner_id(ME))
+    copy_run(trained, root, second, owner_id(ME))
+    at = page("pages/runs.py")
+    assert not at.exception
+    table = at.dataframe[0].value.set_index("run id")
+    assert list(table.columns[:3]) == ["name", "id", "started"]
+    assert table.loc[second, "name"] == f"lenet · digits · {today:%H:%M:%S}"
+    assert table.loc[first, "name"] == f"lenet · digits · {yesterday:%H:%M:%S}"
+    assert (table.loc[second, "id"], table.loc[first, "id"]) == ("3fa1", "7b2c")
+    assert table.loc[second, "started"] == f"{today:%H:%M:%S} today"
+    assert table.loc[first, "started"] == f"{yesterday:%H:%M:%S} yesterday"
+    assert any("server's clock" in c.value for c in at.caption)  # whose time it is, said once
+
+    box = at.selectbox(key="runs_manage")
+    box.set_value(second).run()
+    assert box.format_func(second) == f"lenet · digits · {today:%H:%M:%S} · 3fa1 (finished)"
+    (line,) = [t.value for t in at.text if t.value.startswith("Run ")]
+    assert line.count(second) == 1 and line.startswith(f"Run {second}: lenet on digits, started ")
+    assert "by you" in line
+
+
+def test_log_scale_ticks_are_round_numbers_written_plainly(trained, root):
+    copy_run(trained, root, "r1", owner_id(ME))
+    at = page("pages/runs.py")
+    at.selectbox(key="runs_metric").set_value("train_loss_step")
+    at.toggle(key="runs_log").set_value(True).run()
+    assert not at.exception
+    yaxis = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["yaxis"]
+    assert yaxis["type"] == "log" and yaxis["tickmode"] == "array"
+    values, labels = yaxis["tickvals"], yaxis["ticktext"]
+    assert len(values) >= 2 and values == sorted(values)
+    assert labels == [f"{v:g}" for v in values] and all(re.fullmatch(r"\d+(\.\d+)?", t) for t in labels)

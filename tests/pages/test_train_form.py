@@ -4,6 +4,7 @@ datasets not on disk, and the recipe menu that follows the form."""
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 
 import pytest
@@ -11,6 +12,7 @@ import torchvision
 from PIL import Image
 
 from tests.pages.apptest import open_page
+from ui.train_form import WHOLE_NUMBER_KEYS
 from vision_core.config import RunConfig
 from vision_core.data import datasets
 from vision_core.training import setups
@@ -57,7 +59,7 @@ def test_the_two_billion_parameter_model_is_previewed_and_refused_with_its_estim
     at.selectbox(key="train_image_size").set_value("64 × 64")
     at.selectbox(key="train_model").set_value("custom").run()
     for key, value in HUGE.items():
-        at.number_input(key=key).set_value(value)
+        at.text_input(key=key).set_value(str(value))
     at.selectbox(key="train_opt_pool").set_value("none").run()
     assert not at.exception
     # The preview is drawn (on the meta device: no 8 GB of weights), and the guard says why Start is off.
@@ -72,11 +74,11 @@ def test_an_estimate_over_the_memory_limit_names_a_batch_that_fits(page_env):
     at = open_page("pages/train.py")
     assert not at.button(key="train_start").disabled  # LeNet at batch 32 fits in 40 MB
     assert any("Memory to train: ≈" in c.value and "40.0 MB per job" in c.value for c in at.caption)
-    at.number_input(key="train_batch_size").set_value(1024).run()
+    at.text_input(key="train_batch_size").set_value("1024").run()
     reason = start_disabled_because(at)
     assert "the limit per job is 40.0 MB" in reason and "Try batch size" in reason
     batch = int(reason.split("Try batch size ")[1].split()[0])
-    at.number_input(key="train_batch_size").set_value(batch).run()
+    at.text_input(key="train_batch_size").set_value(str(batch)).run()
     assert not at.button(key="train_start").disabled
 
 
@@ -85,8 +87,8 @@ def test_the_teachers_limits_apply_to_the_form(page_env):
     at = open_page("pages/train.py")
     reason = start_disabled_because(at)  # the quick start's batch 32 and 10 epochs are over these limits
     assert "Batch size must be between 1 and 16, got 32" in reason and "Epochs must be between 1 and 5" in reason
-    at.number_input(key="train_batch_size").set_value(16)
-    at.number_input(key="train_epochs").set_value(5).run()
+    at.text_input(key="train_batch_size").set_value("16")
+    at.text_input(key="train_epochs").set_value("5").run()
     assert not at.button(key="train_start").disabled
 
 
@@ -104,8 +106,6 @@ def test_a_broken_classroom_file_is_said_and_the_defaults_apply(page_env):
 @pytest.mark.parametrize("key, value, reason", [
     ("train_lr", 100.0, "Learning rate must be between 1e-06 and 10, got 100"),
     ("train_lr", 0.0, "Learning rate must be between 1e-06 and 10, got 0"),
-    ("train_epochs", 0, "Epochs must be between 1 and 200, got 0"),
-    ("train_batch_size", 0, "Batch size must be between 1 and 1024, got 0"),
     ("train_momentum", 1.5, "Momentum (SGD) must be between 0 and 0.999, got 1.5"),
     ("train_weight_decay", -0.1, "Weight decay (L2) must be between 0 and 1, got -0.1"),
 ])
@@ -121,10 +121,48 @@ def test_a_number_out_of_range_disables_start_with_the_reason(page_env, key, val
     assert not at.button(key="train_start").disabled
 
 
+def unescaped(text: str) -> str:
+    return text.replace("\\", "")
+
+
+# Issue 19.5: a whole-number box is a text box read on the server. Streamlit's number box rounded 12.7 to 12 in
+# the browser (Start stayed enabled), read "abc" as 0, and wrote the seed's limit as 2.14748e+09.
+@pytest.mark.parametrize("key, typed, reason", [
+    ("train_batch_size", "12.7", "Batch size must be a whole number between 1 and 1,024: “12.7” is not a whole number"),
+    ("train_epochs", "2.5", "Epochs must be a whole number between 1 and 200: “2.5” is not a whole number"),
+    ("train_epochs", "abc", "Epochs must be a whole number between 1 and 200: “abc” is not a whole number"),
+    ("train_epochs", "", "Epochs must be a whole number between 1 and 200: the box is empty"),
+    ("train_epochs", "0", "Epochs must be between 1 and 200, got 0"),
+    ("train_batch_size", "2,048", "Batch size must be between 1 and 1,024, got 2,048"),
+    ("train_seed", "3000000000", "Seed must be between 0 and 2,147,483,647, got 3,000,000,000"),
+    ("train_seed", "1e3", "Seed must be a whole number between 0 and 2,147,483,647: “1e3” is not a whole number"),
+    ("train_patience", "-1", "Early stopping patience (0 = off) must be between 0 and 50, got -1"),
+])
+def test_a_whole_number_field_refuses_fractions_and_letters_quoting_what_was_typed(page_env, key, typed, reason):
+    at = open_page("pages/train.py")
+    at.text_input(key=key).set_value(typed).run()
+    assert not at.exception
+    assert at.text_input(key=key).value == typed  # kept as typed: never rounded, never clamped
+    assert reason in unescaped(start_disabled_because(at))
+    assert any(reason in unescaped(e.value) for e in at.error)  # also said right under the box
+    assert "e+" not in start_disabled_because(at)  # limits print as whole numbers
+
+
+def test_a_whole_number_with_thousands_separators_is_read_and_trained_as_typed(page_env):
+    at = open_page("pages/train.py")
+    at.text_input(key="train_batch_size").set_value("1,024")
+    at.text_input(key="train_seed").set_value(" 2_147_483_647 ").run()
+    assert not at.exception
+    assert not [e.value for e in at.error if "Seed" in e.value or "Batch size" in e.value]
+    codes = [c.value for c in at.code if "?setup=" in c.value]
+    config = setups.decode(codes[0].split("setup=")[1])
+    assert (config.batch_size, config.seed) == (1024, 2**31 - 1)
+
+
 def test_a_custom_model_number_out_of_range_disables_start(page_env):
     at = open_page("pages/train.py")
     at.selectbox(key="train_model").set_value("custom").run()
-    at.number_input(key="train_opt_channels").set_value(0).run()
+    at.text_input(key="train_opt_channels").set_value("0").run()
     assert "Channels must be between 1 and 256, got 0" in start_disabled_because(at)
 
 
@@ -147,7 +185,8 @@ def test_image_folders_are_chosen_from_the_data_folder(page_env):
     assert "MNIST (download)" in labels
     at.selectbox(key="train_dataset").set_value("imagefolder").run()
     assert not at.exception
-    assert not at.text_input  # no path box anywhere
+    # No path box anywhere: the only text boxes are the whole-number fields.
+    assert {t.key for t in at.text_input} <= WHOLE_NUMBER_KEYS
     picker = at.selectbox(key="train_image_folder")
     assert picker.options == ["empty", "pets"] and picker.value == "empty"
     assert any(r"train/\<class\>" in w.value for w in at.warning)  # that folder is no dataset: the layout is said
@@ -239,12 +278,12 @@ def test_the_recipe_menu_and_its_notice_follow_the_form(page_env):
     assert "Digits (scikit-learn, 8×8 → 32×32)" in notice and "fashion_mnist" not in notice
     at.run()  # a rerun without a change keeps both
     assert at.selectbox(key="train_preset").value == "tinyvgg_fashion" and at.info
-    at.number_input(key="train_epochs").set_value(7).run()  # the student changes the recipe
+    at.text_input(key="train_epochs").set_value("7").run()  # the student changes the recipe
     assert at.selectbox(key="train_preset").value == "own"
     assert not any("TinyVGG" in i.value for i in at.info)
     at.selectbox(key="train_preset").set_value("tinyvgg_fashion")
     at.button(key="train_load_preset").click().run()
-    assert at.number_input(key="train_epochs").value == 3 and at.selectbox(key="train_preset").value == "tinyvgg_fashion"
+    assert at.text_input(key="train_epochs").value == "3" and at.selectbox(key="train_preset").value == "tinyvgg_fashion"
 
 
 # --------------------------------------------------------------------------- shareable set-ups
@@ -262,9 +301,9 @@ def test_a_shared_link_opens_the_form_filled_in(page_env):
     assert at.selectbox(key="train_image_size").value == "64 × 64"
     assert at.slider(key="train_difficulty").value == 0.5
     assert at.selectbox(key="train_model").value == "tinyvgg"
-    assert at.number_input(key="train_opt_hidden_tinyvgg").value == 12
+    assert at.text_input(key="train_opt_hidden_tinyvgg").value == "12"
     assert (at.selectbox(key="train_optimizer").value, at.number_input(key="train_lr").value) == ("sgd", 0.1)
-    assert (at.number_input(key="train_epochs").value, at.number_input(key="train_batch_size").value) == (7, 64)
+    assert (at.text_input(key="train_epochs").value, at.text_input(key="train_batch_size").value) == ("7", "64")
     assert at.toggle(key="train_aug_hflip").value and at.toggle(key="train_aug_rotation").value
     assert any("shared link" in i.value for i in at.info)
     assert not at.button(key="train_start").disabled and not at.selectbox(key="train_model").disabled
@@ -273,7 +312,7 @@ def test_a_shared_link_opens_the_form_filled_in(page_env):
     assert codes and codes[0].startswith("/train?setup=") and codes[1].endswith("&locked=1")
     assert setups.decode(codes[0].split("setup=")[1]) == SHARED
     assert any(e.label == "Share this set-up" for e in at.expander)
-    at.number_input(key="train_epochs").set_value(3).run()  # the student may change an unlocked link
+    at.text_input(key="train_epochs").set_value("3").run()  # the student may change an unlocked link
     assert setups.decode(next(c.value for c in at.code if "?setup=" in c.value).split("setup=")[1]).epochs == 3
 
 
@@ -283,10 +322,10 @@ def test_a_locked_link_lets_the_student_start_but_not_change(page_env):
     assert any("locked" in i.value for i in at.info)
     for widget in (at.selectbox(key="train_dataset"), at.selectbox(key="train_model"),
                    at.selectbox(key="train_preset"), at.number_input(key="train_lr"),
-                   at.number_input(key="train_epochs"), at.toggle(key="train_aug_hflip"),
-                   at.slider(key="train_difficulty"), at.number_input(key="train_opt_hidden_tinyvgg")):
+                   at.text_input(key="train_epochs"), at.toggle(key="train_aug_hflip"),
+                   at.slider(key="train_difficulty"), at.text_input(key="train_opt_hidden_tinyvgg")):
         assert widget.disabled, widget
-    assert at.number_input(key="train_epochs").value == 7
+    assert at.text_input(key="train_epochs").value == "7"
     assert not at.button(key="train_start").disabled
     assert not [c for c in at.code if "?setup=" in c.value]  # no share box to copy a changed set-up from
 
@@ -297,3 +336,81 @@ def test_a_damaged_link_is_one_error_and_the_form_stays_usable(page_env):
     assert [e.value for e in at.error if "set-up link" in e.value]
     assert not at.selectbox(key="train_model").disabled  # a damaged link locks nothing
     assert not at.button(key="train_start").disabled and at.selectbox(key="train_model").value == "lenet"
+
+
+# --------------------------------------------------------------------------- words and layout (issue 19.10, 11, 13)
+
+
+def chart(at, key: str) -> dict:
+    (found,) = [c for c in at.get("plotly_chart") if c.proto.id.endswith(f"-{key}")]
+    return json.loads(found.proto.spec)
+
+
+def test_the_custom_template_is_described_once(page_env):
+    at = open_page("pages/train.py")
+    at.selectbox(key="train_model").set_value("custom").run()
+    template = "[[Conv → (BatchNorm) → ReLU] × N → Pool] × M"
+    assert sum(template in unescaped(c.value) for c in at.caption) == 1
+
+
+def test_an_image_folder_not_chosen_yet_points_at_the_zip_upload(page_env):
+    at = open_page("pages/train.py")
+    at.selectbox(key="train_dataset").set_value("imagefolder").run()
+    assert not at.exception
+    reason = unescaped(start_disabled_because(at))
+    assert "No image folder yet: upload a zip of class folders with “Add your own” in 1 · Data" in reason
+    assert "on disk" not in reason
+
+
+def test_a_dataset_not_on_disk_says_how_to_get_it(page_env):
+    at = open_page("pages/train.py")
+    at.selectbox(key="train_dataset").set_value("mnist").run()
+    reason = unescaped(start_disabled_because(at))
+    assert "Download MNIST first (the button in 1 · Data), or choose a built-in dataset" in reason
+
+
+def test_the_two_share_links_are_labelled_and_shown_in_full(page_env):
+    at = open_page("pages/train.py")
+    (box,) = [e for e in at.expander if e.label == "Share this set-up"]
+    shown = [(child.type, child.value) for child in box.children.values() if child.type in ("markdown", "code")]
+    labels = [value for kind, value in shown if kind == "markdown"]
+    assert labels == ["**Link to share (students can change it)**",
+                      "**Locked link (students cannot change the set-up)**"]
+    codes = [child for child in box.children.values() if child.type == "code"]
+    # Each label is right above its own link, and the links wrap: "&locked=1" at the end is never out of sight.
+    assert [kind for kind, _ in shown] == ["markdown", "code", "markdown", "code"]
+    assert not codes[0].value.endswith("&locked=1") and codes[1].value.endswith("&locked=1")
+    assert all(c.proto.wrap_lines for c in codes)
+
+
+def test_the_augmentation_preview_labels_its_rows_not_each_image(page_env):
+    at = open_page("pages/train.py")
+    at.toggle(key="train_aug_hflip").set_value(True).run()
+    assert not at.exception
+    captions = [img.caption for element in at.get("imgs") for img in element.proto.imgs]
+    # "augmented" under each 64-pixel image broke mid-word; a caption above each row says what it is.
+    assert "augmented" not in captions and "original" not in captions
+    assert any(c.value == "Original images" for c in at.caption)
+    assert any(c.value.startswith("The same images augmented") for c in at.caption)
+
+
+def test_the_class_count_chart_labels_every_class(page_env):
+    at = open_page("pages/train.py")
+    xaxis = chart(at, "train_counts_chart")["layout"]["xaxis"]
+    assert xaxis["type"] == "category"  # the digits' classes "0"…"9" are names, not numbers
+    assert xaxis["tickvals"] == [str(d) for d in range(10)]
+
+
+def test_the_parameter_chart_reads_for_a_two_billion_parameter_model(page_env):
+    at = open_page("pages/train.py")
+    at.selectbox(key="train_dataset").set_value("shapes")
+    at.selectbox(key="train_image_size").set_value("64 × 64")
+    at.selectbox(key="train_model").set_value("custom").run()
+    for key, value in HUGE.items():
+        at.text_input(key=key).set_value(str(value))
+    at.selectbox(key="train_opt_pool").set_value("none").run()
+    (bars,) = chart(at, "train_param_chart")["data"]
+    assert bars["orientation"] == "h"  # layer names read along the rows, not slanted under the bars
+    assert bars["cliponaxis"] is False  # a label past the end of its bar is drawn, not cut off
+    assert "2.15 B · >99 %" in bars["text"]  # short labels: not "2,147,483,648 (100.0%)"
+    assert max(len(t) for t in bars["text"]) <= 16

@@ -63,7 +63,7 @@ def test_a_model_that_does_not_fit_disables_start(runs_dir):
     assert not at.button(key="train_start").disabled
     # ... but a net too deep for tiny inputs cannot take 1×28×28 with 6 pooling blocks.
     at.selectbox(key="train_model").set_value("custom").run()
-    at.number_input(key="train_opt_blocks").set_value(6).run()
+    at.text_input(key="train_opt_blocks").set_value("6").run()
     assert not at.exception
     assert at.button(key="train_start").disabled
     assert at.error and "cannot take" in at.error[0].value
@@ -83,7 +83,7 @@ def test_a_preset_whose_data_is_missing_falls_back_to_embedded_data(runs_dir, mo
 
 def test_short_training_started_from_the_page_completes(runs_dir):
     at = open_page("pages/train.py")
-    at.number_input(key="train_epochs").set_value(2).run()
+    at.text_input(key="train_epochs").set_value("2").run()
     at.button(key="train_start").click().run()
     assert not at.exception
     run_id = at.query_params["run"]

@@ -376,6 +376,14 @@ class Scheduler:
             finally:
                 os.close(fd)  # closing the descriptor drops the flock
 
+    def parallel_runs(self, accelerator: str = "auto") -> int | None:
+        """How many runs asking for ``accelerator`` this server trains at the same time (the slots of the device
+        they will get, shared by the whole class); None when a Ray cluster decides."""
+        if getattr(self.launcher, "manages_capacity", False):
+            return None
+        gpus = self._gpu_memory() if accelerator != "cpu" else []
+        return self.gpu_slots * len(gpus) if gpus else self.cpu_slots
+
     def control(self, run: runs.RunRecord) -> RemoteControl:
         return RemoteControl(run.path)
 

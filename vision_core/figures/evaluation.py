@@ -23,12 +23,17 @@ def _as_numpy(values) -> np.ndarray:
     return values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
 
 
-def confusion_heatmap(matrix, classes: Sequence[str], normalized: bool = False, title: str = "") -> go.Figure:
+SELECTED_COLOR = "rgb(255, 127, 14)"  # orange: stands out on every shade of the blue scale
+
+
+def confusion_heatmap(matrix, classes: Sequence[str], normalized: bool = False, title: str = "",
+                      selected: tuple[str, str] | None = None) -> go.Figure:
     """Confusion matrix heat map: rows = true class (top to bottom), columns = predicted class.
 
     Plotly heat maps send no click selections to Streamlit, so an invisible square marker sits on
     every cell: clicking a cell selects that marker, whose ``point_index`` is ``truth * K + pred``
-    (see ``cell_from_point_index``).
+    (see ``cell_from_point_index``). ``selected`` = (true class, predicted class) gets a thick frame: the cell
+    whose images the page shows below.
     """
     z = _as_numpy(matrix).astype(float)
     k = len(classes)
@@ -54,6 +59,12 @@ def confusion_heatmap(matrix, classes: Sequence[str], normalized: bool = False, 
         yaxis={"title": "true class", "type": "category", "autorange": "reversed"},
         height=max(320, 36 * k + 160), margin={"l": 60, "r": 20, "t": 50, "b": 60}, clickmode="event+select",
     )
+    if selected is not None and all(str(c) in names for c in selected):
+        t, p = names.index(str(selected[0])), names.index(str(selected[1]))
+        # A category axis places category i at i: the cell spans i ± 0.5 on both axes (reversed y included).
+        fig.add_shape(type="rect", xref="x", yref="y", x0=p - 0.5, x1=p + 0.5, y0=t - 0.5, y1=t + 0.5,
+                      line={"color": SELECTED_COLOR, "width": 4}, fillcolor="rgba(0,0,0,0)", layer="above",
+                      name="selected cell")
     return fig
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -109,6 +110,47 @@ def run_labels(configs: dict[str, dict[str, Any]], names: dict[str, str] | None 
     return {rid: (f"{label} · {rid[-4:]}" if counts[label] > 1 else label) for rid, label in labels.items()}
 
 
+def started_text(when: datetime | None, now: datetime) -> str:
+    """When a run started, as a class reads it on the Runs page: ``14:03:12 today``, ``09:15:40 yesterday``,
+    ``3 Dec 14:03`` (``3 Dec 2025 14:03`` another year); '–' when unknown. Both times are the server's clock: the
+    server does not know the viewer's time zone, and the page says so."""
+    if when is None:
+        return "–"
+    if when.date() == now.date():
+        return f"{when:%H:%M:%S} today"
+    if when.date() == (now - timedelta(days=1)).date():
+        return f"{when:%H:%M:%S} yesterday"
+    day = f"{when.day} {when:%b}" + ("" if when.year == now.year else f" {when.year}")
+    return f"{day} {when:%H:%M}"
+
+
+# The labelled ticks of a log axis are round numbers, the roundest first (powers of ten, then 2 and 5, …), each
+# kept only when it is far enough (in log units) from those already kept: a loss from 2.3 to 0.05 reads
+# 0.05 0.1 0.2 0.5 1 2, never Plotly's "2 … 0.1 9 8 7", and no two labels crowd the top of a decade.
+_LOG_MANTISSAS = ((1,), (2, 5), (3,), (1.5, 4, 6, 8), (1.2, 2.5, 7, 9))
+LOG_MAX_TICKS = 8
+
+
+def log_ticks(low: float, high: float) -> list[float] | None:
+    """Tick values for a log axis showing [low, high] (both > 0): round numbers, at least a seventh of the axis
+    apart, at most LOG_MAX_TICKS of them.
+
+    None when fewer than two round numbers fall in the range (Plotly's own ticks are then fine).
+    Example: ``log_ticks(0.05, 2.3)`` → ``[0.05, 0.1, 0.2, 0.5, 1.0, 2.0]``.
+    """
+    if not (math.isfinite(low) and math.isfinite(high)) or low <= 0 or high <= low:
+        return None
+    spacing = math.log10(high / low) / (LOG_MAX_TICKS - 1)
+    first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
+    kept: list[float] = []
+    for mantissas in _LOG_MANTISSAS:
+        for value in sorted(float(f"{m * 10.0 ** e:.12g}") for e in range(first, last + 1) for m in mantissas):
+            if low <= value <= high and len(kept) < LOG_MAX_TICKS and \
+                    all(abs(math.log10(value / k)) >= spacing * 0.999 for k in kept):
+                kept.append(value)
+    return sorted(kept) if len(kept) >= 2 else None
+
+
 def _steps_per_epoch(df: pd.DataFrame) -> float | None:
     """Steps in one epoch, from the first row that closes an epoch (Lightning logs it at the epoch's last step)."""
     if "step" not in df.columns or "epoch" not in df.columns:
@@ -193,6 +235,10 @@ def compare_curves(curves: Sequence[RunCurves], metric: str, x: str = "step", sm
                       margin={"l": 50, "r": 10, "t": 30, "b": 40},
                       legend={"orientation": "h", "y": -0.22, "title": {"text": ""}})
     fig.update_yaxes(type="log" if log_y else "linear")
+    drawn = [y for trace in fig.data for y in trace.y] if log_y else []
+    ticks = log_ticks(min(drawn), max(drawn)) if drawn else None
+    if ticks:  # round numbers, plainly written: Plotly's own log ticks read "2 … 0.1 9 8 7" over one decade
+        fig.update_yaxes(tickmode="array", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
     fig.layout.meta = {"missing": missing}  # runs without this metric / axis, for the page to say so
     return fig
 

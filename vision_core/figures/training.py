@@ -259,22 +259,57 @@ def overlay_curves(runs: dict[str, Any], metric: str = "val_acc") -> go.Figure:
     return fig
 
 
+def short_count(n: int) -> str:
+    """A parameter count short enough for a bar label: 61,706 → '61.7 k', 2,147,505,158 → '2.15 B'."""
+    if abs(n) < 10_000:
+        return f"{n:,}"
+    power = min((len(str(abs(int(n)))) - 1) // 3, 3)  # 1: k, 2: M, 3: B
+    if float(f"{n / 1000**power:.3g}") >= 1000 and power < 3:
+        power += 1  # 999,999 → '1 M', not '1e+03 k'
+    scaled = n / 1000**power
+    return f"{scaled:,.0f} B" if abs(scaled) >= 1000 else f"{scaled:.3g} {' kMB'[power]}"
+
+
+def _share(part: float) -> str:
+    """A layer's share of the parameters; never a rounded 0 % or 100 % for a layer that is not all or nothing."""
+    if 0 < part < 0.01:
+        return "<1 %"
+    if 0.99 < part < 1:
+        return ">99 %"
+    return f"{part:.0%}".replace("%", " %")
+
+
 def parameter_bars(rows: Sequence[Any]) -> go.Figure:
-    """Parameters per layer (rows of ``models.summary``), to show where the parameters live."""
+    """Parameters per layer (rows of ``models.summary``), to show where the parameters live.
+
+    Horizontal bars, one row per layer from the top (as in the summary table): a layer name of any length reads
+    in full, and each label ('1.05 M · 48 %') has room past its bar; the chart grows with the number of layers.
+    """
     rows = [r for r in rows if r.params]
     total = sum(r.params for r in rows) or 1
+    largest = max((r.params for r in rows), default=1)
     fig = go.Figure(go.Bar(
-        x=[r.name for r in rows], y=[r.params for r in rows],
-        text=[f"{r.params:,} ({100 * r.params / total:.1f}%)" for r in rows], textposition="outside",
-        marker_color=TRAIN_COLOR,
+        y=[r.name for r in rows], x=[r.params for r in rows], orientation="h", marker_color=TRAIN_COLOR,
+        text=[f"{short_count(r.params)} · {_share(r.params / total)}" for r in rows], textposition="outside",
+        cliponaxis=False, hovertemplate="%{y}: %{x:,} parameters<extra></extra>",
     ))
-    fig.update_layout(yaxis_title="parameters", height=300, margin={"l": 40, "r": 10, "t": 20, "b": 40})
+    fig.update_layout(
+        xaxis={"title": "parameters", "range": [0, largest * 1.6], "rangemode": "tozero"},  # room for the labels
+        yaxis={"type": "category", "autorange": "reversed", "automargin": True},
+        height=min(140 + 24 * len(rows), 1200), margin={"l": 10, "r": 10, "t": 10, "b": 40},
+    )
     return fig
 
 
 def class_counts(classes: Sequence[str], counts: Sequence[int], title: str = "Images per class") -> go.Figure:
-    fig = go.Figure(go.Bar(x=[plotly_text(c) for c in classes], y=list(counts), marker_color=TRAIN_COLOR))
-    fig.update_layout(title=plotly_text(title), height=260, margin={"l": 40, "r": 10, "t": 40, "b": 40})
+    """Images per class. Class names are categories, every one labelled: '0'…'9' read as numbers would get
+    Plotly's numeric ticks (0, 2, 4, …)."""
+    fig = go.Figure(go.Bar(x=[plotly_text(c) for c in classes], y=list(counts), marker_color=TRAIN_COLOR,
+                           hovertemplate="%{x}: %{y:,} images<extra></extra>"))
+    xaxis: dict[str, Any] = {"type": "category"}
+    if len(classes) <= 40:  # more would overlap: Plotly then labels as many as fit
+        xaxis.update(tickmode="array", tickvals=[plotly_text(c) for c in classes])
+    fig.update_layout(title=plotly_text(title), height=260, margin={"l": 40, "r": 10, "t": 40, "b": 40}, xaxis=xaxis)
     return fig
 
 

@@ -14,6 +14,8 @@ import secrets
 import shutil
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -107,8 +109,24 @@ class RunRecord:
 
     @property
     def label(self) -> str:
-        """The chosen name, else the config's name, else the run id."""
-        return self.name or self.config.name or self.run_id
+        """The chosen name, else the config's name, else a readable default: ``lenet · digits · 14:03:12``."""
+        return self.name or self.config.name or default_name(self)
+
+    @property
+    def short_id(self) -> str:
+        return short_id(self.run_id)
+
+    @cached_property
+    def started(self) -> datetime | None:
+        """When the run was created, by the server's clock: from its id (see new_run_id), else from its
+        config.json (written once, when the folder is made); None when neither can tell."""
+        when = started_at(self.run_id)
+        if when is None:
+            try:
+                when = datetime.fromtimestamp((self.path / "config.json").stat().st_mtime)
+            except (OSError, ValueError, OverflowError):
+                return None
+        return when
 
     def checkpoint(self, which: str = "best") -> Path | None:
         """Path of the best or last checkpoint, falling back to the other one; None when there is none."""
@@ -139,6 +157,36 @@ def new_run_id(config: RunConfig) -> str:
     """A sortable, readable, unique id: ``20261122-112233-lenet-digits-3fa1``."""
     label = _slug(config.name) or f"{_slug(config.model)}-{_slug(config.dataset)}"
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{label}-{secrets.token_hex(2)}"
+
+
+_ID_TIME = re.compile(r"^(\d{8}-\d{6})-")  # new_run_id's start: the server's local time
+_ID_TOKEN = re.compile(r"-([0-9a-f]{4})$")  # new_run_id's end: 2 random bytes
+
+
+def started_at(run_id: str) -> datetime | None:
+    """The server's local time a run was created, read from an id made by ``new_run_id``; None for other ids.
+
+    Example: ``started_at("20261122-112233-lenet-digits-3fa1")`` → ``datetime(2026, 11, 22, 11, 22, 33)``.
+    """
+    match = _ID_TIME.match(run_id)
+    if match is None:
+        return None
+    try:
+        return datetime.strptime(match.group(1), "%Y%m%d-%H%M%S")
+    except ValueError:
+        return None
+
+
+def short_id(run_id: str) -> str:
+    """What tells one run id from another at a glance: new_run_id's random ending (``3fa1``), else the id's end."""
+    match = _ID_TOKEN.search(run_id)
+    return match.group(1) if match else run_id[-8:]
+
+
+def default_name(run: RunRecord) -> str:
+    """A run's name until its owner gives it one: model · dataset · the time it started (server's clock)."""
+    when = run.started
+    return f"{run.config.model} · {run.config.dataset} · " + (when.strftime("%H:%M:%S") if when else run.short_id)
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
