@@ -51,8 +51,18 @@ def cluster(tmp_path_factory):
     saved = {key: os.environ.get(key) for key in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
     os.environ.pop("RAY_AUTH_MODE", None)
     os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
-    ray.init(num_cpus=CPUS, num_gpus=0, include_dashboard=False, namespace=ray_backend.NAMESPACE,
-             log_to_driver=False, _node_ip_address="127.0.0.1", _temp_dir=str(tmp_path_factory.mktemp("ray")))
+    # Ray gives its raylet a fixed 30 s to register; on a 2-core machine beside other heavy jobs that start can
+    # take longer, so a node that timed out is started again (a warm file cache makes the next try quicker).
+    for attempt in range(3):
+        try:
+            ray.init(num_cpus=CPUS, num_gpus=0, include_dashboard=False, namespace=ray_backend.NAMESPACE,
+                     log_to_driver=False, _node_ip_address="127.0.0.1",
+                     _temp_dir=str(tmp_path_factory.mktemp("ray")))
+            break
+        except Exception as exc:  # Ray raises a bare Exception for "timed out during startup"
+            ray.shutdown()
+            if attempt == 2 or "timed out during startup" not in str(exc):
+                raise
     yield
     ray.shutdown()
     for key, value in saved.items():
