@@ -25,3 +25,16 @@ def use_runs(tmp_path, monkeypatch, *records) -> None:
     for record in records:
         shutil.copytree(record.path, tmp_path / record.run_id)
     monkeypatch.setenv("VISION_CORE_RUNS", str(tmp_path))
+
+
+def chart(at: AppTest, key: str) -> dict:
+    """The Plotly spec of the chart with this widget key."""
+    import json
+
+    element = next(c for c in at.get("plotly_chart") if c.proto.id.endswith(f"-{key}"))
+    return json.loads(element.proto.spec)
+
+
+def chart_keys(at: AppTest) -> set[str]:
+    """The widget keys of every chart on the page."""
+    return {c.proto.id.rsplit("-", 1)[-1] for c in at.get("plotly_chart")}

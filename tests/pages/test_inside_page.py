@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.pages.apptest import open_page, use_runs
+from tests.pages.apptest import chart, chart_keys, open_page, use_runs
 from vision_core.analysis import inspection
 from vision_core.config import RunConfig
 from vision_core.data import datasets
@@ -40,11 +40,6 @@ def runs_dir(tmp_path, monkeypatch, trained):
     return tmp_path
 
 
-def chart(at, key: str) -> dict:
-    """The Plotly spec of the chart with this widget key."""
-    element = next(c for c in at.get("plotly_chart") if c.proto.id.endswith(f"-{key}"))
-    return json.loads(element.proto.spec)
-
 
 def array(value) -> torch.Tensor:
     """A Plotly JSON array: a plain list, or a typed array ``{"dtype", "bdata" (base64), "shape"}``."""
@@ -54,9 +49,6 @@ def array(value) -> torch.Tensor:
         return torch.from_numpy(flat.reshape(shape).astype(np.float32))
     return torch.tensor(value, dtype=torch.float32)
 
-
-def chart_keys(at) -> set[str]:
-    return {c.proto.id.rsplit("-", 1)[-1] for c in at.get("plotly_chart")}
 
 
 def titles(spec: dict) -> list[str]:

@@ -3,12 +3,10 @@ and the Train page's learning-rate range test."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 
-from tests.pages.apptest import open_page, use_runs
+from tests.pages.apptest import chart, chart_keys, open_page, use_runs
 from vision_core.analysis import projector
 from vision_core.config import RunConfig
 from vision_core.data import datasets
@@ -34,13 +32,6 @@ def runs_dir(tmp_path, monkeypatch, trained):
     return tmp_path
 
 
-def chart(at, key: str) -> dict:
-    element = next(c for c in at.get("plotly_chart") if c.proto.id.endswith(f"-{key}"))
-    return json.loads(element.proto.spec)
-
-
-def chart_keys(at) -> set[str]:
-    return {c.proto.id.rsplit("-", 1)[-1] for c in at.get("plotly_chart")}
 
 
 def test_weights_gradients_and_the_projector_of_a_trained_run(runs_dir, trained):
