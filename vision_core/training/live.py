@@ -414,9 +414,9 @@ class LiveCallback(L.Callback):
             if self._pending:
                 self._flush(trainer, pl_module)
             if self.state.status != "paused":
-                self.state.update(status="paused")
-                if self.on_status:
+                if self.on_status:  # status.json first: whoever sees the state paused can rely on the file
                     self.on_status("paused")
+                self.state.update(status="paused")
 
         self.control.wait_for_turn(on_wait=mark_paused)
         self._apply_requested_lr(trainer)  # a rate set while paused applies from this batch on
