@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.patience import wait_for
 from vision_core.classroom import jobs
 from vision_core.config import RunConfig
 from vision_core.runs import store as runs
@@ -44,16 +45,6 @@ def threadless(scheduler: jobs.Scheduler) -> jobs.Scheduler:
     """No scheduler thread: the test ticks it with refresh()."""
     scheduler.start = lambda: scheduler
     return scheduler
-
-
-def wait_for(predicate, timeout=180.0, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def live(run):

@@ -14,6 +14,7 @@ import lightning as L
 import pandas as pd
 import pytest
 
+from tests.patience import wait_for
 from vision_core.classroom import jobs
 from vision_core.config import RunConfig
 from vision_core.runs import store as runs
@@ -21,15 +22,6 @@ from vision_core.training import engine
 from vision_core.training.live import CONTROL_FILE, FileControl, JobControl, LiveState, RemoteControl, continued_state
 
 QUICK = RunConfig(dataset="digits", model="lenet", epochs=1, batch_size=64, lr=2e-3, snapshot_every=0)
-
-
-def wait_for(predicate, timeout=120.0, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def train_paused(config, root):

@@ -9,6 +9,7 @@ import time
 import pytest
 import ray
 
+from tests.patience import wait_for
 from vision_core.classroom import jobs, ray_backend
 from vision_core.config import RunConfig
 from vision_core.runs import store as runs
@@ -17,16 +18,6 @@ from vision_core.training.live import RemoteControl, read_live
 
 QUICK = RunConfig(dataset="digits", model="lenet", epochs=1, batch_size=64, lr=2e-3, snapshot_every=0)
 CPUS = 2  # one CPU run asks for 2 CPUs (cpus_per_cpu_run): a second run has to wait in Ray's queue
-
-
-def wait_for(predicate, timeout=120.0, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def live(run):

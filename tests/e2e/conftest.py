@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.browser import PATIENT_MS
+from tests.e2e.browser import PATIENT_MS, PATIENT_S
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -48,7 +48,7 @@ def start_server(runs_dir: Path, port: int | None = None, log_name: str = "strea
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
+    deadline = time.time() + PATIENT_S
     while time.time() < deadline:
         try:
             urllib.request.urlopen(url + "/_stcore/health", timeout=2)

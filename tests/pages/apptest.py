@@ -6,10 +6,12 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from tests.patience import PATIENT_S
+
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 
-def open_page(path: str, timeout: float = 120, query_params: dict | None = None) -> AppTest:
+def open_page(path: str, timeout: float = PATIENT_S, query_params: dict | None = None) -> AppTest:
     """``open_page("pages/train.py")`` → an AppTest that has run that page inside the app shell."""
     at = AppTest.from_file(APP, default_timeout=timeout)
     for key, value in (query_params or {}).items():

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.patience import PATIENT_S
 from vision_core.figures.convolution import format_number
 from vision_core.lessons import kernels
 from vision_core.lessons.convolution import convolve
@@ -23,7 +24,7 @@ EXAMPLE = kernels.WORKED_EXAMPLES["2-D"]
 
 def open_page() -> AppTest:
     """The page inside app.py's navigation, as users see it."""
-    at = AppTest.from_file(str(APP), default_timeout=60)
+    at = AppTest.from_file(str(APP), default_timeout=PATIENT_S)
     at.switch_page(PAGE)
     return at.run()
 

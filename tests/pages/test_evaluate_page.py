@@ -12,6 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.pages.apptest import use_runs
+from tests.patience import PATIENT_S
 from vision_core.config import RunConfig
 from vision_core.runs import store as runs
 from vision_core.training import engine
@@ -39,7 +40,7 @@ def runs_dir(tmp_path, monkeypatch, trained):
 
 def open_page(run_id: str | None = None) -> AppTest:
     """The page inside app.py's navigation (as users see it; st.page_link needs it), on ``?run=run_id``."""
-    at = AppTest.from_file(str(APP), default_timeout=120)
+    at = AppTest.from_file(str(APP), default_timeout=PATIENT_S)
     if run_id:
         at.query_params["run"] = run_id
     at.switch_page(PAGE)

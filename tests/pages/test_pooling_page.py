@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.patience import PATIENT_S
 from vision_core.figures.convolution import format_number
 from vision_core.lessons.pooling import EXAMPLE_INPUT, global_average_pool, pool
 
@@ -25,7 +26,7 @@ def page_example() -> np.ndarray:
 @pytest.fixture
 def page(tmp_path, monkeypatch) -> AppTest:
     monkeypatch.setenv("VISION_CORE_RUNS", str(tmp_path))
-    at = AppTest.from_file(str(APP), default_timeout=60)
+    at = AppTest.from_file(str(APP), default_timeout=PATIENT_S)
     at.switch_page(PAGE)
     at.run()
     assert not at.exception

@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.pages.apptest import APP
+from tests.patience import PATIENT_S
 from ui.identity import owner_id
 from vision_core.classroom import jobs
 from vision_core.lessons import experiments as X
@@ -42,7 +43,7 @@ def root(tmp_path, monkeypatch):
 
 
 def page(token: str = TOKEN, teacher: bool = False, **params) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
+    at = AppTest.from_file(APP, default_timeout=PATIENT_S)
     at.session_state["_person_token"] = token
     if teacher:
         at.session_state["_teacher"] = True

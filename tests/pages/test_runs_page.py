@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 import pytest
 import torch
 
+from tests.patience import PATIENT_S
 from vision_core.config import RunConfig
 from vision_core.data import datasets
 from vision_core.models import zoo as models
@@ -80,7 +81,7 @@ def page(path: str, token: str = ME, teacher: bool = False, monkeypatch=None, ru
 
     from tests.pages.apptest import APP
 
-    at = AppTest.from_file(APP, default_timeout=120)
+    at = AppTest.from_file(APP, default_timeout=PATIENT_S)
     at.session_state["_person_token"] = token
     if teacher:
         at.session_state["_teacher"] = True

@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.pages.apptest import APP
+from tests.patience import PATIENT_S
 from vision_core.classroom import password_tries
 
 PASSWORD = "the-right-one"
@@ -26,7 +27,7 @@ def root(tmp_path, monkeypatch):
 
 def reload(token: str) -> AppTest:
     """A page load from the browser holding ``token``: a new session, as after a refresh."""
-    at = AppTest.from_file(APP, default_timeout=120)
+    at = AppTest.from_file(APP, default_timeout=PATIENT_S)
     at.session_state["_person_token"] = token
     at.switch_page("pages/home.py")
     return at.run()

@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.pages.apptest import APP, open_page
+from tests.patience import PATIENT_S
 from vision_core.classroom import jobs
 from vision_core.config import RunConfig
 from vision_core.runs import store as runs
@@ -39,7 +40,7 @@ def runs_dir(tmp_path, monkeypatch):
 
 
 def test_app_shell_and_home_render(runs_dir):
-    at = AppTest.from_file(APP, default_timeout=60).run()
+    at = AppTest.from_file(APP, default_timeout=PATIENT_S).run()
     assert not at.exception
     assert any("CNN Lab" in t.value for t in at.title)
     assert at.button(key="home_quickstart")
@@ -112,7 +113,7 @@ def test_runs_page_lists_runs_and_overlays_them(runs_dir):
 
 
 def test_home_quickstart_starts_a_first_run(runs_dir):
-    at = AppTest.from_file(APP, default_timeout=60).run()
+    at = AppTest.from_file(APP, default_timeout=PATIENT_S).run()
     at.button(key="home_quickstart").click().run()
     assert not at.exception
     run_id = at.query_params["run"]

@@ -26,6 +26,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from tests.pages.apptest import APP
+from tests.patience import PATIENT_S
 from vision_core.config import RunConfig
 from vision_core.runs import store as runs
 
@@ -104,7 +105,7 @@ def open_page(path: str, config: RunConfig) -> AppTest:
     from vision_core.training import setups
 
     path, _, variant = path.partition("#")
-    at = AppTest.from_file(APP, default_timeout=180)
+    at = AppTest.from_file(APP, default_timeout=PATIENT_S)
     at.query_params["run"] = RUN_ID  # Train (live panel), Inside, Evaluate, Predict
     at.query_params["runs"] = RUN_ID  # the Overfitting lab's results
     if path == "pages/train.py":
