@@ -112,3 +112,19 @@ def test_a_damaged_result_or_job_file_is_one_clear_message(tmp_path):
     assert damaged.reason == "job.json: unknown kind 'mine' (known: train, lr_range_test)"
     (test.path / runs.JOB_FILE).unlink()
     assert runs.load_run(test.run_id, tmp_path).kind == runs.TRAIN
+
+
+def test_the_command_line_prints_the_suggestions_and_refuses_in_one_line(tmp_path, capsys, monkeypatch):
+    from vision_core import cli
+
+    monkeypatch.chdir(tmp_path)
+    code = cli.main(["lr-find", "--dataset", "digits", "--model", "lenet", "--batch-size", "32", "--batches", "30"])
+    out = capsys.readouterr().out
+    direct = lr_range_test(SETUP, num_batches=30)
+    assert code == 0
+    assert f"steepest      {direct.steepest:.2g}" in out and f"minimum / 10  {direct.min_tenth:.2g}" in out
+    assert list(tmp_path.iterdir()) == []  # nothing written
+    code = cli.main(["lr-find", "--batches", "5000"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "num_batches must be a whole number from 20 to 300, got 5000" in err
