@@ -1,6 +1,6 @@
 """Runs: every run on disk as a comparison table, overlaid curves (smoothing, log scale, step / epoch / time),
 CSV export; name, download or delete your own runs; any finished run as code (a notebook and a script).
-Damaged folders are listed apart, with the reason.
+Learning-rate range tests (queued jobs too, but no trained model) and damaged folders are listed apart.
 
 Everything read from a run folder is shown as plain text (st.text, table cells, escaped Markdown): a name
 or a message can never become a link or an image. Delete and rename act on the run id their button was
@@ -31,6 +31,8 @@ if flash:
     (st.success if flash[0] == "ok" else st.error)(plain(flash[1]))
 
 records, damaged = runs.scan()
+range_tests = [r for r in records if r.kind == runs.LR_RANGE_TEST]  # listed apart: they trained no model
+records = [r for r in records if r.kind == runs.TRAIN]
 me = identity.current_person()
 
 
@@ -116,7 +118,7 @@ def row(run: runs.RunRecord) -> dict:
     }
 
 
-if not records and not damaged:
+if not records and not damaged and not range_tests:
     st.info("No runs yet: train one on the Train page.")
     st.page_link("pages/train.py", label="Go to Train", icon="🏋️")
     st.stop()
@@ -224,6 +226,22 @@ if records:
             help="A Jupyter notebook and a Python script that reproduce this run in plain PyTorch: the same data, "
                  "the network as an nn.Module, the training loop, the evaluation, and the run's checkpoint checked "
                  "against its test accuracy.")
+
+# --- learning-rate range tests ------------------------------------------------------------------------------
+if range_tests:
+    st.subheader(f"Learning-rate range tests ({len(range_tests)})")
+    st.caption("Started from the Train page's \"Find a learning rate\"; one test per set-up is shared by the class.")
+    for test in range_tests:
+        c = st.columns([4, 1], vertical_alignment="center")
+        c[0].text(f"{test.run_id}: {test.config.model} on {test.config.dataset}, batch {test.config.batch_size}, "
+                  f"{test.job.get('num_batches')} batches, {test.state} {BY_WHOM[who(test.owner)]}")
+        if identity.may_manage(test.owner) and test.state not in runs.ACTIVE_STATUSES:
+            with c[1].popover("Delete"):
+                st.text(f"Delete the range test {test.run_id}?")
+                st.button("Delete for good", type="primary", key=f"runs_delete_{test.run_id}", on_click=delete,
+                          args=(test.run_id,))
+        else:
+            c[1].caption("running" if test.state in runs.ACTIVE_STATUSES else "not yours")
 
 # --- damaged folders ----------------------------------------------------------------------------------
 if damaged:

@@ -1,5 +1,7 @@
 """Command line: ``vision-core train --dataset digits --model lenet --epochs 5``.
 
+``vision-core lr-find`` (same set-up flags) runs the learning-rate range test here and prints the suggested rates.
+
 Trains exactly what the dashboard trains (same RunConfig, same engine, same run folders, the same classroom
 limits). Lightning's ``--accelerator / --devices / --strategy / --num-nodes`` pass through to Lightning Fabric,
 so one run scales to several GPUs or machines with DDP.
@@ -110,28 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a model and write a run folder")
-    defaults = RunConfig()
-    t.add_argument("--preset", help="start from a tutorial recipe (see `vision-core list`)")
-    t.add_argument("--dataset", help=f"dataset name (default {defaults.dataset})")
-    t.add_argument("--model", help=f"model name (default {defaults.model})")
-    t.add_argument("--optimizer", choices=OPTIMIZERS)
-    t.add_argument("--lr", type=_finite_float)
-    t.add_argument("--momentum", type=_finite_float)
-    t.add_argument("--weight-decay", type=_finite_float)
-    t.add_argument("--scheduler", choices=SCHEDULERS)
-    t.add_argument("--nesterov", action=argparse.BooleanOptionalAction, help="Nesterov momentum (SGD)")
-    t.add_argument("--label-smoothing", type=_finite_float, help="e.g. 0.2 (0 = off)")
-    t.add_argument("--batch-size", type=int)
-    t.add_argument("--epochs", type=int)
-    t.add_argument("--seed", type=int)
-    t.add_argument("--early-stopping-patience", type=int)
-    t.add_argument("--snapshot-every", type=int)
-    t.add_argument("--name")
-    t.add_argument("--dataset-option", action="append", metavar="KEY=VALUE",
-                   help="e.g. image_size=32, root=/data, val_size=0.1 (repeatable)")
-    t.add_argument("--model-option", action="append", metavar="KEY=VALUE",
-                   help="e.g. hidden_units=10, batchnorm=true (repeatable)")
-    t.add_argument("--augment", action="append", metavar="KEY=VALUE", help="e.g. hflip=true (repeatable)")
+    _setup_arguments(t)
     t.add_argument("--runs-dir", help="where run folders go (default $VISION_CORE_RUNS or ./runs)")
     # Speed options (RunConfig.fast and the flags next to it; docs/PERFORMANCE.md says what each does).
     t.add_argument("--fast", action=argparse.BooleanOptionalAction, help="every speed option this device supports")
@@ -161,7 +142,37 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--no-checkpoint", action="store_true",
                    help="do not copy the run's checkpoint (RUN_ID.ckpt) next to the files")
     e.add_argument("--runs-dir")
+    f = sub.add_parser("lr-find", help="the learning-rate range test on a set-up: print the suggested rates")
+    _setup_arguments(f)
+    f.add_argument("--batches", type=_positive_int, default=100, help="batches to raise the rate over (20-300)")
+    f.add_argument("--accelerator", choices=ACCELERATORS, help="auto / cpu / gpu")
     return parser
+
+
+def _setup_arguments(t: argparse.ArgumentParser) -> None:
+    """The set-up's flags (data, model, hyper-parameters): shared by ``train`` and ``lr-find``."""
+    defaults = RunConfig()
+    t.add_argument("--preset", help="start from a tutorial recipe (see `vision-core list`)")
+    t.add_argument("--dataset", help=f"dataset name (default {defaults.dataset})")
+    t.add_argument("--model", help=f"model name (default {defaults.model})")
+    t.add_argument("--optimizer", choices=OPTIMIZERS)
+    t.add_argument("--lr", type=_finite_float)
+    t.add_argument("--momentum", type=_finite_float)
+    t.add_argument("--weight-decay", type=_finite_float)
+    t.add_argument("--scheduler", choices=SCHEDULERS)
+    t.add_argument("--nesterov", action=argparse.BooleanOptionalAction, help="Nesterov momentum (SGD)")
+    t.add_argument("--label-smoothing", type=_finite_float, help="e.g. 0.2 (0 = off)")
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--early-stopping-patience", type=int)
+    t.add_argument("--snapshot-every", type=int)
+    t.add_argument("--name")
+    t.add_argument("--dataset-option", action="append", metavar="KEY=VALUE",
+                   help="e.g. image_size=32, root=/data, val_size=0.1 (repeatable)")
+    t.add_argument("--model-option", action="append", metavar="KEY=VALUE",
+                   help="e.g. hidden_units=10, batchnorm=true (repeatable)")
+    t.add_argument("--augment", action="append", metavar="KEY=VALUE", help="e.g. hflip=true (repeatable)")
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -336,6 +347,35 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lr_find(args: argparse.Namespace) -> int:
+    """The range test in this process (the teacher's machine, as ``train``), on the same set-up flags; prints the
+    two suggestions. Nothing is written: the dashboard's tests are queued jobs, this one answers at once."""
+    from vision_core.training.engine import TrainingError, resolve_accelerator
+    from vision_core.training.lr_finder import lr_range_test
+
+    try:
+        config = config_from_args(args)
+        check_devices(args.accelerator, "auto")
+        check_config(config)
+        check_limits(config)
+        device = "cuda" if resolve_accelerator(args.accelerator or config.accelerator) == "gpu" else "cpu"
+        result = lr_range_test(config, num_batches=args.batches, device=device)
+    except (ValueError, TypeError, TrainingError) as exc:  # a bad flag, over a limit, a shape that does not fit
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"vision-core lr-find: error: {message}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, OSError) as exc:  # data that is not on disk: load() says where to put it
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{config.model} on {config.dataset}, {config.optimizer}, batch {config.batch_size}: lr from "
+          f"{result.lrs[0]:.1e} to {result.lrs[-1]:.1e} over {len(result.lrs)} batches on {device}")
+    for name, lr in (("steepest", result.steepest), ("minimum / 10", result.min_tenth)):
+        print(f"  {name:<13} {'–' if lr is None else f'{lr:.2g}'}")
+    for note in result.notes:
+        print(f"  note: {note}")
+    return 0
+
+
 def cmd_list() -> int:
     from vision_core.data import datasets
     from vision_core.models import zoo as models
@@ -407,6 +447,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_runs(args)
     if args.command == "export":
         return cmd_export(args)
+    if args.command == "lr-find":
+        return cmd_lr_find(args)
     return cmd_download(args)
 
 

@@ -3,10 +3,14 @@ and the Train page's learning-rate range test."""
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 import torch
+from streamlit.testing.v1 import AppTest
 
-from tests.pages.apptest import chart, chart_keys, open_page, use_runs
+from tests.pages.apptest import APP, chart, chart_keys, open_page, use_runs
 from vision_core.analysis import projector
 from vision_core.config import RunConfig
 from vision_core.data import datasets
@@ -76,6 +80,15 @@ def test_the_vanishing_gradients_lesson(runs_dir, trained):
 
 
 def test_the_lr_range_test_on_the_train_page_fills_the_learning_rate(tmp_path, monkeypatch):
+    """The button queues a job that a worker runs (this process, the server's, never trains); the result then fills
+    the learning rate, survives a refresh, and a classmate asking for the same set-up shares it."""
+    from vision_core.runs import range_tests
+    from vision_core.training import lr_finder
+
+    def in_the_server(*args, **kwargs):
+        raise AssertionError("lr_range_test ran in the server's process")
+
+    monkeypatch.setattr(lr_finder, "lr_range_test", in_the_server)
     monkeypatch.setenv("VISION_CORE_RUNS", str(tmp_path))
     at = open_page("pages/train.py")
     assert not at.exception, at.exception
@@ -83,11 +96,46 @@ def test_the_lr_range_test_on_the_train_page_fills_the_learning_rate(tmp_path, m
     at.button(key="train_lrf_run").click()
     at.run(timeout=600)
     assert not at.exception, at.exception
-    assert "train_lrf_chart" in chart_keys(at)
+    (test,) = runs.list_jobs(runs.LR_RANGE_TEST, tmp_path)  # queued at once, owned by this browser's person
+    assert test.job == {"num_batches": 30} and test.owner and not runs.list_runs(tmp_path)
+    assert "train_lrf_chart" not in chart_keys(at)  # the page returned before any result
+    done = wait_until_done(test.run_id)
+    assert done.state == "finished", done.status
+    assert done.status["pid"] != os.getpid()  # the worker's, not this process's
+    at.run()
+    assert not at.exception, at.exception
     spec = chart(at, "train_lrf_chart")
     assert len(spec["data"][0]["x"]) == 30 and spec["layout"]["xaxis"]["type"] == "log"
     use = at.button(key="train_lrf_use_steepest")
     value = float(use.label.rsplit(": ", 1)[1])
+    assert value == float(f"{range_tests.read_result(done).steepest:.2g}")
     use.click().run()
     assert not at.exception, at.exception
     assert at.number_input(key="train_lr").value == pytest.approx(value)
+
+    # A refresh (a new session of the same browser) shows the result again without a click.
+    again = AppTest.from_file(APP, default_timeout=120)
+    again.session_state["_person_token"] = at.session_state["_person_token"]
+    again.switch_page("pages/train.py")
+    again.session_state["train_lrf_batches"] = 30
+    again.run()
+    assert not again.exception, again.exception
+    assert len(chart(again, "train_lrf_chart")["data"][0]["x"]) == 30
+    # A classmate asking for the same set-up shares it: no second job, and the page says why.
+    classmate = open_page("pages/train.py")
+    classmate.slider(key="train_lrf_batches").set_value(30)
+    classmate.button(key="train_lrf_run").click().run()
+    assert not classmate.exception, classmate.exception
+    assert len(runs.list_jobs(runs.LR_RANGE_TEST, tmp_path)) == 1
+    assert "train_lrf_chart" in chart_keys(classmate)
+    assert any("tested already" in c.value for c in classmate.caption)
+
+
+def wait_until_done(run_id: str, timeout: float = 300) -> runs.RunRecord:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        run = runs.load_run(run_id)
+        if run.state not in runs.ACTIVE_STATUSES:
+            return run
+        time.sleep(0.3)
+    raise AssertionError(f"range test {run_id} still {run.state}")

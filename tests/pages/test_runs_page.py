@@ -373,3 +373,23 @@ def test_log_scale_ticks_are_round_numbers_written_plainly(trained, root):
     values, labels = yaxis["tickvals"], yaxis["ticktext"]
     assert len(values) >= 2 and values == sorted(values)
     assert labels == [f"{v:g}" for v in values] and all(re.fullmatch(r"\d+(\.\d+)?", t) for t in labels)
+
+
+def test_range_tests_are_listed_apart_and_never_offered_as_trained_models(trained, root):
+    copy_run(trained, root, "20260101-000001-mine", owner_id(ME))
+    test = runs.create_run(RunConfig(dataset="digits", model="lenet", epochs=1), root, run_id="20260101-000009-lrt",
+                           owner=owner_id(ME), job={"kind": runs.LR_RANGE_TEST, "num_batches": 30})
+    runs.write_status(test, "finished")
+    shutil.copytree(trained.path / "checkpoints", test.path / "checkpoints", dirs_exist_ok=True)  # even with one
+    for path, key in (("pages/evaluate.py", "eval_run"), ("pages/inside.py", "inside_run"),
+                      ("pages/predict.py", "pred_run")):
+        at = page(path)
+        assert not at.exception, path
+        assert len(at.selectbox(key=key).options) == 1 and at.selectbox(key=key).value == "20260101-000001-mine"
+    at = page("pages/runs.py")
+    assert not at.exception
+    assert len(at.selectbox(key="runs_manage").options) == 1
+    assert "20260101-000009-lrt: lenet on digits, batch 64, 30 batches, finished by you" in texts(at)
+    at.button(key="runs_delete_20260101-000009-lrt").click().run()
+    assert not at.exception
+    assert not test.path.exists() and (root / "20260101-000001-mine").exists()

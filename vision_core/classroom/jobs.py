@@ -298,9 +298,12 @@ class Scheduler:
         return self._leader_fd is not None
 
     def submit(self, config, owner: str | None = None, *, estimate_mb: float = 0.0, start_paused: bool = False,
-               teacher: bool = False) -> runs.RunRecord:
+               teacher: bool = False, job: dict | None = None) -> runs.RunRecord:
         """Queue a run; raises QueueError when this person already has their share of the queue, or the class's
-        queue is full. Counting and creating happen under one lock, so eight clicks at once still make two runs."""
+        queue is full. Counting and creating happen under one lock, so eight clicks at once still make two runs.
+
+        ``job`` queues another kind of job on the same terms (same caps, turns, slots and ownership), e.g. a
+        learning-rate range test: ``submit(setup, owner, job=lr_finder.job(100))``."""
         resolve = getattr(self.launcher, "resolve_accelerator", None)  # Ray: the cluster's GPUs decide
         if resolve is None:
             from vision_core.training.engine import resolve_accelerator as resolve
@@ -308,13 +311,38 @@ class Scheduler:
         with self._submitting():
             if not teacher:
                 self._check_room_in_queue(owner)
-            run = runs.create_run(config, self.root, owner=owner)
+            run = runs.create_run(config, self.root, owner=owner, job=job)
             if start_paused:
                 RemoteControl(run.path).pause()
             runs.write_status(run, "queued", "", submitted=time.time(), kind=device, estimate_mb=float(estimate_mb))
         self.start()
         self._wake.set()
         return run
+
+    def submit_range_test(self, config, num_batches: int, owner: str | None = None, *, teacher: bool = False
+                          ) -> tuple[runs.RunRecord, bool]:
+        """A learning-rate range test of ``config``'s set-up: ``(its folder, shared)``.
+
+        The test is a pure function of the set-up (its seed included), so a class asking for one set-up shares one
+        test: a finished one (whoever ran it) or one already queued or running is returned with ``shared`` True.
+        Otherwise a new job is queued for ``owner`` like a run: the gate first (GuardError, a ValueError, for a
+        set-up over the limits), then the same caps, turns and slots (QueueError). Example:
+        ``test, shared = manager().submit_range_test(config, 100, identity.current_person())``.
+        """
+        from vision_core.runs import range_tests
+        from vision_core.training import guards, lr_finder
+
+        job = lr_finder.job(num_batches)
+        setup = range_tests.tested_setup(config)
+        found = range_tests.finished_result(setup, num_batches, self.root)
+        if found is not None:
+            return found[0], True
+        active = next((run for run in runs.list_jobs(runs.LR_RANGE_TEST, self.root)
+                       if run.state in runs.ACTIVE_STATUSES and range_tests.same_setup(run, setup, num_batches)), None)
+        if active is not None:
+            return active, active.owner != owner
+        estimate = guards.gate(setup)  # refused here, before a folder is made, as the Start button is
+        return self.submit(setup, owner, estimate_mb=estimate.total_bytes / 2**20, teacher=teacher, job=job), False
 
     def continue_run(self, run_id: str, owner: str | None = None, *, teacher: bool = False) -> runs.RunRecord:
         """Put a stopped run back in the queue, to train on from its last checkpoint under the same id (its curves
@@ -330,6 +358,8 @@ class Scheduler:
             raise QueueError(str(exc)) from None
         if not teacher and (owner is None or run.owner != owner):
             raise QueueError(f"Run {run.run_id} is not yours: only its owner or the teacher can continue it.")
+        if run.kind != runs.TRAIN:
+            raise QueueError(f"Run {run.run_id} is a learning-rate range test: run the test again instead.")
         if run.state not in CONTINUABLE:
             raise QueueError(f"Run {run.run_id} is {run.state}: only a stopped or interrupted run can be continued.")
         if run.checkpoint("last") is None:

@@ -1,5 +1,9 @@
 """One training run in its own process: ``python -m vision_core.classroom.worker RUN_ID --runs-dir DIR``.
 
+The folder's kind decides the work (``runs.RunRecord.kind``): a training run (``engine.train``), or a learning-rate
+range test (``lr_finder.run_job``, a few hundred batches, its result written into the folder); everything around
+it (heap cap, OOM score, heartbeat, live.json, stop) is the same for both.
+
 The dashboard's scheduler (vision_core/classroom/jobs.py) starts one of these per run, in a new session, so
 a crash, an out-of-memory kill or a server restart ends this run alone (or nothing at all: a worker
 outlives the server that started it, and the next server finds it by its heartbeat). Everything
@@ -98,7 +102,12 @@ def run_worker(run_id: str, root: str | None, memory_mb: int | None = None) -> i
     control.refresh(force=True)
     publisher = LivePublisher(state, run.path, heartbeat=heartbeat.touch).start()
     try:
-        train(run.config, run=run, state=state, control=control, resume=resume)
+        if run.kind == runs.LR_RANGE_TEST:
+            from vision_core.training.lr_finder import run_job
+
+            run_job(run, state, control)
+        else:
+            train(run.config, run=run, state=state, control=control, resume=resume)
         return 0
     except TrainingError:
         return 1  # the engine already wrote the reason into the run folder
@@ -131,6 +140,7 @@ def wait_warm() -> int:
 
     import vision_core.training.engine
     import vision_core.training.guards
+    import vision_core.training.lr_finder
     import vision_core.training.snapshots  # noqa: F401
 
     line = sys.stdin.readline()

@@ -28,6 +28,12 @@ ACTIVE_STATUSES = ("queued", "starting", "running", "paused")
 # Every word status.json may hold; anything else makes the folder damaged.
 KNOWN_STATUSES = ACTIVE_STATUSES + ("testing", "finished", "stopped", "failed", "interrupted")
 CHECKPOINTS = ("best", "last")
+# What a run folder's job computes. ``job.json`` ({"kind": ..., options}) is written once, before config.json, for
+# every kind but a training run: a folder without it (every folder made before kinds existed) is a training run.
+TRAIN, LR_RANGE_TEST = "train", "lr_range_test"
+KINDS = (TRAIN, LR_RANGE_TEST)
+JOB_FILE = "job.json"
+MAX_JOB_BATCHES = 1000  # a range test's num_batches read from job.json (training.lr_finder checks its own bound)
 
 # A run id is a folder name we made (see new_run_id) or the CLI was given: no dots, no slashes, no spaces,
 # so it can never name ``..``, a hidden file or a path. Checked everywhere an id comes in (URL, API, CLI).
@@ -96,6 +102,8 @@ class RunRecord:
     owner: str | None = None  # identity.owner_id of whoever started it; None: the CLI (teacher only)
     name: str = ""  # the display name its owner chose (name.json), "" when none
     problems: list[str] = field(default_factory=list)  # bad values that were dropped while reading
+    kind: str = TRAIN  # what the job computes (job.json): a training run, or a learning-rate range test
+    job: dict[str, Any] = field(default_factory=dict)  # the job's own options, e.g. {"num_batches": 100}
 
     @property
     def state(self) -> str:
@@ -214,6 +222,20 @@ def _read_json(path: Path) -> Any:
         raise RunError(f"{path.name} is not readable JSON") from exc
 
 
+def write_file(run: RunRecord, name: str, data: dict[str, Any]) -> None:
+    """Write one small JSON file of a run folder (a job's result), atomically."""
+    _write_json(run.path / name, data)
+
+
+def read_file(run: RunRecord, name: str, max_bytes: int = _MAX_JSON_BYTES) -> Any:
+    """One small JSON file of a run folder, parsed; None when missing; RunError when it is a link, larger than
+    ``max_bytes`` or not JSON. The caller checks every value (the file is untrusted)."""
+    path = run.path / name
+    if not path.is_symlink() and path.is_file() and path.stat().st_size > max_bytes:
+        raise RunError(f"{name} is too large")
+    return _read_json(path)
+
+
 def clean_name(name: Any) -> str:
     """A display name as stored: a string without control characters, at most MAX_NAME_CHARS long."""
     if not isinstance(name, str):
@@ -272,14 +294,19 @@ def release_training_claim(path: str | os.PathLike) -> None:
 
 
 def create_run(config: RunConfig, root: str | os.PathLike | None = None, run_id: str | None = None,
-               owner: str | None = None, trained_by: str | None = None) -> RunRecord:
+               owner: str | None = None, trained_by: str | None = None, job: dict[str, Any] | None = None
+               ) -> RunRecord:
     """Make the run folder and write its config; status starts as ``queued``.
+
+    ``job`` (``{"kind": "lr_range_test", "num_batches": 100}``) makes it a job of another kind than training; it is
+    checked as a reader would check it, and written to ``job.json`` before config.json completes the folder.
 
     ``owner`` (identity.owner_id of the person who started it, None from the command line) goes in
     ``owner.json``, the display name (``config.name`` at first) in ``name.json``. ``trained_by`` (the
     command line: ``"cli"``) claims the run for the process that makes it before any scheduler can see
     it (``claim_training``); its status then starts as ``starting``: it never waits in a queue.
     """
+    kind, options = _job(job) if job is not None else (TRAIN, {})
     run_id = validate_run_id(run_id) if run_id is not None else new_run_id(config)
     if owner is not None and not (isinstance(owner, str) and _OWNER_RE.match(owner)):
         raise RunError(f"owner must be up to 64 letters, digits, '-' or '_', got {owner!r}")
@@ -292,8 +319,11 @@ def create_run(config: RunConfig, root: str | os.PathLike | None = None, run_id:
     status = {"status": "starting" if trained_by else "queued", "message": "", "pid": os.getpid(),
               "updated": time.time()}
     _write_json(path / "status.json", status)
+    if kind != TRAIN:
+        _write_json(path / JOB_FILE, {"kind": kind, **options})
     _write_json(path / "config.json", config.to_dict())  # last: config.json marks a complete folder
-    return RunRecord(run_id, path, config, status, None, None, owner=owner, name=clean_name(config.name))
+    return RunRecord(run_id, path, config, status, None, None, owner=owner, name=clean_name(config.name),
+                     kind=kind, job=options)
 
 
 def rename_run(run: RunRecord | str, name: str, root: str | os.PathLike | None = None) -> RunRecord:
@@ -473,6 +503,22 @@ def read_owner(path: Path, problems: list[str] | None = None) -> str | None:
     return owner
 
 
+def _job(data: Any) -> tuple[str, dict[str, Any]]:
+    """(kind, options) from job.json; a missing file is a training run. RunError when the file cannot be used: the
+    kind decides what a worker does with the folder, so a folder whose kind is unknown is damaged."""
+    if data is None:
+        return TRAIN, {}
+    if not isinstance(data, dict) or data.get("kind") not in KINDS:
+        kind = data.get("kind") if isinstance(data, dict) else None
+        raise RunError(f"job.json: unknown kind {str(kind)[:40]!r} (known: {', '.join(KINDS)})")
+    if data["kind"] == TRAIN:
+        return TRAIN, {}
+    batches = data.get("num_batches")
+    if isinstance(batches, bool) or not isinstance(batches, int) or not 1 <= batches <= MAX_JOB_BATCHES:
+        raise RunError(f"job.json: num_batches must be a whole number from 1 to {MAX_JOB_BATCHES}")
+    return data["kind"], {"num_batches": batches}
+
+
 def _alive(status: dict[str, Any], path: Path) -> bool:
     """Whether a run that says it is active really is (see HEARTBEAT_TIMEOUT_S)."""
     if status["status"] == "queued":
@@ -493,6 +539,7 @@ def _read(path: Path) -> RunRecord:
     status = _status(_read_json(path / "status.json"), problems)
     if status["status"] in ACTIVE_STATUSES and not _alive(status, path):
         status = {**status, "status": "interrupted", "message": INTERRUPTED_MESSAGE}
+    kind, job = _job(_read_json(path / JOB_FILE))
     owner = read_owner(path, problems)
     name = clean_name(_small_file(path / "name.json", "name", problems))
 
@@ -506,7 +553,7 @@ def _read(path: Path) -> RunRecord:
     return RunRecord(run_id=path.name, path=path, config=config, status=status,
                      summary=_summary(optional("summary.json"), problems),
                      data_info=_data_info(optional("dataset.json"), problems),
-                     owner=owner, name=name, problems=problems)
+                     owner=owner, name=name, problems=problems, kind=kind, job=job)
 
 
 def load_run(run_id: str, root: str | os.PathLike | None = None) -> RunRecord:
@@ -570,8 +617,28 @@ def _younger_than(path: Path, seconds: float) -> bool:
 
 
 def list_runs(root: str | os.PathLike | None = None) -> list[RunRecord]:
-    """Every readable run folder, newest first. Damaged folders are left out (see list_damaged); never raises."""
-    return scan(root)[0]
+    """Every readable training run, newest first: what the pickers offer as trained models. Damaged folders are
+    left out (see list_damaged), and so are jobs of other kinds (see list_jobs); never raises."""
+    return [run for run in scan(root)[0] if run.kind == TRAIN]
+
+
+def list_jobs(kind: str, root: str | os.PathLike | None = None) -> list[RunRecord]:
+    """The readable folders of one kind other than training (e.g. ``LR_RANGE_TEST``), newest first; never raises.
+
+    Only folders with a job.json are read (one stat for each of the others), so looking for a class's range tests
+    costs little beside a class's training runs.
+    """
+    found = []
+    for path in _entries(root):
+        try:
+            if path.is_symlink() or not (path / JOB_FILE).is_file():
+                continue
+            run = _read(path)
+        except Exception:  # noqa: BLE001, S112 — damaged: list_damaged says why, this list leaves it out
+            continue
+        if run.kind == kind:
+            found.append(run)
+    return found
 
 
 def list_damaged(root: str | os.PathLike | None = None) -> list[DamagedRun]:
