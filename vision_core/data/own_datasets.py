@@ -407,6 +407,13 @@ def delete(folder: str, *, person: str | None, teacher: bool = False) -> None:
         _record_path(folder).unlink(missing_ok=True)
 
 
+def read_photo(dataset: OwnDataset, class_name: str, image: str) -> bytes:
+    """One stored photo's PNG bytes, for a thumbnail: a name ``get`` listed (nothing else is ever read)."""
+    if not isinstance(image, str) or not _IMAGE.match(image) or image not in dataset.classes.get(class_name, []):
+        raise OwnDatasetError(f"{dataset.title!r} has no photo {image!r} in {class_name!r}.")
+    return (_class_path(dataset, class_name) / image).read_bytes()
+
+
 # --------------------------------------------------------------------------- export and training
 
 
