@@ -109,3 +109,32 @@ def test_train_on_it_queues_a_small_cnn_on_the_dataset_and_shows_its_live_panel(
     assert run.config.dataset == "imagefolder" and run.config.dataset_options["folder"] == folder
     assert run.config.model == "tinyvgg" and run.config.epochs == 2 and run.config.augment
     assert at.query_params["run"] == [run.run_id] or at.query_params["run"] == run.run_id
+
+
+def jpeg(seed: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.open(io.BytesIO(photo(seed))).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def test_each_camera_photo_is_stored_and_the_camera_is_ready_for_the_next(env):
+    folder = made(ME, photos=2)
+    at = page_as(ME)
+    camera = next(c for c in at.camera_input if c.key.startswith("make_cam_1_"))  # "up"
+    camera.set_value(("photo.jpg", jpeg(7), "image/jpeg")).run()
+    assert not at.exception, at.exception
+    assert len(own.get(folder).classes["up"]) == 3
+    assert any("Added 1 photo to" in s.value for s in at.success)
+    fresh = next(c for c in at.camera_input if c.key.startswith("make_cam_1_"))
+    assert fresh.key != camera.key and fresh.value is None  # a new camera: the next click is the next photo
+
+
+def test_several_uploads_are_stored_and_a_non_image_is_refused_by_name(env):
+    folder = made(ME, photos=2)
+    at = page_as(ME)
+    uploader = next(u for u in at.file_uploader if u.key.startswith("make_up_0_"))  # "down"
+    uploader.set_value([("a.png", photo(1), "image/png"), ("notes.png", b"not a picture", "image/png"),
+                        ("b.png", photo(2), "image/png")]).run()
+    assert not at.exception, at.exception
+    assert len(own.get(folder).classes["down"]) == 4
+    assert any("notes" in e.value and "is not an image we can use" in e.value for e in at.error)
