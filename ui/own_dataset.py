@@ -46,7 +46,8 @@ def _do(action, *args, **kwargs) -> bool:
 
 def _label(dataset: own.OwnDataset, mine: bool) -> str:
     whose = "yours" if mine else "published" if dataset.published else "shared by a classmate"
-    return f"{dataset.title} ({dataset.images} photos, {whose})"
+    # No photo count here: a browser keeps the option text it first showed, and the count changes with each photo.
+    return f"{dataset.title} ({whose})"
 
 
 def _create() -> None:
