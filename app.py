@@ -20,6 +20,7 @@ PAGES = {
     ],
     "Train": [
         st.Page("pages/train.py", title="Train", icon="🏋️", url_path="train"),
+        st.Page("pages/make_dataset.py", title="Make a dataset", icon="📸", url_path="make_dataset"),
         st.Page("pages/runs.py", title="Runs", icon="📊", url_path="runs"),
         st.Page("pages/regularisation.py", title="Overfitting lab", icon="🧪", url_path="regularisation"),
     ],

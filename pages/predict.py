@@ -12,7 +12,7 @@ from ui.frame import ensure_app_frame
 from ui.run_picker import pick_run
 from ui.text import plain
 from vision_core.analysis import evaluation, export, saliency
-from vision_core.data import images
+from vision_core.data import images, own_datasets
 from vision_core.figures import evaluation as eval_figures
 from vision_core.runs import store as runs
 
@@ -89,10 +89,18 @@ def describe_file(name: str, kind: str, size: int) -> str:
     return f"**{plain(name)}** ({plain(kind) if kind else 'unknown type'}, {amount})"
 
 
-def picture_input(info: dict) -> tuple[bytes | Image.Image | None, bool | None, str]:
+def made_with_the_camera(config) -> bool:
+    """A run on a dataset made on the Make-a-dataset page: its photos came from the camera, so Predict starts there."""
+    folder = config.dataset_options.get("folder")
+    return config.dataset == "imagefolder" and isinstance(folder, str) and own_datasets.is_made(folder)
+
+
+def picture_input(info: dict, camera_first: bool = False) -> tuple[bytes | Image.Image | None, bool | None, str]:
     """(bytes of an upload or photo, or a drawn PIL image; the invert choice; what the file is, for errors)."""
     sources = ["Upload a picture", "Take a photo"] + (["Draw a digit"] if info["channels"] == 1 else [])
-    source = st.radio("Input", sources, horizontal=True, key="pred_source")
+    source = st.radio("Input", sources, horizontal=True, key="pred_source", index=1 if camera_first else 0,
+                      help="Each new photo is a new prediction: take one, see what it answers and where it looked, "
+                           "clear it and take the next.")
     if source == "Draw a digit":
         return drawn_digit(info), False, ""  # painted bright-on-black already: never invert
     if source == "Take a photo":
@@ -129,7 +137,7 @@ except (ValueError, OSError, RuntimeError) as exc:  # RunError and friends: one 
     st.error(f"Cannot load this run's network: {plain(exc)}")
     st.stop()
 
-picture, invert, what = picture_input(info)
+picture, invert, what = picture_input(info, camera_first=made_with_the_camera(run.config))
 image = None
 if isinstance(picture, bytes):
     try:

@@ -2,39 +2,21 @@
 
 import streamlit as st
 
-from ui import identity
 from ui.frame import ensure_app_frame
 from ui.live_panel import live_panel
 from ui.lr_finder import lr_finder_section
 from ui.queue_table import queue_table
-from ui.text import plain
+from ui.submit import submit_run
 from ui.train_form import QUICKSTART, apply_config, config_form, md_text
-from vision_core.classroom import jobs
 
 ensure_app_frame()  # a cold server's first request goes through app.py
 
 st.title("🏋️ Train")
 
 
-def _estimate_mb(config) -> float:
-    """The run's memory estimate (for fitting several runs on one GPU); 0 when it cannot be made here."""
-    try:
-        from vision_core.training import guards
-
-        return guards.gate(config).total_bytes / 2**20  # sized from the options: no dataset built in the server
-    except Exception:  # noqa: BLE001 — the worker checks the limits again before allocating anything
-        return 0.0
-
-
 def start(config) -> None:
-    # Imported here: the engine imports Lightning (seconds of CPU), which a page view never needs; submit() does.
-    from vision_core.training.engine import TrainingError
-
-    try:
-        run = jobs.manager().submit(config, owner=identity.current_person(), estimate_mb=_estimate_mb(config),
-                                    teacher=identity.is_teacher())
-    except (TrainingError, jobs.QueueError) as exc:
-        st.error(plain(exc))
+    run = submit_run(config)
+    if run is None:
         return
     st.query_params["run"] = run.run_id
     st.rerun()

@@ -20,7 +20,7 @@ import torch
 from ui import identity
 from ui.text import plain
 from vision_core.config import OPTIMIZERS, SCHEDULERS, RunConfig
-from vision_core.data import archives, augment, datasets
+from vision_core.data import archives, augment, datasets, own_datasets
 from vision_core.figures import training as figures
 from vision_core.limits import Limits, load_limits
 from vision_core.models import zoo as models
@@ -188,7 +188,8 @@ def image_folder_picker(area, limits: Limits) -> str | None:
     result = st.session_state.get("train_zip_result")
     if result:
         (st.success if result[0] == "success" else st.error)(result[1])
-    folders = datasets.image_folders()
+    # Another student's made dataset stays out of the list until they share it (a link naming one is cleared).
+    folders = own_datasets.usable_folders(person=identity.current_person(), teacher=identity.is_teacher())
     if st.session_state.get("train_image_folder") not in folders:
         st.session_state.pop("train_image_folder", None)
     with area:

@@ -213,3 +213,32 @@ def test_a_checkpoint_from_another_architecture_is_an_error_message(page, traine
     page.run()
     assert not page.exception
     assert any("do not fit this architecture" in e.value for e in page.error)
+
+
+def test_a_run_on_a_made_dataset_starts_on_the_camera_and_each_photo_is_predicted_and_explained(tmp_path,
+                                                                                                monkeypatch):
+    from vision_core.data import datasets
+    from vision_core.data import own_datasets as own
+
+    monkeypatch.setenv("VISION_CORE_DATA", str(tmp_path / "data"))
+    datasets.clear_cache()
+    folder = own.create("Colours", person="me")
+    for name, colour in (("red", (220, 30, 30)), ("blue", (30, 30, 220))):
+        own.add_class(folder, name, person="me")
+        own.add_images(folder, name, [(f"{i}.png", png(Image.new("RGB", (80, 60), colour))) for i in range(5)],
+                       person="me")
+    config = own.training_config(own.get(folder), epochs=1).replace(snapshot_every=0)
+    engine.train(config, root=tmp_path / "runs", trainer_options={"limit_train_batches": 2})
+    monkeypatch.setenv("VISION_CORE_RUNS", str(tmp_path / "runs"))
+    (run,) = runs.list_runs(tmp_path / "runs")
+    at = open_page(run.run_id)
+    assert at.radio(key="pred_source").value == "Take a photo"  # the dataset came from the camera
+    probabilities = []
+    for colour in ((200, 40, 40), (40, 40, 200)):
+        buffer = io.BytesIO()
+        Image.new("RGB", (160, 120), colour).save(buffer, "JPEG")
+        at.camera_input(key="pred_camera").set_value(("photo.jpg", buffer.getvalue(), "image/jpeg")).run()
+        assert not at.exception, at.exception
+        assert has_chart(at, "pred_probabilities") and "Grad-CAM" in chart_spec(at, "pred_saliency")
+        probabilities.append(chart_spec(at, "pred_probabilities"))
+    assert probabilities[0] != probabilities[1]  # a new photo, new probabilities

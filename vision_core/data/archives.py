@@ -30,6 +30,7 @@ import shutil
 import stat
 import uuid
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -189,18 +190,35 @@ def uploaded_bytes(parent: Path | None = None) -> dict[str | None, int]:
     return totals
 
 
-def _check_budgets(adding: int, owner: str | None, parent: Path, limits: Limits) -> None:
-    """ArchiveError when ``adding`` bytes would take the uploads past the class's or the uploader's limit."""
+def check_budgets(adding: int, owner: str | None, parent: Path, limits: Limits, what: str = "this zip") -> None:
+    """ArchiveError when ``adding`` bytes would take the uploads past the class's or the uploader's limit.
+
+    ``what`` names the addition in the message ("this zip", "this photo"). Call it holding the lock on ``parent``
+    (``locked``), so two additions at once cannot both fit the last megabytes.
+    """
     used = uploaded_bytes(parent)
     total = sum(used.values())
     if total + adding > limits.max_uploads_mb * 2**20:
-        raise ArchiveError(f"The uploaded datasets on this server take {total / 2**20:,.1f} MB and this zip adds "
+        raise ArchiveError(f"The uploaded datasets on this server take {total / 2**20:,.1f} MB and {what} adds "
                            f"{adding / 2**20:,.1f} MB, more than the {limits.max_uploads_mb:,} MB they may take "
                            f"together (max_uploads_mb): ask the teacher to delete old ones.")
     if owner is not None and used.get(owner, 0) + adding > limits.max_uploads_mb_per_person * 2**20:
-        raise ArchiveError(f"Your uploaded datasets take {used.get(owner, 0) / 2**20:,.1f} MB and this zip adds "
+        raise ArchiveError(f"Your uploaded datasets take {used.get(owner, 0) / 2**20:,.1f} MB and {what} adds "
                            f"{adding / 2**20:,.1f} MB, more than the {limits.max_uploads_mb_per_person:,} MB one "
                            f"person may upload (max_uploads_mb_per_person).")
+
+
+@contextmanager
+def locked(parent: Path):
+    """Hold the lock every addition to the uploads in ``parent`` takes while it checks the budgets and writes: a
+    lock on the image-folder root itself (``flock``), so nothing is written for it. Released when the process
+    ends, whatever happens."""
+    lock = os.open(parent, os.O_RDONLY)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(lock)
 
 
 def _shown_entry(info: zipfile.ZipInfo) -> str:
@@ -252,57 +270,54 @@ def extract_image_zip(source: bytes | BinaryIO, filename: str, limits: Limits | 
             parent.mkdir(parents=True, exist_ok=True)
             adding = sum(info.file_size for info, _ in kept)  # _copy never writes past an entry's declared size
             # One upload at a time checks the budgets and moves into place (two at once could both fit the last
-            # megabytes): a lock on the image-folder root itself, so nothing is written for it.
-            lock = os.open(parent, os.O_RDONLY)
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            staging = parent / f".upload-{uuid.uuid4().hex}"  # hidden: never offered while it fills
-            try:
-                _check_budgets(adding, owner, parent, limits)
-                staging.mkdir()
-                budget = limits.max_unzipped_mb * 2**20
-                images = written = 0
-                for info, path in kept:
-                    target = staging.joinpath(*path)
-                    # Belt and braces: plan() refused every name that could leave the folder.
-                    if staging not in target.resolve().parents:
-                        raise ArchiveError("This zip has an entry that points outside its folder: refused.")
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    try:
-                        copied = _copy(archive, info, target, budget)
-                        budget -= copied
-                        written += copied
-                    except FileExistsError:  # the same name twice (e.g. different case on another system)
-                        skipped += 1
-                        continue
-                    try:
-                        verify_image_file(target, max_pixels=MAX_IMAGE_PIXELS)
-                    except ValueError as exc:
-                        raise ArchiveError(f"This zip's file {_shown_entry(info)} is not an image we can use "
-                                           f"({exc}): refused. Every file in the class folders must be a "
-                                           f"picture.") from None
-                    images += 1
-                records = records_folder(parent)
-                records.mkdir(exist_ok=True)
-                for _ in range(100):  # another upload may take the same name meanwhile: take the next one
-                    name = folder_name(filename, parent)
-                    try:
-                        os.rename(staging, parent / name)
-                        break
-                    except OSError:
-                        continue
-                else:
-                    raise ArchiveError("This zip could not be given a folder name on the server: try again.")
+            # megabytes).
+            with locked(parent):
+                staging = parent / f".upload-{uuid.uuid4().hex}"  # hidden: never offered while it fills
                 try:
-                    (records / f"{name}.json").write_text(json.dumps({"owner": owner, "bytes": written}),
-                                                          encoding="utf-8")
-                except OSError:
-                    shutil.rmtree(parent / name, ignore_errors=True)  # an upload nobody counts is not kept
+                    check_budgets(adding, owner, parent, limits)
+                    staging.mkdir()
+                    budget = limits.max_unzipped_mb * 2**20
+                    images = written = 0
+                    for info, path in kept:
+                        target = staging.joinpath(*path)
+                        # Belt and braces: plan() refused every name that could leave the folder.
+                        if staging not in target.resolve().parents:
+                            raise ArchiveError("This zip has an entry that points outside its folder: refused.")
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        try:
+                            copied = _copy(archive, info, target, budget)
+                            budget -= copied
+                            written += copied
+                        except FileExistsError:  # the same name twice (e.g. different case on another system)
+                            skipped += 1
+                            continue
+                        try:
+                            verify_image_file(target, max_pixels=MAX_IMAGE_PIXELS)
+                        except ValueError as exc:
+                            raise ArchiveError(f"This zip's file {_shown_entry(info)} is not an image we can use "
+                                               f"({exc}): refused. Every file in the class folders must be a "
+                                               f"picture.") from None
+                        images += 1
+                    records = records_folder(parent)
+                    records.mkdir(exist_ok=True)
+                    for _ in range(100):  # another upload may take the same name meanwhile: take the next one
+                        name = folder_name(filename, parent)
+                        try:
+                            os.rename(staging, parent / name)
+                            break
+                        except OSError:
+                            continue
+                    else:
+                        raise ArchiveError("This zip could not be given a folder name on the server: try again.")
+                    try:
+                        (records / f"{name}.json").write_text(json.dumps({"owner": owner, "bytes": written}),
+                                                              encoding="utf-8")
+                    except OSError:
+                        shutil.rmtree(parent / name, ignore_errors=True)  # an upload nobody counts is not kept
+                        raise
+                except BaseException:
+                    shutil.rmtree(staging, ignore_errors=True)
                     raise
-            except BaseException:
-                shutil.rmtree(staging, ignore_errors=True)
-                raise
-            finally:
-                os.close(lock)
     except zipfile.BadZipFile as exc:
         raise ArchiveError(f"This file is not a readable zip archive ({exc}).") from None
     except (NotImplementedError, RuntimeError) as exc:  # an unsupported compression method, or encryption
