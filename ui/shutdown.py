@@ -23,6 +23,7 @@ import threading
 import time
 
 POLL_SECONDS = 0.1
+STOPPED_LINE = "CNN Lab: the server has stopped; training workers go on in their own processes."
 _started = False
 _started_lock = threading.Lock()
 
@@ -53,6 +54,7 @@ def _exit_when_stopped() -> None:
     while runtime.state != RuntimeState.STOPPED:  # set by Streamlit on Ctrl-C / SIGTERM, once sessions are closed
         time.sleep(POLL_SECONDS)
     logging.shutdown()
+    print(STOPPED_LINE, file=sys.stderr)
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

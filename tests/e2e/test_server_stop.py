@@ -12,8 +12,12 @@ import pytest
 
 from tests.e2e.browser import wait_for_app
 from tests.e2e.conftest import new_page, start_server
+from ui.shutdown import STOPPED_LINE
 
-BOUND_S = 5.0  # the issue asks for 2 s; measured ≈ 1 s; the margin is for a machine shared with other jobs
+# The issue asks for 2 s; measured ≈ 1 s on a quiet machine, 5.9 s beside a 2-core CPU hog. The bound is loose so
+# a busy CI machine does not fail it; what proves the fix is that the process ended on its own short path (the
+# line ui/shutdown.py prints before os._exit) rather than by finalising the interpreter (10 s and more, quiet).
+BOUND_S = 15.0
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -23,13 +27,14 @@ def test_the_server_stops_within_seconds(browser, tmp_path, sig):
     try:
         page.goto(url + "/train")
         wait_for_app(page)
-        page.get_by_role("button", name="▶ Start training").wait_for(timeout=300_000)  # the whole page is drawn
+        page.get_by_role("button", name="▶ Start training").wait_for()  # the whole page is drawn
         started = time.monotonic()
         proc.send_signal(sig)
         proc.wait(timeout=60)
         took = time.monotonic() - started
         assert took < BOUND_S, f"the server took {took:.1f} s to stop"
         assert proc.returncode == 0
+        assert STOPPED_LINE in (tmp_path / "streamlit.log").read_text()
     finally:
         page.context.close()
         if proc.poll() is None:

@@ -6,6 +6,8 @@ box is locked, even the right password waits, and says how long; the teacher see
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -74,7 +76,8 @@ def test_a_new_cookie_per_try_hits_the_class_budget(root):
         try_password(reload(f"{i:024d}"), "guess")  # a fresh browser each time: never 5 from one
     at = try_password(reload(TEACHER), PASSWORD)
     assert not teacher_mode(at)
-    assert "Too many wrong passwords: try again in 30 s" in said(at)
+    wait = re.search(r"Too many wrong passwords: try again in (\d+) s", said(at))
+    assert wait and 20 <= int(wait.group(1)) <= 30, said(at)  # 30 s, counting down while a busy machine reloads
 
 
 def test_the_teacher_sees_that_someone_was_guessing(root):
