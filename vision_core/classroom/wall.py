@@ -114,35 +114,54 @@ def _epoch_records(snap: dict[str, Any]) -> list[dict[str, float]]:
     return records
 
 
-def curves(snap: dict[str, Any]) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def curves(snap: dict[str, Any], points: list | None = None,
+           epochs: list | None = None) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """The loss sparkline (step losses) and the accuracy sparkline (validation accuracy per epoch once there are
-    two epochs of it, else the step accuracies) of a live snapshot."""
-    points = _step_points(snap)
+    two epochs of it, else the step accuracies) of a live snapshot (``points`` / ``epochs``: already read)."""
+    points = _step_points(snap) if points is None else points
+    epochs = _epoch_records(snap) if epochs is None else epochs
     loss = _thin([p[1] for p in points])
-    val = [e["val_acc"] for e in _epoch_records(snap) if "val_acc" in e]
+    val = [e["val_acc"] for e in epochs if "val_acc" in e]
     acc = _thin(val) if len(val) >= 2 else _thin([p[2] for p in points if p[2] is not None])
     return loss, acc
 
 
-_advice_cache: OrderedDict = OrderedDict()
-_advice_lock = threading.Lock()
+@dataclass(frozen=True)
+class _LiveFacts:
+    """What the wall reads from one version of a run's live file (computed once per version, for every viewer)."""
+
+    loss_curve: tuple[float, ...]
+    acc_curve: tuple[float, ...]
+    last_loss: float | None
+    accuracy: float | None
+    advice: str | None
 
 
-def _advice(run: runs.RunRecord, snap: dict[str, Any]) -> str | None:
-    """training_advice for a run, computed once per (run, live version) for every viewer."""
-    key = (run.run_id, snap.get("version"), len(snap.get("epochs") or []))
-    with _advice_lock:
-        if key in _advice_cache:
-            return _advice_cache[key]
+_facts: OrderedDict = OrderedDict()
+_facts_lock = threading.Lock()
+
+
+def _live_facts(run: runs.RunRecord, snap: dict[str, Any]) -> _LiveFacts:
+    """Curves, latest loss and accuracy, and training_advice of a live snapshot, once per (run, live version)."""
+    key = (run.run_id, snap.get("version"), len(snap.get("steps") or []), len(snap.get("epochs") or []))
+    with _facts_lock:
+        if key in _facts:
+            return _facts[key]
+    points = _step_points(snap)
+    epochs = _epoch_records(snap)
+    loss_curve, acc_curve = curves(snap, points, epochs)
+    accuracy = next((e.get("val_acc", e.get("train_acc")) for e in reversed(epochs)
+                     if "val_acc" in e or "train_acc" in e), None)
     classes = len((run.data_info or {}).get("classes") or []) or 10
     lr = _number(snap.get("lr")) or run.config.lr
-    points = [(p[0], p[1], p[2]) for p in _step_points(snap)]
-    advice = training_advice(_epoch_records(snap), points, classes, lr, run.config.optimizer, run.config.momentum)
-    with _advice_lock:
-        _advice_cache[key] = advice
-        while len(_advice_cache) > 512:
-            _advice_cache.popitem(last=False)
-    return advice
+    advice = training_advice(epochs, points, classes, lr, run.config.optimizer, run.config.momentum)
+    facts = _LiveFacts(loss_curve, acc_curve, points[-1][1] if points else None,
+                       accuracy if accuracy is not None else (acc_curve[-1] if acc_curve else None), advice)
+    with _facts_lock:
+        _facts[key] = facts
+        while len(_facts) > 512:
+            _facts.popitem(last=False)
+    return facts
 
 
 def _status(run: runs.RunRecord, snap: dict[str, Any], advice: str | None) -> str:
@@ -161,18 +180,12 @@ def _status(run: runs.RunRecord, snap: dict[str, Any], advice: str | None) -> st
 def row_of(run: runs.RunRecord, snap: dict[str, Any] | None, person: str) -> WallRow:
     """One run as a wall row, from its (checked) record and its live snapshot (None: nothing published yet)."""
     snap = snap if isinstance(snap, dict) else {}
-    training = run.state in ("running", "paused")
-    advice = _advice(run, snap) if training else None
+    facts = _live_facts(run, snap)
+    advice = facts.advice if run.state in ("running", "paused") else None
     status = _status(run, snap, advice)
     if status == DIVERGED:
         advice = str(run.status.get("message") or "") or advice
-    loss_curve, acc_curve = curves(snap)
-    points = _step_points(snap)
-    epochs = _epoch_records(snap)
-    accuracy = next((e.get("val_acc", e.get("train_acc")) for e in reversed(epochs)
-                     if "val_acc" in e or "train_acc" in e), None)
-    if accuracy is None and acc_curve:
-        accuracy = acc_curve[-1]
+    accuracy = facts.accuracy
     summary = run.summary or {}
     if status in ENDED and _number(summary.get("test_acc")) is not None:
         accuracy = _number(summary["test_acc"])
@@ -186,7 +199,7 @@ def row_of(run: runs.RunRecord, snap: dict[str, Any] | None, person: str) -> Wal
         dataset=run.config.dataset, status=status, epoch=int(epoch) if epoch is not None else 0,
         epochs=int(total), progress=min(max(progress or 0.0, 0.0), 1.0),
         samples_per_sec=speed if speed and speed > 0 and status not in ("queued", "starting") else None,
-        accuracy=accuracy, loss=points[-1][1] if points else None, loss_curve=loss_curve, acc_curve=acc_curve,
+        accuracy=accuracy, loss=facts.last_loss, loss_curve=facts.loss_curve, acc_curve=facts.acc_curve,
         advice=advice, gpu_memory_mb=memory if memory and memory > 0 else None,
         device=str(run.status.get("kind") or run.status.get("device") or run.config.accelerator or ""),
         updated=_number(run.status.get("updated")) or 0.0,
@@ -214,12 +227,66 @@ def wall_rows(records: Iterable[runs.RunRecord], live: Callable[[Path], dict[str
     return active + ended
 
 
+_ENDED_FILES = ("status.json", "name.json", "summary.json", "config.json", "owner.json", "dataset.json")
+_ended: dict[Path, tuple[tuple, runs.RunRecord]] = {}  # an ended run's folder read once, kept while its files are
+_ended_lock = threading.Lock()
+
+
+def _files_key(path: Path) -> tuple:
+    key = []
+    for name in _ENDED_FILES:
+        try:
+            stat = os.stat(path / name, follow_symlinks=False)
+            key.append((stat.st_ino, stat.st_mtime_ns, stat.st_size))
+        except OSError:
+            key.append(None)
+    return tuple(key)
+
+
+def _records(base: Path) -> tuple[list[runs.RunRecord], int]:
+    """Every readable run of the folder, and how many are damaged (as ``runs.scan``), reading again only what may
+    have changed: an ended run (a class's earlier runs pile up during a lesson) costs six stats while its files are
+    the same; an active one is read every time (its liveness depends on the clock)."""
+    good, damaged = [], 0
+    try:
+        entries = [p for p in base.iterdir() if runs.RUN_ID_RE.match(p.name)]
+    except OSError:
+        return [], 0
+    for path in entries:
+        if path.is_symlink():
+            damaged += 1
+            continue
+        if not path.is_dir():
+            continue
+        key = _files_key(path)
+        with _ended_lock:
+            cached = _ended.get(path)
+        if cached is not None and cached[0] == key:
+            good.append(cached[1])
+            continue
+        try:
+            record = runs.load_run(path.name, base)
+        except runs.RunError:
+            damaged += key[_ENDED_FILES.index("config.json")] is not None  # no config yet: still being made
+            continue
+        except Exception:  # noqa: BLE001 — a folder on disk must never break the wall
+            damaged += 1
+            continue
+        if record.state in ENDED:
+            with _ended_lock:
+                _ended[path] = (key, record)
+                if len(_ended) > 20_000:
+                    _ended.clear()
+        good.append(record)
+    return good, damaged
+
+
 def class_view(root: str | os.PathLike | None = None, now: float | None = None) -> WallView:
     """The wall of the runs folder ``root`` now: one pass over the run folders, live files parsed once per change."""
     base = runs.runs_root(root)
-    records, damaged = runs.scan(base)
+    records, damaged = _records(base)
     book = class_names.book(base)
-    return WallView(rows=wall_rows(records, read_live, book.display, now), damaged=len(damaged),
+    return WallView(rows=wall_rows(records, read_live, book.display, now), damaged=damaged,
                     built=time.time() if now is None else now)
 
 
