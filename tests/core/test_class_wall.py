@@ -134,3 +134,12 @@ def test_a_sparkline_is_a_small_svg_line_scaled_to_its_range():
     assert sparkline_svg([0.5]) == "" and sparkline_svg([float("nan"), 1.0]) == ""
     flat = sparkline_svg([0.5, 0.5], low=0.0, high=1.0, height=20)
     assert {float(p.split(",")[1]) for p in flat.split('points="')[1].split('"')[0].split()} == {10.0}
+
+
+def test_an_ended_run_read_once_is_read_again_when_its_files_change(tmp_path):
+    run = fake_run(tmp_path, "s1", "finished", learning())
+    assert wall.class_view(tmp_path).rows[0].label == run.label
+    runs.rename_run(run, "Adam with flips")
+    assert wall.class_view(tmp_path).rows[0].label == "Adam with flips"
+    runs.delete_run(run.run_id, tmp_path)
+    assert wall.class_view(tmp_path).rows == []

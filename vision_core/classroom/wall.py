@@ -93,10 +93,27 @@ def _thin(values: Sequence[float], points: int = SPARK_POINTS) -> tuple[float, .
 
 
 def _step_points(snap: dict[str, Any]) -> list[tuple[float, float, float | None]]:
-    """(step, loss, accuracy) of the live file's history, only where step and loss are finite numbers."""
+    """(step, loss, accuracy) of the live file's history, only where step and loss are finite numbers.
+
+    A well-formed history (a list of three numbers or nulls per step, what a worker writes) is converted by numpy in
+    one go (a number written as text, "1.5", reads as that number); anything else item by item, dropping what is not
+    a number.
+    """
+    import numpy as np
+
     steps = snap.get("steps")
+    if not isinstance(steps, list):
+        return []
+    try:
+        array = np.array(steps, dtype=np.float64)
+    except (ValueError, TypeError, OverflowError):
+        array = None
+    if array is not None and array.ndim == 2 and array.shape[1] == 3:
+        array = array[np.isfinite(array[:, 0]) & np.isfinite(array[:, 1])]
+        accuracy = [None if not math.isfinite(a) else a for a in array[:, 2].tolist()]
+        return list(zip(array[:, 0].tolist(), array[:, 1].tolist(), accuracy))
     points = []
-    for item in steps if isinstance(steps, list) else []:
+    for item in steps:
         if isinstance(item, (list, tuple)) and len(item) == 3:
             step, loss, acc = (_number(v) for v in item)
             if step is not None and loss is not None:
@@ -141,6 +158,27 @@ _facts: OrderedDict = OrderedDict()
 _facts_lock = threading.Lock()
 
 
+_advice_cache: OrderedDict = OrderedDict()
+
+
+def _advice(run: runs.RunRecord, snap: dict[str, Any], epochs: list[dict[str, float]],
+            points: list[tuple[float, float, float | None]]) -> str | None:
+    """training_advice, once per (run, epochs ended, learning rate): its verdict is about the latest epoch, so the
+    wall asks again when an epoch ends or the rate changes, not at every step (the live panel asks every second)."""
+    lr = _number(snap.get("lr")) or run.config.lr
+    key = (run.run_id, len(epochs), lr)
+    with _facts_lock:
+        if key in _advice_cache:
+            return _advice_cache[key]
+    classes = len((run.data_info or {}).get("classes") or []) or 10
+    advice = training_advice(epochs, points, classes, lr, run.config.optimizer, run.config.momentum)
+    with _facts_lock:
+        _advice_cache[key] = advice
+        while len(_advice_cache) > 512:
+            _advice_cache.popitem(last=False)
+    return advice
+
+
 def _live_facts(run: runs.RunRecord, snap: dict[str, Any]) -> _LiveFacts:
     """Curves, latest loss and accuracy, and training_advice of a live snapshot, once per (run, live version)."""
     key = (run.run_id, snap.get("version"), len(snap.get("steps") or []), len(snap.get("epochs") or []))
@@ -152,9 +190,7 @@ def _live_facts(run: runs.RunRecord, snap: dict[str, Any]) -> _LiveFacts:
     loss_curve, acc_curve = curves(snap, points, epochs)
     accuracy = next((e.get("val_acc", e.get("train_acc")) for e in reversed(epochs)
                      if "val_acc" in e or "train_acc" in e), None)
-    classes = len((run.data_info or {}).get("classes") or []) or 10
-    lr = _number(snap.get("lr")) or run.config.lr
-    advice = training_advice(epochs, points, classes, lr, run.config.optimizer, run.config.momentum)
+    advice = _advice(run, snap, epochs, points)
     facts = _LiveFacts(loss_curve, acc_curve, points[-1][1] if points else None,
                        accuracy if accuracy is not None else (acc_curve[-1] if acc_curve else None), advice)
     with _facts_lock:
