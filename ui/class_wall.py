@@ -9,6 +9,7 @@ Every text from a run folder or a student goes through ``html.escape``.
 
 from __future__ import annotations
 
+import base64
 import html
 import os
 import threading
@@ -61,6 +62,13 @@ def shared_view(root: Path | None = None) -> class_wall.WallView:
         return view
 
 
+def _image(svg: str) -> str:
+    """An SVG as an <img> (st.html's sanitiser keeps images with data URIs; inline <svg> may be stripped)."""
+    if not svg:
+        return ""
+    return f"<img alt='' src='data:image/svg+xml;base64,{base64.b64encode(svg.encode()).decode()}'/>"
+
+
 def _cell(text: object) -> str:
     return html.escape(str(text), quote=True)
 
@@ -102,8 +110,9 @@ def table_html(rows: list[class_wall.WallRow], *, projector: bool = False, mine:
             f"{epoch}<div class='cw-bar'><div style='width:{row.progress * 100:.0f}%'></div></div>",
             _speed(row),
             _percent(row.accuracy),
-            sparks.sparkline_svg(row.loss_curve, color=loss_color, width=width, height=height),
-            sparks.sparkline_svg(row.acc_curve, color=acc_color, width=width, height=height, low=0.0, high=1.0),
+            _image(sparks.sparkline_svg(row.loss_curve, color=loss_color, width=width, height=height)),
+            _image(sparks.sparkline_svg(row.acc_curve, color=acc_color, width=width, height=height, low=0.0,
+                                        high=1.0)),
         ]
         if gpu:
             cells.append(f"{row.gpu_memory_mb:,.0f} MB" if row.gpu_memory_mb else "–")
