@@ -294,7 +294,10 @@ def class_wall_cost(args) -> None:
             # The scheduler starts with the first page view and then reads every run's live file by itself: one
             # page first, so the no-viewer level includes it (it is not a cost of watching).
             first = browser.new_context()
-            first.new_page().goto(server.url, wait_until="networkidle")
+            home = first.new_page()
+            home.set_default_timeout(180_000)
+            home.goto(server.url, wait_until="commit")
+            home.get_by_text("Training now").wait_for()
             first.close()
             print(f"  {'phase':<28}{'server CPU':>9}{'per viewer':>12}{'per refresh':>15}")
             phase("no viewer", None, 0, 1.0, "")
