@@ -24,6 +24,14 @@ process, Playwright's driver and one headless Chromium (small 800×600 pages) ar
    (Streamlit's ForwardMsg decoded: a delta whose element is a Plotly chart, or a ``ref_hash`` to a cached one);
    the server's RSS.
 
+``--class-wall 30`` measures the Class page instead (issue 20): ``--class-wall`` fake active runs (run folders as a
+worker leaves them, claimed so no scheduler trains them; a thread of this process appends a step to every run's
+live.json each second and beats its heartbeat, so the server does exactly what it does for real runs, and no
+training competes for its core). Phases of ``--window`` seconds: no viewer, then N viewers of /class for each N of
+``--viewers``, then N viewers of one run's live chart (/train?run=ID). Printed: the server's CPU per viewer above
+the no-viewer level, per second and per refresh (the wall refreshes every 2 s, the live chart every 1 s), and the
+ratio wall ÷ live chart per refresh (target: ≤ 1).
+
 Run: ``.venv/bin/python benchmarks/classroom_load.py --viewers 1 5 10 30``. Targets (issue 9): server CPU per viewer
 ≤ 5 % of a core, a paused run with viewers ≈ 0, samples/s ratio ≥ 0.9 at 30 viewers, newest point ≤ 1.5 s old,
 chart payload ≤ 30 KB per refresh. 30 Chromium pages on one core take a few GB of memory and load slowly; pages
@@ -199,6 +207,115 @@ def queue_runs(root: Path, count: int) -> list[Path]:
     return paths
 
 
+class FakeClass(threading.Thread):
+    """``count`` active runs as workers leave them, kept alive: every second each gets a new step in live.json
+    (a loss curve falling from ln 10) and a heartbeat. Claimed for "cli", so the server's scheduler starts none."""
+
+    def __init__(self, root: Path, count: int) -> None:
+        super().__init__(daemon=True)
+        self.runs = []
+        for i in range(count):
+            run = runs.create_run(RunConfig(dataset="digits", model="lenet", epochs=20), root, owner=f"student{i:02d}",
+                                  trained_by="cli")
+            runs.write_status(run, "running", "")
+            self.runs.append(run)
+        self.version = 0
+        self._stop = threading.Event()
+        self.publish()
+
+    def publish(self) -> None:
+        import math
+
+        from vision_core.runs.live_files import write_json_atomic
+
+        self.version += 1
+        steps = 300 + 10 * self.version  # mid-training: a few hundred logged steps each
+        for i, run in enumerate(self.runs):
+            stuck = i % 10 == 3  # a few runs sit at chance: the wall says "stuck at chance"
+            history = [[s, 2.303 if stuck else 2.3 * math.exp(-s / 150) + 0.05, 0.1 if stuck else min(0.1 + s / 400, 0.97)]
+                       for s in range(steps)]
+            epochs = [{"epoch": e, "train_loss": 2.3 if stuck else 1 / e, "val_loss": 2.3 if stuck else 1.1 / e,
+                       "val_acc": 0.1 if stuck else 0.5 + 0.04 * e} for e in range(1, steps // 41 + 1)]
+            write_json_atomic(run.path / "live.json", {
+                "version": self.version, "status": "running", "epoch": len(epochs), "total_epochs": 20,
+                "step": steps, "total_steps": 820, "steps_per_epoch": 41, "progress": min(steps / 820, 1.0),
+                "steps": history, "epochs": epochs, "samples_per_sec": 1400.0 + i, "epoch_seconds": [2.0],
+                "elapsed": 10.0, "eta": 20.0, "gpu_memory_mb": None, "lr": 0.001, "lr_history": [], "test_metrics": {}})
+            runs.touch_heartbeat(run)
+
+    def run(self) -> None:
+        while not self._stop.wait(1.0):
+            self.publish()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for run in self.runs:
+            RemoteControl(run.path).stop()
+
+
+def class_wall_cost(args) -> None:
+    """The Class page with ``args.class_wall`` active runs vs one run's live chart: server CPU per refresh."""
+    from playwright.sync_api import sync_playwright
+
+    server_cpu, browser_cpu = app.cores()
+    app.pin_self(browser_cpu)
+    folder = app.workspace()
+    server = Server(folder, server_cpu, env={"VISION_CORE_MAX_JOBS_CPU": "1", "VISION_CORE_WARM_WORKERS": "0"})
+    print(f"server on CPU {server_cpu}, Chromium and the fake workers on CPU {browser_cpu}; "
+          f"up in {server.wait_healthy():.1f} s")
+    fake = FakeClass(server.runs_dir, args.class_wall)
+    fake.start()
+    results = []
+    try:
+        with sync_playwright() as p:
+            browser = app.launch_browser(p)
+
+            def phase(label: str, url: str | None, n: int, every: float, ready: str) -> None:
+                context = browser.new_context(viewport={"width": 1280, "height": 900})
+                pages = []
+                for _ in range(n if url else 0):
+                    page = context.new_page()
+                    page.set_default_timeout(180_000)
+                    page.goto(url, wait_until="commit")
+                    page.wait_for_selector(ready)
+                    pages.append(page)
+                wait = (lambda s: pages[0].wait_for_timeout(s * 1000)) if pages else time.sleep
+                wait(args.settle)
+                cpu0, t0 = server.cpu_seconds(), time.perf_counter()
+                wait(args.window)
+                cpu = (server.cpu_seconds() - cpu0) / (time.perf_counter() - t0)
+                context.close()
+                results.append((label, n, cpu, every))
+                print(f"  {label:<28}{cpu:>9.1%}", flush=True)
+
+            phase("no viewer", None, 0, 1.0, "")
+            for n in sorted(set(args.viewers)):
+                phase(f"/class, {n} viewer(s)", f"{server.url}/class", n, 2.0, ".cw-table")
+            run_id = fake.runs[0].run_id
+            for n in sorted(set(args.viewers)):
+                phase(f"live chart, {n} viewer(s)", f"{server.url}/train?run={run_id}", n, 1.0, ".js-plotly-plot")
+            # The level: no viewer, with the scheduler running (it started with the first page view and reads every
+            # run's live file by itself, watched or not). The first phase may not have it yet.
+            phase("no viewer (again)", None, 0, 1.0, "")
+            browser.close()
+    finally:
+        fake.stop()
+        server.stop()
+    base = results[-1][2]
+    print(f"\n  {'phase':<28}{'server CPU':>11}{'per viewer':>12}{'per refresh':>13}   (no-viewer level {base:.1%})")
+    for label, n, cpu, every in results:
+        if n:
+            print(f"  {label:<28}{cpu:>11.1%}{(cpu - base) / n:>12.1%}{(cpu - base) / n * every * 1000:>10.0f} ms")
+    for n in sorted(set(args.viewers)):
+        wall_cpu = next(r[2] for r in results if r[0].startswith("/class") and r[1] == n)
+        chart_cpu = next(r[2] for r in results if r[0].startswith("live chart") and r[1] == n)
+        wall_refresh, chart_refresh = (wall_cpu - base) / n * 2.0, (chart_cpu - base) / n * 1.0
+        ratio = wall_refresh / chart_refresh if chart_refresh > 0 else float("nan")
+        print(f"{n} viewer(s): the Class page with {args.class_wall} runs costs {wall_refresh * 1000:.0f} ms of server "
+              f"CPU per refresh, one live chart {chart_refresh * 1000:.0f} ms: ratio {ratio:.2f} (per second: "
+              f"{(wall_cpu - base) / max(chart_cpu - base, 1e-9):.2f})")
+
+
 def fmt(value, spec: str, missing: str = "–") -> str:
     return missing if value is None else format(value, spec)
 
@@ -210,7 +327,12 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=5.0, help="seconds after pages load before measuring")
     parser.add_argument("--epochs", type=int, default=20_000, help="long enough to outlast every phase")
     parser.add_argument("--queued", type=int, default=3, help="runs waiting in the queue behind the live one")
+    parser.add_argument("--class-wall", type=int, default=0, metavar="RUNS",
+                        help="measure the Class page with this many fake active runs against one live chart")
     args = parser.parse_args()
+    if args.class_wall:
+        class_wall_cost(args)
+        return
     counts = sorted(set(args.viewers))
 
     from playwright.sync_api import sync_playwright

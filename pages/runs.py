@@ -17,6 +17,7 @@ import streamlit as st
 from ui import identity
 from ui.frame import ensure_app_frame
 from ui.live_panel import continue_button
+from ui.names import display as display_name
 from ui.text import plain
 from vision_core.code_export import ready as code_export
 from vision_core.figures import runs as cf
@@ -82,12 +83,14 @@ def code_zip(run: runs.RunRecord, with_checkpoint: bool) -> bytes:
 
 
 def who(owner: str | None) -> str:
+    """'you', 'command line', or the owner's name as the class sees it (their chosen name or animal name)."""
     if owner is None:
         return "command line"
-    return "you" if owner == me else "classmate"
+    return "you" if owner == me else display_name(owner)
 
 
-BY_WHOM = {"you": "by you", "classmate": "by a classmate", "command line": "from the command line"}
+def by_whom(owner: str | None) -> str:
+    return {"you": "by you", "command line": "from the command line"}.get(who(owner), f"by {who(owner)}")
 now = datetime.now()  # the server's clock, as the run ids' times (the viewer's time zone is not known here)
 
 
@@ -187,7 +190,7 @@ if records:
     run = by_id[run_id]
     # The name is in the box above: this line says the rest once (the id, what it trained, when and by whom).
     st.text(f"Run {run.run_id}: {run.config.model} on {run.config.dataset}, started "
-            f"{cf.started_text(run.started, now)} {BY_WHOM[who(run.owner)]}, {run.state}")
+            f"{cf.started_text(run.started, now)} {by_whom(run.owner)}, {run.state}")
     if run.status.get("message"):
         st.text(run.status["message"])
     if run.problems:
