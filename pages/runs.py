@@ -91,6 +91,8 @@ def who(owner: str | None) -> str:
 
 def by_whom(owner: str | None) -> str:
     return {"you": "by you", "command line": "from the command line"}.get(who(owner), f"by {who(owner)}")
+
+
 now = datetime.now()  # the server's clock, as the run ids' times (the viewer's time zone is not known here)
 
 
@@ -237,7 +239,7 @@ if range_tests:
     for test in range_tests:
         c = st.columns([4, 1], vertical_alignment="center")
         c[0].text(f"{test.run_id}: {test.config.model} on {test.config.dataset}, batch {test.config.batch_size}, "
-                  f"{test.job.get('num_batches')} batches, {test.state} {BY_WHOM[who(test.owner)]}")
+                  f"{test.job.get('num_batches')} batches, {test.state} {by_whom(test.owner)}")
         if identity.may_manage(test.owner) and test.state not in runs.ACTIVE_STATUSES:
             with c[1].popover("Delete"):
                 st.text(f"Delete the range test {test.run_id}?")
