@@ -127,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--early-stopping-patience", type=int)
     t.add_argument("--snapshot-every", type=int)
     t.add_argument("--name")
+    t.add_argument("--challenge", metavar="NAME", help="train for this challenge (its rules apply; scored at the end)")
     t.add_argument("--dataset-option", action="append", metavar="KEY=VALUE",
                    help="e.g. image_size=32, root=/data, val_size=0.1 (repeatable)")
     t.add_argument("--model-option", action="append", metavar="KEY=VALUE",
@@ -161,6 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--no-checkpoint", action="store_true",
                    help="do not copy the run's checkpoint (RUN_ID.ckpt) next to the files")
     e.add_argument("--runs-dir")
+    s = sub.add_parser("score", help="a challenge run's accuracy on the challenge's held-out images (the leaderboard's "
+                                     "number)")
+    s.add_argument("run_id", metavar="RUN_ID")
+    s.add_argument("--challenge", metavar="NAME", required=True)
+    s.add_argument("--runs-dir")
     return parser
 
 
@@ -208,14 +214,15 @@ def check_config(config: RunConfig) -> None:
         raise UsageError(str(exc).splitlines()[0]) from None
 
 
-def check_limits(config: RunConfig) -> None:
-    """GuardError (one sentence naming the value and the limit) for a set-up over the classroom's limits: the
-    gate the dashboard and its workers apply, before anything is read, generated or written."""
+def check_limits(config: RunConfig, runs_dir: str | None = None) -> None:
+    """GuardError (one sentence naming the value and the limit) for a set-up over the classroom's limits, or
+    ChallengeError for one that breaks its challenge's rules: the gate the dashboard and its workers apply, before
+    anything is read, generated or written."""
     from vision_core.data import datasets
     from vision_core.training import guards
 
     try:
-        guards.gate(config)
+        guards.gate(config, root=runs_dir)
     except datasets.DatasetNotFoundError:
         pass  # an image folder that is not there: cmd_train says which files to put where
 
@@ -284,7 +291,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         config = config_from_args(args)
         check_devices(args.accelerator, args.devices)  # first: the limits below read the GPU's memory
         check_config(config)
-        check_limits(config)  # the gate: the data and the model against the classroom's limits
+        check_limits(config, args.runs_dir)  # the gate: the data and the model against the classroom's limits
         check_runs_dir(args.runs_dir)
         run_id = runs.validate_run_id(os.environ[RUN_ID_ENV]) if os.environ.get(RUN_ID_ENV) else None
     except (ValueError, TypeError) as exc:  # UsageError, RunConfig's checks, RunError for the run id
@@ -397,6 +404,29 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    """Prints what the leaderboard shows for the run, computed again here: the same held-out images (the
+    challenge's recorded seed and size), the same checkpoint, float32 on the CPU."""
+    from vision_core.runs import challenges
+    from vision_core.runs import store as runs
+    from vision_core.training import scoring
+
+    try:
+        run = runs.load_run(args.run_id, args.runs_dir)
+        challenge = challenges.load_challenge(args.challenge, args.runs_dir)
+        result = scoring.score(run, challenge)
+    except (ValueError, OSError) as exc:  # RunError and ChallengeError are ValueErrors
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"held-out accuracy {result['accuracy']:.4f} ({result['correct']:,} of {result['images']:,} images, "
+          f"challenge {challenge.name}, seed {challenge.seed}, {result['checkpoint']} checkpoint)")
+    recorded = challenges.read_score(run)
+    if recorded is not None and recorded["challenge"] == challenge.name:
+        same = "the same" if recorded["correct"] == result["correct"] else "DIFFERENT"
+        print(f"recorded by the server: {recorded['accuracy']:.4f} ({same})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "train":
@@ -407,6 +437,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_runs(args)
     if args.command == "export":
         return cmd_export(args)
+    if args.command == "score":
+        return cmd_score(args)
     return cmd_download(args)
 
 
