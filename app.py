@@ -22,6 +22,7 @@ PAGES = {
         st.Page("pages/train.py", title="Train", icon="🏋️", url_path="train"),
         st.Page("pages/runs.py", title="Runs", icon="📊", url_path="runs"),
         st.Page("pages/regularisation.py", title="Overfitting lab", icon="🧪", url_path="regularisation"),
+        st.Page("pages/challenges.py", title="Challenges", icon="🏆", url_path="challenges"),
     ],
     "How a CNN computes": [
         st.Page("pages/convolution.py", title="Convolution", icon="🔲", url_path="convolution"),

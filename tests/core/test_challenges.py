@@ -109,12 +109,25 @@ def test_the_worker_refuses_it_too_before_loading_anything(small_nets):
     ({"custom_models": False}, tiny(model="custom"), "does not allow custom models"),
     ({}, tiny(dataset="shapes"), "is on the dataset digits; this run uses shapes"),
     ({"dataset_options": {}}, tiny(dataset_options={"seed": 4}), "Only the image size, the validation size"),
-    ({"deadline": time.time() - 60}, tiny(), "closed at"),
+    ({"deadline": time.time() + 60}, tiny(), "closed at"),  # checked two minutes later
 ])
 def test_each_rule_is_refused_naming_the_value_and_the_limit(tmp_path, fields, config, message):
     challenges.create_challenge("C", "digits", root=tmp_path, name="c", **fields)
     with pytest.raises(challenges.ChallengeError, match=message):
-        challenges.check_run(challenges.load_challenge("c", tmp_path), config.replace(challenge="c"), 9240)
+        challenges.check_run(challenges.load_challenge("c", tmp_path), config.replace(challenge="c"), 9240,
+                             now=time.time() + 120)
+
+
+@pytest.mark.parametrize("title, fields, message", [
+    ("  ", {}, "Give the challenge a title"),
+    ("Late", {"deadline": 1000.0}, "is already past"),
+    ("Big", {"held_out": 20_000}, "between 1 and 10,000"),
+    ("Odd", {"max_parameters": -5}, "Most parameters must be a whole number ≥ 1"),
+])
+def test_a_challenge_the_teacher_cannot_mean_is_refused_with_the_reason(tmp_path, title, fields, message):
+    with pytest.raises(challenges.ChallengeError, match=message):
+        challenges.create_challenge(title, "digits", root=tmp_path, **fields)
+    assert challenges.scan_challenges(tmp_path) == ([], [])
 
 
 def test_a_frozen_challenge_takes_no_new_runs_and_image_size_stays_the_students(tmp_path):
@@ -204,9 +217,12 @@ def finished_run(root, owner, accuracy, *, parameters=9240, seconds=10.0, finish
     return run.run_id
 
 
+DEADLINE = time.time() + 3600  # runs below finish at made-up times long before it, unless said otherwise
+
+
 @pytest.fixture
 def board_root(tmp_path):
-    challenges.create_challenge("C", "digits", root=tmp_path, name="c", seed=5, held_out=300, deadline=2000.0,
+    challenges.create_challenge("C", "digits", root=tmp_path, name="c", seed=5, held_out=300, deadline=DEADLINE,
                                 max_parameters=50_000)
     return tmp_path
 
@@ -230,7 +246,7 @@ def test_best_run_per_student_in_order_with_ties_broken_by_size_then_time(board_
 
 def test_runs_after_the_deadline_or_the_freeze_and_unfinished_or_foreign_scores_do_not_count(board_root):
     on_time = finished_run(board_root, "aaaa", 0.70, finished_at=1999.0)
-    finished_run(board_root, "bbbb", 0.99, finished_at=2001.0)  # after the deadline
+    finished_run(board_root, "bbbb", 0.99, finished_at=DEADLINE + 1)  # after the deadline
     finished_run(board_root, "cccc", 0.99, state="stopped")
     finished_run(board_root, "dddd", 0.99, seed=6)  # scored on another held-out split
     finished_run(board_root, "eeee", 0.99, parameters=10**9)  # over the challenge's rules as recorded

@@ -32,6 +32,7 @@ from typing import Any
 from vision_core.config import CHALLENGE_NAME_RE, RunConfig
 from vision_core.runs.store import (
     _NAME_RE,
+    MAX_NAME_CHARS,
     RunError,
     RunRecord,
     _read_json,
@@ -41,6 +42,7 @@ from vision_core.runs.store import (
 )
 
 CHALLENGES_DIR = ".challenges"
+MAX_TITLE_CHARS = MAX_NAME_CHARS
 SCORE_FILE = "score.json"
 MAX_HELD_OUT = 10_000  # held-out images scored per finished run, on the worker's CPU: seconds, not minutes
 # Dataset options a student still chooses for a challenge run: how big the images are fed, how much of the rest
@@ -202,6 +204,10 @@ def create_challenge(title: str, dataset: str, *, root: str | os.PathLike | None
                                     "custom_models", "deadline"})
     if unknown:
         raise TypeError(f"create_challenge() got unknown field(s) {unknown}")
+    if not clean_name(title):
+        raise ChallengeError("Give the challenge a title: it names the challenge on the page and in its link.")
+    if fields.get("deadline") is not None and fields["deadline"] <= time.time():
+        raise ChallengeError(f"The deadline {when(fields['deadline'])} is already past: choose a later one.")
     fields["allowed_models"] = list(fields.get("allowed_models") or [])
     challenge = _checked({"name": name or slug(title), "title": title, "dataset": dataset,
                           "seed": secrets.randbelow(2**31) if seed is None else seed, "created": time.time(),
