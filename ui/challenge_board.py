@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from ui.text import plain
+from vision_core.data import datasets
 from vision_core.runs import challenges
 from vision_core.runs import store as runs
 
@@ -122,6 +123,12 @@ def new_challenge_form(dataset_names: list[str], model_names: list[str]) -> None
     if not submitted:
         return
     deadline = datetime.combine(day, hour).timestamp() if has_deadline else None
+    try:
+        # The held-out split must leave training images: sized from the dataset's options, nothing loaded.
+        datasets.plan(dataset, held_out=datasets.HeldOut(int(held_out), int(seed)))
+    except (ValueError, OSError) as exc:
+        st.error(plain(exc))
+        return
     try:
         made = challenges.create_challenge(
             title, dataset, held_out=int(held_out), seed=int(seed), max_parameters=int(max_parameters) or None,

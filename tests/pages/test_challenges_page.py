@@ -76,6 +76,16 @@ def test_the_teacher_creates_a_challenge_and_freezes_it(root):
     assert challenges.load_challenge("small-nets", root).frozen
 
 
+def test_a_held_out_split_bigger_than_the_training_images_is_refused_on_the_form(root):
+    at = open_as("pages/challenges.py", teacher=True)
+    at.text_input(key="challenge_title").input("Too many")
+    at.number_input(key="challenge_held_out").set_value(5000)
+    at.button(key="FormSubmitter:challenge_new-Create the challenge").click()
+    at.run()
+    assert "leaves no training images: the training pool has 1,438" in at.error[0].value.replace("\\", "")
+    assert challenges.scan_challenges(root) == ([], [])
+
+
 def test_everyone_sees_the_best_run_per_person_in_order(root):
     challenges.create_challenge("Small nets", "digits", root=root, name="small-nets", seed=7, held_out=300)
     scored_run(root, "aaaa", 0.80, 9000)
