@@ -52,8 +52,9 @@ if challenge.deadline and not challenge.frozen and not challenge.is_open():
     state = f"closed at {challenges.when(challenge.deadline)}"
 st.markdown(f"**{plain(challenge.title)}** · dataset **{plain(challenge.dataset)}** · "
             f"{plain('; '.join(rules)) if rules else 'no rules beyond the classroom limits'} · {state}")
-st.caption(f"Each finished run for this challenge is scored on {challenge.held_out:,} held-out images (seed "
-           f"{challenge.seed}) that no run for it trains or validates on, and no page shows. Runs that finish after "
+seed = f" (seed {challenge.seed})" if teacher else ""  # which images they are is the teacher's to know
+st.caption(f"Each finished run for this challenge is scored on {challenge.held_out:,} held-out images{seed} "
+           "that no run for it trains or validates on, and no page shows. Runs that finish after "
            "the deadline or the freeze do not count. `vision-core score RUN_ID --challenge "
            f"{challenge.name}` computes the same number.")
 if challenge.is_open():

@@ -65,9 +65,11 @@ def test_teacher_sets_a_challenge_the_form_enforces_it_and_the_leaderboard_ranks
         assert alice.get_by_text("This model has 61,706 parameters").count() >= 1
         assert alice.get_by_role("button", name="▶ Start training").is_disabled()
         shot(alice, "form-refuses-lenet")
-        alice.get_by_label("Architecture").click()
-        alice.get_by_role("option", name=re.compile(r"^tinyvgg")).click()
+        alice.get_by_label("Architecture").click()  # the menu filters as she types; Enter takes the first match
+        alice.keyboard.type("tinyvgg")
+        alice.keyboard.press("Enter")
         wait_for_app(alice)
+        alice.get_by_text("the challenge “Small nets”").first.wait_for(state="detached")
         alice_run = start(alice)
 
         # Bob comes in through a set-up link that carries the challenge: a linear model.
@@ -86,6 +88,8 @@ def test_teacher_sets_a_challenge_the_form_enforces_it_and_the_leaderboard_ranks
         wait_for_app(bob)
         bob.get_by_role("heading", name="Leaderboard").wait_for()
         assert bob.get_by_role("button", name="Create the challenge").count() == 0  # a student creates nothing
+        bob.locator("[data-testid='stDataFrame'] canvas").first.wait_for()
+        bob.wait_for_timeout(1500)  # the grid draws its cells on the canvas after it appears
         shot(bob, "leaderboard")
         with bob.expect_download() as download:
             bob.get_by_role("button", name="Download the leaderboard (CSV)").click()
