@@ -92,6 +92,9 @@ if run.state in ("running", "paused"):
                "Reload the page for a newer one.")
 else:
     st.caption(f"Showing the **{path.stem}** checkpoint ({epoch_text}).")
+if run.config.challenge:  # its score comes from images kept apart: they are never drawn here
+    st.caption(f"This run is for the challenge **{plain(run.config.challenge)}**: its leaderboard score comes from "
+               "held-out images that no run for it trains on and no page shows. Here: the usual test split.")
 
 ev = load_evaluation(run, path)
 if ev is None:

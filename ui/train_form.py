@@ -24,6 +24,7 @@ from vision_core.data import archives, augment, datasets, own_datasets
 from vision_core.figures import training as figures
 from vision_core.limits import Limits, load_limits
 from vision_core.models import zoo as models
+from vision_core.runs import challenges
 from vision_core.training import guards, presets, setups
 
 IMAGE_SIZES = {"recipe default": None, "28 × 28": 28, "32 × 32": 32, "64 × 64": 64}
@@ -42,7 +43,7 @@ HYPER_KEYS = {"train_optimizer": "optimizer", "train_lr": "lr", "train_momentum"
 WHOLE_NUMBER_KEYS = {"train_batch_size", "train_epochs", "train_seed", "train_patience", "train_snapshot_every"}
 
 # RunConfig fields the form has widgets for; the others (set by a recipe or a shared link) are carried as they are.
-FORM_FIELDS = {"dataset", "dataset_options", "model", "model_options", "augment", *HYPER_KEYS.values()}
+FORM_FIELDS = {"dataset", "dataset_options", "model", "model_options", "augment", "challenge", *HYPER_KEYS.values()}
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#+!|~$])")
 
@@ -92,6 +93,7 @@ def apply_config(config: RunConfig, notice: str = "", preset: str = OWN_SETUP) -
     state["train_aug_strengths"] = {k: v for k, v in config.augment.items() if v is not True and v}
     state["train_carried"] = {k: v for k, v in setups.fields_of(config).items()
                               if k not in FORM_FIELDS and v != getattr(RunConfig(), k)}
+    state["train_challenge"] = config.challenge  # a shared link's challenge; the menu drops it when it is not open
     state["train_notice"] = notice
     state["train_preset"] = preset
     state["train_just_applied"] = True  # the next form read-out is this config, not a change by the student
@@ -493,6 +495,58 @@ def hyper_section(limits: Limits) -> tuple[dict[str, Any], list[str]]:
     return values, problems
 
 
+# --------------------------------------------------------------------------- a challenge
+
+
+def _enter_challenge() -> None:
+    """Menu callback (and ``?challenge=``): the challenge's dataset and options in the form, its epochs at most."""
+    state = st.session_state
+    try:
+        challenge = challenges.load_challenge(state.get("train_challenge") or "")
+    except challenges.ChallengeError:
+        return
+    state["train_dataset"] = challenge.dataset
+    state["train_dataset_extra"] = dict(challenge.dataset_options)
+    state["train_dataset_for_extra"] = challenge.dataset
+    epochs = str(state.get("train_epochs", ""))
+    if challenge.max_epochs is not None and (not epochs.isdigit() or int(epochs) > challenge.max_epochs):
+        state["train_epochs"] = str(challenge.max_epochs)
+
+
+def challenge_section() -> str:
+    """The challenge this run is for ("" for none): a menu of the open ones, set once by a ``?challenge=`` link.
+    The form only helps here: the gate (below, at submission and in the worker) enforces the rules."""
+    state = st.session_state
+    found = [c for c in challenges.scan_challenges()[0] if c.is_open()]
+    if not found and not st.query_params.get("challenge"):
+        state["train_challenge"] = ""
+        return ""
+    by_name = {c.name: c for c in found}
+    wanted = st.query_params.get("challenge")
+    if wanted and state.get("train_challenge_link") != wanted:
+        state["train_challenge_link"] = wanted
+        if wanted in by_name:
+            state["train_challenge"] = wanted
+            _enter_challenge()
+        else:
+            st.error(f"The challenge {md_text(wanted[:40])} of this link is not open (or does not exist): this is a "
+                     "run outside any challenge.")
+    if state.get("train_challenge") not in by_name:
+        state["train_challenge"] = ""
+    name = st.selectbox("For a challenge", ["", *by_name], key="train_challenge", disabled=_locked(),
+                        on_change=_enter_challenge,
+                        format_func=lambda n: by_name[n].title if n else "None: a run of your own")
+    if name:
+        challenge = by_name[name]
+        rules = challenge.constraints()
+        closes = f" It closes at {challenges.when(challenge.deadline)}." if challenge.deadline else ""
+        st.info(f"For **{plain(challenge.title)}**: dataset **{md_text(challenge.dataset)}**, "
+                f"{md_text('; '.join(rules)) if rules else 'no rules beyond the classroom limits'}. The server scores "
+                f"the finished run on {challenge.held_out:,} held-out images that it never trains or validates on."
+                + closes)
+    return name
+
+
 # --------------------------------------------------------------------------- the whole form
 
 
@@ -538,6 +592,7 @@ def config_form() -> tuple[RunConfig | None, str | None]:
     if limits_problem:
         st.warning(limits_problem)
     top = st.container()  # the recipe menu, drawn last: it follows what the form below holds
+    challenge = challenge_section()
 
     with st.expander("1 · Data", expanded=True):
         dataset_name, dataset_options, dataset, data_problem = data_section(limits)
@@ -559,13 +614,14 @@ def config_form() -> tuple[RunConfig | None, str | None]:
         try:
             carried = st.session_state.get("train_carried", {})
             config = RunConfig(dataset=dataset_name, dataset_options=dataset_options, model=model_name,
-                               model_options=model_options, augment=augmentation, **hyper, **carried)
+                               model_options=model_options, augment=augmentation, challenge=challenge, **hyper,
+                               **carried)
         except (ValueError, TypeError) as exc:
             problem = str(exc)
     if config is not None and problem is None and dataset is not None:
         try:
             estimate = guards.gate(config, limits)  # the same gate a worker and the command line pass
-        except guards.GuardError as exc:
+        except (guards.GuardError, challenges.ChallengeError) as exc:
             estimate_area.error(md_text(exc))
             problem = str(exc)
         except (ValueError, TypeError) as exc:

@@ -113,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a model and write a run folder")
     _setup_arguments(t)
+    t.add_argument("--challenge", metavar="NAME", help="train for this challenge (its rules apply; scored at the end)")
     t.add_argument("--runs-dir", help="where run folders go (default $VISION_CORE_RUNS or ./runs)")
     # Speed options (RunConfig.fast and the flags next to it; docs/PERFORMANCE.md says what each does).
     t.add_argument("--fast", action=argparse.BooleanOptionalAction, help="every speed option this device supports")
@@ -146,6 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
     _setup_arguments(f)
     f.add_argument("--batches", type=_positive_int, default=100, help="batches to raise the rate over (20-300)")
     f.add_argument("--accelerator", choices=ACCELERATORS, help="auto / cpu / gpu")
+    s = sub.add_parser("score", help="a challenge run's accuracy on the challenge's held-out images (the leaderboard's "
+                                     "number)")
+    s.add_argument("run_id", metavar="RUN_ID")
+    s.add_argument("--challenge", metavar="NAME", required=True)
+    s.add_argument("--runs-dir")
     return parser
 
 
@@ -219,14 +225,15 @@ def check_config(config: RunConfig) -> None:
         raise UsageError(str(exc).splitlines()[0]) from None
 
 
-def check_limits(config: RunConfig) -> None:
-    """GuardError (one sentence naming the value and the limit) for a set-up over the classroom's limits: the
-    gate the dashboard and its workers apply, before anything is read, generated or written."""
+def check_limits(config: RunConfig, runs_dir: str | None = None) -> None:
+    """GuardError (one sentence naming the value and the limit) for a set-up over the classroom's limits, or
+    ChallengeError for one that breaks its challenge's rules: the gate the dashboard and its workers apply, before
+    anything is read, generated or written."""
     from vision_core.data import datasets
     from vision_core.training import guards
 
     try:
-        guards.gate(config)
+        guards.gate(config, root=runs_dir)
     except datasets.DatasetNotFoundError:
         pass  # an image folder that is not there: cmd_train says which files to put where
 
@@ -295,7 +302,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         config = config_from_args(args)
         check_devices(args.accelerator, args.devices)  # first: the limits below read the GPU's memory
         check_config(config)
-        check_limits(config)  # the gate: the data and the model against the classroom's limits
+        check_limits(config, args.runs_dir)  # the gate: the data and the model against the classroom's limits
         check_runs_dir(args.runs_dir)
         run_id = runs.validate_run_id(os.environ[RUN_ID_ENV]) if os.environ.get(RUN_ID_ENV) else None
     except (ValueError, TypeError) as exc:  # UsageError, RunConfig's checks, RunError for the run id
@@ -437,6 +444,29 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    """Prints what the leaderboard shows for the run, computed again here: the same held-out images (the
+    challenge's recorded seed and size), the same checkpoint, float32 on the CPU."""
+    from vision_core.runs import challenges
+    from vision_core.runs import store as runs
+    from vision_core.training import scoring
+
+    try:
+        run = runs.load_run(args.run_id, args.runs_dir)
+        challenge = challenges.load_challenge(args.challenge, args.runs_dir)
+        result = scoring.score(run, challenge)
+    except (ValueError, OSError) as exc:  # RunError and ChallengeError are ValueErrors
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"held-out accuracy {result['accuracy']:.4f} ({result['correct']:,} of {result['images']:,} images, "
+          f"challenge {challenge.name}, seed {challenge.seed}, {result['checkpoint']} checkpoint)")
+    recorded = challenges.read_score(run)
+    if recorded is not None and recorded["challenge"] == challenge.name:
+        same = "the same" if recorded["correct"] == result["correct"] else "DIFFERENT"
+        print(f"recorded by the server: {recorded['accuracy']:.4f} ({same})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "train":
@@ -449,6 +479,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_export(args)
     if args.command == "lr-find":
         return cmd_lr_find(args)
+    if args.command == "score":
+        return cmd_score(args)
     return cmd_download(args)
 
 

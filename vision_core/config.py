@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,8 @@ SCHEDULERS = ("none", "cosine", "step", "warmup_linear")
 ACCELERATORS = ("auto", "cpu", "gpu")
 PRECISIONS = ("32", "bf16-mixed")  # Lightning's names: float32, or bfloat16 autocast with float32 weights
 FAST_FLAGS = ("channels_last", "compile", "fused_optimizer")  # the boolean speed options besides precision
+# A challenge's name: its file name in the runs folder and its ?challenge= link, so nothing that could make a path.
+CHALLENGE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 
 
 @dataclass
@@ -48,6 +51,9 @@ class RunConfig:
     channels_last: bool = False  # NHWC memory layout for the weights and batches (faster convolutions on GPUs)
     compile: bool = False  # torch.compile the model (long first step; falls back to eager with a message)
     fused_optimizer: bool = False  # one fused kernel for the optimiser step instead of one per tensor
+    # The challenge this run is for (vision_core.runs.challenges): its held-out images are left out of the data,
+    # its constraints are checked by the gate, and the server scores the run on them when it finishes.
+    challenge: str = ""
 
     def __post_init__(self) -> None:
         self.validate()
@@ -76,6 +82,9 @@ class RunConfig:
                 raise ValueError(f"{flag} must be true or false, got {getattr(self, flag)!r}")  # noqa: TRY004
         if self.nesterov and (self.optimizer != "sgd" or self.momentum <= 0):
             raise ValueError("nesterov needs the sgd optimizer with momentum > 0")
+        if not isinstance(self.challenge, str) or not (self.challenge == "" or CHALLENGE_NAME_RE.match(self.challenge)):
+            raise ValueError(f"challenge must be a challenge's name (lower-case letters, digits and '-'), "
+                             f"got {str(self.challenge)[:60]!r}")
         if self.momentum < 0 or self.weight_decay < 0:
             raise ValueError(
                 f"momentum and weight_decay must be ≥ 0, got {self.momentum} and {self.weight_decay}"

@@ -308,6 +308,13 @@ class Scheduler:
         if resolve is None:
             from vision_core.training.engine import resolve_accelerator as resolve
         device = resolve(config.accelerator)
+        if config.challenge:  # its rules again here: a crafted link or a stale form never queues a run that breaks them
+            from vision_core.training import guards
+
+            try:
+                guards.gate(config, root=self.root)
+            except (ValueError, TypeError, OSError) as exc:
+                raise QueueError(str(exc)) from None
         with self._submitting():
             if not teacher:
                 self._check_room_in_queue(owner)

@@ -107,6 +107,7 @@ class ImageDataset:
     test: Split
     val: Split | None = None
     description: str = ""
+    held_out: Split | None = None  # a challenge's held-out images (see HeldOut): never in train or val
     _stats: dict = field(default_factory=dict, init=False, repr=False)  # (device, dtype) → (mean, std)
 
     def __post_init__(self) -> None:
@@ -137,6 +138,25 @@ class ImageDataset:
                                 torch.tensor(self.std, dtype=x.dtype, device=x.device).view(-1, 1, 1))
         mean, std = self._stats[key]
         return (x - mean) / std
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """A challenge's held-out split: ``count`` images of the training pool, the same share of every class, chosen
+    by ``seed`` (vision_core.runs.challenges records both). ``load(..., held_out=HeldOut(300, 7))`` takes them out
+    before the validation split is drawn, so no run for the challenge trains or validates on them; they come back
+    as ``dataset.held_out`` for scoring. The test split is never touched: the Evaluate page shows only it.
+    """
+
+    count: int
+    seed: int
+
+    def __post_init__(self) -> None:
+        for name in ("count", "seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "count" else 0):
+                raise ValueError(f"held-out {name} must be a whole number ≥ {1 if name == 'count' else 0}, "
+                                 f"got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -260,7 +280,7 @@ def _checked_options(name: str, image_size, val_size, train_limit, options: dict
 
 def load(name: str, root: str | Path | None = None, *, image_size: int | tuple[int, int] | None = None,
          val_size: float | None = None, seed: int = 0, download: bool | None = None,
-         train_limit: int | None = None, **options: Any) -> ImageDataset:
+         train_limit: int | None = None, held_out: HeldOut | None = None, **options: Any) -> ImageDataset:
     """Load a dataset by name into memory (cached per process; do not write into its tensors).
 
     ``image_size``: int or (H, W); images are resized once here, as a batch. ``val_size``: a
@@ -268,7 +288,8 @@ def load(name: str, root: str | Path | None = None, *, image_size: int | tuple[i
     (0 → no validation split). ``download``: fetch missing files with torchvision (default: only
     when ``VISION_CORE_DOWNLOAD=1``). ``train_limit``: keep only this many training images, the same share of
     every class, chosen by ``seed`` after the validation hold-out (so validation is the same whatever the limit;
-    None → all of them): the "more data" lesson.
+    None → all of them): the "more data" lesson. ``held_out``: a challenge's held-out images (see HeldOut), taken
+    out of the training pool first and returned as ``dataset.held_out``.
 
     Nothing here applies the classroom's limits: size a student's request first (``plan``, and
     ``training.guards.gate`` for the whole set-up).
@@ -289,12 +310,12 @@ def load(name: str, root: str | Path | None = None, *, image_size: int | tuple[i
     except TypeError as exc:
         raise TypeError(f"dataset options must be plain values (numbers, strings), got {options}") from exc
     return _load_cached(entry.info.name, str(folder), size, val, int(seed), bool(download), key_options, stamp,
-                        train_limit)
+                        train_limit, held_out)
 
 
 def plan(name: str, root: str | Path | None = None, *, image_size: int | tuple[int, int] | None = None,
          val_size: float | None = None, seed: int = 0, download: bool | None = None,
-         train_limit: int | None = None, **options: Any) -> DataPlan:
+         train_limit: int | None = None, held_out: HeldOut | None = None, **options: Any) -> DataPlan:
     """What ``load`` with these arguments would build, from the arguments alone (same checks, same errors).
 
     Generates, reads and decodes nothing: sizes come from the options (shapes), the published split sizes (MNIST,
@@ -305,6 +326,8 @@ def plan(name: str, root: str | Path | None = None, *, image_size: int | tuple[i
     root_path = image_folder_path(options.get("folder"), root) if entry.info.name == "imagefolder" \
         else _root(entry, root)
     n_train, n_test, num_classes = entry.counts(root_path, **options)
+    if held_out is not None:
+        n_train -= _held_out_count(n_train, held_out)
     n_val = _hold_out_count(n_train, val)
     kept = n_train - n_val
     if train_limit is not None and train_limit > kept:
@@ -480,14 +503,39 @@ def _folder_stamp(folder: Path) -> tuple:
 
 @functools.lru_cache(maxsize=4)
 def _load_cached(name: str, root: str, size: tuple[int, int] | None, val_size: float, seed: int,
-                 download: bool, options: tuple, stamp: tuple | None, train_limit: int | None = None) -> ImageDataset:
+                 download: bool, options: tuple, stamp: tuple | None, train_limit: int | None = None,
+                 held_out: HeldOut | None = None) -> ImageDataset:
     entry = _REGISTRY[name]
     train, test, classes, mean, std = entry.read(Path(root), size, download, seed, **dict(options))
+    kept = None
+    if held_out is not None:  # first: the validation split and the train limit are drawn from what is left
+        chosen = held_out_indices(train.labels, held_out)
+        rest = torch.ones(len(train), dtype=torch.bool)
+        rest[chosen] = False
+        train, kept = train.subset(rest.nonzero().squeeze(1)), train.subset(chosen)
     train, val = _hold_out(train, val_size, seed)
     train = _limit_train(train, train_limit, seed)
     _, channels, height, width = train.images.shape
     return ImageDataset(name=name, classes=list(classes), channels=channels, image_size=(height, width),
-                        mean=mean, std=std, train=train, test=test, val=val, description=entry.info.description)
+                        mean=mean, std=std, train=train, test=test, val=val, description=entry.info.description,
+                        held_out=kept)
+
+
+def _held_out_count(n: int, held_out: HeldOut) -> int:
+    if held_out.count >= n:
+        raise ValueError(f"a held-out split of {held_out.count:,} images leaves no training images: the training "
+                         f"pool has {n:,}; hold out fewer")
+    return held_out.count
+
+
+def held_out_indices(labels: torch.Tensor, held_out: HeldOut) -> torch.Tensor:
+    """The (sorted) positions in the training pool of a challenge's held-out images: ``held_out.count`` of them,
+    each class's share, chosen by ``held_out.seed`` — the same positions on every machine and in every process.
+
+    Example: ``held_out_indices(load("digits", val_size=0).train.labels, HeldOut(300, 7))`` → 300 positions.
+    """
+    _held_out_count(len(labels), held_out)
+    return _stratified_pick(labels, held_out.count, held_out.seed)
 
 
 def _hold_out_count(n: int, val_size: float) -> int:
@@ -526,17 +574,26 @@ def _limit_train(train: Split, limit: int | None, seed: int) -> Split:
     if limit > n:
         raise ValueError(f"train_limit {limit} is more than the {n:,} training images there are; "
                          f"choose at most {n:,}")
-    counts = torch.bincount(train.labels, minlength=train.num_classes).tolist()
-    quota = [c * limit // n for c in counts]  # integer arithmetic: exact shares, no float rounding
-    by_remainder = sorted(range(len(counts)), key=lambda k: (-(counts[k] * limit % n), k))
-    for k in by_remainder[:limit - sum(quota)]:
+    return train.subset(_stratified_pick(train.labels, limit, seed))
+
+
+def _stratified_pick(labels: torch.Tensor, count: int, seed: int) -> torch.Tensor:
+    """``count`` positions, each class's share of them (largest remainders), chosen by ``seed``; sorted.
+
+    Per class, the first images of one seeded shuffle: a smaller count picks a subset of a larger one's images.
+    """
+    n = len(labels)
+    counts = torch.bincount(labels, minlength=int(labels.max()) + 1 if n else 0).tolist()
+    quota = [c * count // n for c in counts]  # integer arithmetic: exact shares, no float rounding
+    by_remainder = sorted(range(len(counts)), key=lambda k: (-(counts[k] * count % n), k))
+    for k in by_remainder[:count - sum(quota)]:
         quota[k] += 1
     generator = torch.Generator().manual_seed(seed)
     keep = []
     for k, take in enumerate(quota):  # a loop over classes, not samples
-        members = (train.labels == k).nonzero().squeeze(1)
+        members = (labels == k).nonzero().squeeze(1)
         keep.append(members[torch.randperm(len(members), generator=generator)[:take]])
-    return train.subset(torch.cat(keep).sort().values)
+    return torch.cat(keep).sort().values
 
 
 def _stratified_test_indices(labels: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:

@@ -41,15 +41,19 @@ def device_name(accelerator: str) -> str:
     return "CPU"
 
 
-def prepare(config: RunConfig, dataset: datasets.ImageDataset | None = None
+def prepare(config: RunConfig, dataset: datasets.ImageDataset | None = None, root=None
             ) -> tuple[datasets.ImageDataset, torch.nn.Module]:
-    """Load the data and build the model, failing early with the data or shape problem explained."""
-    from vision_core.training import guards
+    """Load the data and build the model, failing early with the data or shape problem explained.
+
+    A run for a challenge (``config.challenge``, read from the runs folder ``root``) never gets the challenge's
+    held-out images in its training or validation split.
+    """
+    from vision_core.training import guards, scoring
 
     if dataset is None:
         # The classroom's gate, sized from the options alone: refused before one image is read or generated.
-        guards.gate(config)
-        dataset = datasets.load(config.dataset, **config.dataset_options)
+        guards.gate(config, root=root)
+        dataset = scoring.load_data(config, scoring.challenge_of(config, root))
     num_classes = len(dataset.classes)
     # Refuse a run that would not fit before a single weight is allocated (meta-device estimate).
     guards.check(config, dataset.input_shape, num_classes)
@@ -77,6 +81,7 @@ def data_info(dataset: datasets.ImageDataset) -> dict[str, Any]:
         "train_size": len(dataset.train),
         "val_size": len(dataset.val) if dataset.val is not None else 0,
         "test_size": len(dataset.test),
+        "held_out_size": len(dataset.held_out) if dataset.held_out is not None else 0,  # a challenge's, never seen
     }
 
 
@@ -149,7 +154,7 @@ def train(
     accelerator = resolve_accelerator(trainer_options.pop("accelerator", config.accelerator))
 
     try:
-        dataset, model = prepare(config, dataset)
+        dataset, model = prepare(config, dataset, root=run.path.parent)
     except (ValueError, TypeError, FileNotFoundError) as exc:
         runs.write_status(run, "failed", str(exc))
         state.update(status="failed", message=str(exc))
@@ -245,12 +250,30 @@ def train(
                                    snapshot["lr"] or config.lr, config.optimizer, config.momentum)
         message = diverged or ""
     state.update(status=summary["status"], test_metrics=test_metrics, message=message)
+    if write_status and config.challenge and summary["status"] == "finished":
+        message = _score(run, message) or message
     if write_status:
         write_live(run.path, state)  # the final curves, for the pages (a worker's publisher also writes it)
         runs.write_summary(run, summary)
         runs.write_status(run, summary["status"], message, epoch=summary["epochs_completed"],
                           diverged=diverged is not None, pause_limit=stopped and bool(control.stop_reason))
     return summary
+
+
+def _score(run: runs.RunRecord, message: str) -> str | None:
+    """Score a finished challenge run on the held-out images before its status says finished (so the leaderboard
+    never shows it unscored); the time it finished training is what the deadline is compared with. A run that
+    cannot be scored still finishes, and says why (None when it was scored)."""
+    from vision_core.runs import challenges
+    from vision_core.training import scoring
+
+    finished_at = time.time()
+    try:
+        challenge = challenges.load_challenge(run.config.challenge, run.path.parent)
+        challenges.write_score(run.path, scoring.score(run, challenge, finished_at=finished_at))
+    except (ValueError, OSError) as exc:  # ChallengeError and RunError are ValueErrors
+        return f"{message} It could not be scored for the challenge: {exc}".strip()
+    return None
 
 
 def _number(value) -> float:

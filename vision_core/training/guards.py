@@ -26,6 +26,7 @@ from vision_core.config import RunConfig
 from vision_core.data import datasets
 from vision_core.limits import Limits, load_limits
 from vision_core.models import zoo as models
+from vision_core.runs import challenges
 
 
 class GuardError(ValueError):
@@ -275,15 +276,23 @@ def check_data(plan: datasets.DataPlan, limits: Limits | None = None) -> None:
                          allowed=allowed, hint="Choose a smaller image size or fewer images.")
 
 
-def gate(config: RunConfig, limits: Limits | None = None) -> MemoryEstimate:
-    """The one check before anything a set-up asks for is built: its data, then its model, against the limits.
+def gate(config: RunConfig, limits: Limits | None = None, root=None) -> MemoryEstimate:
+    """The one check before anything a set-up asks for is built: its data, then its model, against the limits,
+    then the rules of the challenge it is for (read from the runs folder ``root``, default the server's).
 
-    Called by the Train form (and so by shared links), by every worker before it loads data, and by the command
-    line. Raises GuardError (one sentence naming the value asked and the limit), ValueError / TypeError for
-    options that ``datasets.load`` or ``models.build`` would refuse, DatasetNotFoundError for an image folder
-    that is not there. Returns the memory estimate. Example: ``gate(RunConfig(dataset="digits")).total_bytes``.
+    Called by the Train form (and so by shared links), at submission, by every worker before it loads data, and by
+    the command line. Raises GuardError (one sentence naming the value asked and the limit), ChallengeError (a
+    ValueError: the challenge's rule and the value), ValueError / TypeError for options that ``datasets.load`` or
+    ``models.build`` would refuse, DatasetNotFoundError for an image folder that is not there. Returns the memory
+    estimate. Example: ``gate(RunConfig(dataset="digits")).total_bytes``.
     """
+    from vision_core.training import scoring
+
     limits = limits or load_limits()
-    plan = datasets.plan(config.dataset, **config.dataset_options)
+    challenge = scoring.challenge_of(config, root)
+    plan = datasets.plan(config.dataset, held_out=scoring.held_out(challenge), **config.dataset_options)
     check_data(plan, limits)
-    return check(config, plan.input_shape, max(plan.num_classes, 1), limits)
+    estimate = check(config, plan.input_shape, max(plan.num_classes, 1), limits)
+    if challenge is not None:
+        challenges.check_run(challenge, config, estimate.parameters)
+    return estimate

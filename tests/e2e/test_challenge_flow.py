@@ -1,0 +1,103 @@
+"""In the browser (issue 20.3): the teacher creates a challenge with a 50,000-parameter limit; a student's form
+refuses LeNet (61,706) with the limit named; two students' tiny runs finish and appear on the leaderboard, in the
+order of their held-out scores, under their names."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import time
+from pathlib import Path
+
+from tests.e2e.browser import PATIENT_S, wait_for_app
+from tests.e2e.conftest import new_page
+from tests.e2e.test_classroom import enter_teacher_mode
+from ui.challenge_board import display_name
+from vision_core.config import RunConfig
+from vision_core.runs import challenges
+from vision_core.runs import store as runs
+from vision_core.training import setups
+
+
+def start(page) -> str:
+    epochs = page.get_by_label("Epochs", exact=True)
+    epochs.fill("1")
+    epochs.press("Enter")
+    wait_for_app(page)
+    page.get_by_role("button", name="▶ Start training").click()
+    page.wait_for_url(re.compile(r"[?&]run="))
+    return re.search(r"run=([^&]+)", page.url).group(1)
+
+
+def wait_scored(run_id: str, root) -> dict:
+    deadline = time.time() + PATIENT_S
+    while time.time() < deadline:
+        run = runs.load_run(run_id, root)
+        score = challenges.read_score(run)
+        if run.state == "finished" and score is not None:
+            return score
+        assert run.state not in ("failed", "stopped", "interrupted"), run.status
+        time.sleep(1)
+    raise AssertionError(f"run {run_id} was not scored: {runs.load_run(run_id, root).status}")
+
+
+def test_teacher_sets_a_challenge_the_form_enforces_it_and_the_leaderboard_ranks_two_students(
+        app_url, browser, runs_dir, shot):
+    teacher, alice, bob = new_page(browser), new_page(browser), new_page(browser)
+    try:
+        enter_teacher_mode(teacher, app_url)
+        teacher.goto(app_url + "/challenges")
+        wait_for_app(teacher)
+        teacher.get_by_text("New challenge").click()
+        teacher.get_by_label("Title").fill("Small nets")
+        teacher.get_by_label("Most parameters (0 = no limit)").fill("50000")
+        teacher.get_by_role("button", name="Create the challenge").click()
+        teacher.get_by_text("Created the challenge “Small nets”.").wait_for()
+        wait_for_app(teacher)
+        shot(teacher, "teacher-created-the-challenge", top=True)
+        assert challenges.load_challenge("small-nets", runs_dir).max_parameters == 50_000
+
+        # Alice follows the challenge's link: the form's LeNet is refused, the limit named; a TinyVGG is not.
+        alice.goto(app_url + "/train?challenge=small-nets")
+        wait_for_app(alice)
+        alice.get_by_text("the challenge “Small nets” allows at most 50,000").first.wait_for()
+        assert alice.get_by_text("This model has 61,706 parameters").count() >= 1
+        assert alice.get_by_role("button", name="▶ Start training").is_disabled()
+        shot(alice, "form-refuses-lenet")
+        alice.get_by_label("Architecture").click()  # the menu filters as she types; Enter takes the first match
+        alice.keyboard.type("tinyvgg")
+        alice.keyboard.press("Enter")
+        wait_for_app(alice)
+        alice.get_by_text("the challenge “Small nets”").first.wait_for(state="detached")
+        alice_run = start(alice)
+
+        # Bob comes in through a set-up link that carries the challenge: a linear model.
+        token = setups.encode(RunConfig(model="linear", lr=0.01, epochs=1, challenge="small-nets"))
+        bob.goto(f"{app_url}/train?setup={token}")
+        wait_for_app(bob)
+        bob_run = start(bob)
+
+        scores = {run_id: wait_scored(run_id, runs_dir) for run_id in (alice_run, bob_run)}
+        owners = {run_id: runs.load_run(run_id, runs_dir).owner for run_id in scores}
+        assert None not in owners.values() and len(set(owners.values())) == 2
+        params = {run_id: runs.load_run(run_id, runs_dir).summary["parameters"] for run_id in scores}
+        expected = sorted(scores, key=lambda r: (-scores[r]["accuracy"], params[r]))
+
+        bob.goto(app_url + "/challenges?challenge=small-nets")
+        wait_for_app(bob)
+        bob.get_by_role("heading", name="Leaderboard").wait_for()
+        assert bob.get_by_role("button", name="Create the challenge").count() == 0  # a student creates nothing
+        bob.locator("[data-testid='stDataFrame'] canvas").first.wait_for()
+        bob.wait_for_timeout(1500)  # the grid draws its cells on the canvas after it appears
+        shot(bob, "leaderboard")
+        with bob.expect_download() as download:
+            bob.get_by_role("button", name="Download the leaderboard (CSV)").click()
+        rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+        assert [row["name"] for row in rows] == [display_name(owners[r]) for r in expected]
+        assert [float(row["held-out accuracy (%)"]) for row in rows] == [
+            round(100 * scores[r]["accuracy"], 2) for r in expected]
+        assert [int(row["parameters"]) for row in rows] == [params[r] for r in expected]
+    finally:
+        for page in (teacher, alice, bob):
+            page.context.close()
