@@ -229,15 +229,16 @@ def test_the_live_curve_has_every_steps_own_loss_and_accuracy(tmp_path):
 
 
 class SlowValidation(L.Callback):
-    """One more second inside the validation phase (called after the live callback's own hook)."""
+    """Two more seconds inside the validation phase (called after the live callback's own hook)."""
 
     def on_validation_epoch_end(self, trainer, pl_module) -> None:
-        time.sleep(1.0)  # as validating a big split on a busy machine
+        time.sleep(2.0)  # as validating a big split on a busy machine
 
 
 def test_samples_per_second_is_the_training_speed_not_diluted_by_validation(tmp_path):
     state = LiveState()
     engine.train(short(epochs=2), root=tmp_path, state=state, extra_callbacks=[SlowValidation()],
                  trainer_options={**FAST, "limit_train_batches": 4})
-    # 4 batches of 32 train in well under 0.1 s; counting the 1 s of validation would show < 130.
-    assert state.snapshot()["samples_per_sec"] > 1000
+    # 4 batches of 32 train in well under 0.1 s on a quiet machine (~0.4 s beside a CPU hog); counting the 2 s of
+    # validation per epoch would show < 64.
+    assert state.snapshot()["samples_per_sec"] > 200

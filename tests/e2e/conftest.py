@@ -18,7 +18,11 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+                  "--disable-component-update", "--disable-sync", "--no-first-run",
+                  # A camera for the pages that take photos: the fake one streams a test pattern and the permission
+                  # prompt is answered yes (no real device, no click). One browser for every test: Playwright's sync
+                  # API runs one instance per process, so a test cannot launch a second browser of its own.
+                  "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 
 
 def _free_port() -> int:

@@ -59,7 +59,8 @@ def chart_in_view(page, key: str) -> None:
     """Streamlit draws a Plotly chart once it is scrolled into view."""
     # Not scroll_into_view_if_needed: it waits for the element to stop moving, and on a busy machine the page
     # above it (the status strip redrawn every 2 s) can keep it moving longer than its timeout.
-    page.locator(f".st-key-{key}").evaluate("(e) => e.scrollIntoView({block: 'center'})")
+    # Not the element a rerun is about to replace (Streamlit keeps it, marked data-retained, while the new one draws).
+    page.locator(f".st-key-{key}:not([data-retained])").first.evaluate("(e) => e.scrollIntoView({block: 'center'})")
     page.wait_for_function("(key) => !!document.querySelector(`.st-key-${key} .js-plotly-plot`)", arg=key,
                            timeout=SLOW_MS)
 

@@ -11,11 +11,8 @@ import pytest
 from PIL import Image
 
 from tests.e2e.browser import PATIENT_MS, wait_for_app
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_FLAGS, start_server, stop_server, stop_workers
+from tests.e2e.conftest import start_server, stop_server, stop_workers
 from vision_core.runs import store as runs
-
-# The fake camera streams a test pattern, and the permission prompt is answered yes: no real device, no click.
-FAKE_CAMERA = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 
 
 @pytest.fixture(scope="module")
@@ -28,16 +25,6 @@ def server(tmp_path_factory):
     yield url, base
     stop_server(proc)
     stop_workers(base / "runs")
-
-
-@pytest.fixture(scope="module")
-def camera_browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS + FAKE_CAMERA)
-        yield browser
-        browser.close()
 
 
 def student(browser):
@@ -76,9 +63,9 @@ def uploader(page, class_name: str):
     return region.get_by_test_id("stFileUploaderDropzoneInput")
 
 
-def test_make_train_predict_and_a_classmate_cannot_change_it(server, camera_browser, shot, tmp_path):
+def test_make_train_predict_and_a_classmate_cannot_change_it(server, browser, shot, tmp_path):
     url, base = server
-    maker = student(camera_browser)
+    maker = student(browser)
     maker.goto(url + "/make_dataset")
     wait_for_app(maker)
     maker.get_by_text("No dataset yet").wait_for()
@@ -108,7 +95,7 @@ def test_make_train_predict_and_a_classmate_cannot_change_it(server, camera_brow
     shot(maker, "dataset-made", top=True)
 
     # A classmate: the dataset is private, so not even listed.
-    classmate = student(camera_browser)
+    classmate = student(browser)
     try:
         classmate.goto(url + "/make_dataset")
         wait_for_app(classmate)
