@@ -69,8 +69,12 @@ def test_make_train_predict_and_a_classmate_cannot_change_it(server, browser, sh
     maker.goto(url + "/make_dataset")
     wait_for_app(maker)
     maker.get_by_text("No dataset yet").wait_for()
+    # Each step waits for what it made before the next one types: a box typed into while the previous click's
+    # rerun is still on its way is emptied by that rerun (the form clears its box after an addition).
     type_and_press(maker, "New dataset", "Colours", "Create")
+    maker.get_by_label("New class", exact=True).wait_for()
     type_and_press(maker, "New class", "blue", "Add class")
+    class_panel(maker, 0).wait_for()
     type_and_press(maker, "New class", "red", "Add class")
     class_panel(maker, 1).wait_for()  # classes are listed sorted: blue, red
 
