@@ -125,3 +125,39 @@ def new_challenge_form(dataset_names: list[str], model_names: list[str]) -> None
     st.session_state["challenge_flash"] = f"Created the challenge “{made.title}”."
     st.query_params["challenge"] = made.name
     st.rerun()
+
+
+def current_challenge(root: str | None = None) -> challenges.Challenge | None:
+    """The challenge the front of the room follows: the newest open one, else the newest (None: no challenge)."""
+    found, _damaged = challenges.scan_challenges(root)
+    if not found:
+        return None
+    newest_first = sorted(found, key=lambda c: c.created, reverse=True)
+    return next((c for c in newest_first if c.is_open()), newest_first[0])
+
+
+PROJECTOR_REFRESH_SECONDS = 5.0
+
+
+@st.fragment(run_every=PROJECTOR_REFRESH_SECONDS)
+def projector_leaderboard() -> None:
+    """The leaderboard of current_challenge() for the projector: the first ten places, large, no controls; it
+    redraws itself (the tables are shared by every viewer for a few seconds, board_tables)."""
+    challenge = current_challenge()
+    if challenge is None:
+        st.info("No challenge yet.")
+        return
+    tables = board_tables(str(runs.runs_root()), challenge.name, file_stamp(challenge.name))
+    if isinstance(tables, str):
+        st.error(plain(tables))
+        return
+    board = tables[0]
+    rules = challenge.constraints()
+    st.markdown(f"### {plain(challenge.title)}")
+    st.caption(f"{plain(challenge.dataset)} · {plain('; '.join(rules)) if rules else 'no extra rules'} · scored on "
+               f"{challenge.held_out:,} held-out images")
+    if board.empty:
+        st.info("No finished run for this challenge yet.")
+        return
+    st.dataframe(board.head(10)[["rank", "name", "held-out accuracy (%)", "parameters", "epochs", "model"]],
+                 hide_index=True, width="stretch")

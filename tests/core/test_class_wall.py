@@ -27,10 +27,10 @@ def at_chance(steps: int = 120) -> dict:
 
 
 def fake_run(root, owner: str | None, status: str = "running", history: dict | None = None, *,
-             live_status: str | None = None, updated: float | None = None, **fields):
+             live_status: str | None = None, updated: float | None = None, challenge: str = "", **fields):
     """A run folder as the scheduler and a worker leave it: status, heartbeat, live.json."""
-    run = runs.create_run(RunConfig(dataset="digits", model="lenet", epochs=10, optimizer="sgd", lr=0.05), root,
-                          owner=owner)
+    config = RunConfig(dataset="digits", model="lenet", epochs=10, optimizer="sgd", lr=0.05, challenge=challenge)
+    run = runs.create_run(config, root, owner=owner)
     runs.write_status(run, status, fields.pop("message", ""), **fields)
     if updated is not None:
         data = json.loads((run.path / "status.json").read_text())

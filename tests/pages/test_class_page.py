@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from tests.core.test_class_wall import at_chance, fake_run, learning
 from tests.pages.apptest import APP
 from vision_core.classroom import names
+from vision_core.runs import challenges
 from vision_core.runs import store as runs
 
 PASSWORD = "class-page-password"
@@ -101,3 +102,39 @@ def test_only_projector_1_turns_it_on(class_runs, value):
     assert not at.exception
     assert "'cw-table cw-projector'" not in wall_html(at) and "'cw-table'" in wall_html(at)
     assert len(at.sidebar.get("page_link")) > 0
+
+
+# ---- challenges on the wall and on the projector (issue 20: filters by challenge; the projector's leaderboard)
+def with_a_challenge(root) -> str:
+    """A challenge, a student's run training for it, and a finished, scored run of another student."""
+    challenges.create_challenge("Small nets", "digits", root=root, name="small-nets", seed=3, held_out=300,
+                                max_parameters=50_000)
+    runs.claim_training(fake_run(root, "student04", "running", learning(), challenge="small-nets").path, "cli")
+    done = fake_run(root, "student05", "finished", learning(), challenge="small-nets")
+    runs.write_summary(done, {"parameters": 9_240, "train_seconds": 12.0, "epochs_completed": 1, "test_acc": 0.9})
+    challenges.write_score(done.path, {"challenge": "small-nets", "accuracy": 0.87, "correct": 261, "images": 300,
+                                       "seed": 3, "checkpoint": "best", "finished_at": 1000.0, "scored_at": 1001.0})
+    names.book(root).set_name("student05", "Grace Hopper")
+    return "small-nets"
+
+
+def test_the_wall_filters_the_runs_of_one_challenge(class_runs, tmp_path):
+    name = with_a_challenge(tmp_path)
+    at = open_class()
+    assert wall_html(at).count("<tr>") == 1 + 5  # every run by default
+    at.selectbox(key="class_challenge").set_value(name).run()
+    assert not at.exception
+    table = wall_html(at)
+    assert table.count("<tr>") == 1 + 2 and "Grace Hopper" in table and "Ada Lovelace" not in table
+
+
+def test_the_projector_shows_the_leaderboard_without_controls(class_runs, tmp_path):
+    with_a_challenge(tmp_path)
+    at = open_class(query={"projector": "1", "view": "leaderboard"})
+    assert not at.exception
+    assert any("Leaderboard" in t.value for t in at.title)
+    board = at.dataframe[0].value
+    assert list(board["name"]) == ["Grace Hopper"] and list(board["held-out accuracy (%)"]) == [87.0]
+    assert not button_keys(at) and not at.selectbox and not at.text_input
+    at = open_class(query={"projector": "1", "view": "<script>"})  # an unknown view: the cycle, wall first or board
+    assert not at.exception and not button_keys(at)

@@ -63,6 +63,7 @@ class WallRow:
     gpu_memory_mb: float | None = None
     device: str = ""
     updated: float = 0.0  # status.json's last change
+    challenge: str = ""  # the challenge the run is for ("" none): the Class page filters by it
 
     @property
     def active(self) -> bool:
@@ -238,7 +239,7 @@ def row_of(run: runs.RunRecord, snap: dict[str, Any] | None, person: str) -> Wal
         accuracy=accuracy, loss=facts.last_loss, loss_curve=facts.loss_curve, acc_curve=facts.acc_curve,
         advice=advice, gpu_memory_mb=memory if memory and memory > 0 else None,
         device=str(run.status.get("kind") or run.status.get("device") or run.config.accelerator or ""),
-        updated=_number(run.status.get("updated")) or 0.0,
+        updated=_number(run.status.get("updated")) or 0.0, challenge=run.config.challenge,
     )
 
 
