@@ -44,17 +44,18 @@ def projector_view(now: float | None = None) -> tuple[str, Callable[[], None]]:
     return PROJECTOR_VIEWS[turn % len(PROJECTOR_VIEWS)]
 
 
+def show(title: str, draw: Callable[[], None]) -> None:
+    st.title("🏫 Our class, training" if title == "Class wall" else f"🏆 {title}")
+    draw()
+
+
 if projector_mode.on():
     if len(PROJECTOR_VIEWS) == 1 or st.query_params.get("view") in PINNED:
-        title, draw = projector_view()
-        st.title("🏫 Our class, training" if title == "Class wall" else f"🏆 {title}")
-        draw()
+        show(*projector_view())
     else:
         @st.fragment(run_every=PROJECTOR_CYCLE_SECONDS)
         def cycle() -> None:
-            title, draw = projector_view()
-            st.title(f"🏫 {title}")
-            draw()
+            show(*projector_view())
 
         cycle()
     st.stop()

@@ -45,7 +45,8 @@ def test_the_teacher_sees_the_students_run_under_their_name_and_the_projector_sh
         teacher.get_by_role("button", name="⏹ Stop").wait_for()
         shot(teacher, "teacher-class-page", top=True)
 
-        teacher.goto(f"{app_url}/class?projector=1")
+        # The wall pinned (another test's challenge may have put the leaderboard into the projector's cycle).
+        teacher.goto(f"{app_url}/class?projector=1&view=wall")
         wait_for_app(teacher)
         teacher.locator(".cw-projector").get_by_text("Ada Lovelace").wait_for()
         assert teacher.locator("button:visible, input:visible, [role='combobox']:visible").count() == 0
