@@ -47,7 +47,12 @@ def photos(folder, name: str, colour: tuple[int, int, int], count: int) -> list[
 
 
 def type_and_press(page, label: str, text: str, button: str) -> None:
-    page.get_by_label(label, exact=True).fill(text)
+    box = page.get_by_label(label, exact=True)
+    for _ in range(3):  # a rerun still on its way redraws the form and empties its box: type again after it
+        box.fill(text)
+        page.wait_for_timeout(500)
+        if box.input_value() == text:
+            break
     page.get_by_role("button", name=button, exact=True).click()
     wait_for_app(page)
 
@@ -76,7 +81,11 @@ def test_make_train_predict_and_a_classmate_cannot_change_it(server, browser, sh
     type_and_press(maker, "New class", "blue", "Add class")
     class_panel(maker, 0).wait_for()
     type_and_press(maker, "New class", "red", "Add class")
-    class_panel(maker, 1).wait_for()  # classes are listed sorted: blue, red
+    try:
+        class_panel(maker, 1).wait_for(timeout=60_000)  # classes are listed sorted: blue, red
+    except Exception:
+        shot(maker, "second-class-missing", top=True)  # what the page showed instead, for whoever reads the failure
+        raise
 
     for name, colour in (("blue", (40, 60, 210)), ("red", (210, 50, 40))):
         uploader(maker, name).set_input_files(photos(tmp_path, name, colour, 6))
