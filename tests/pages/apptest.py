@@ -6,7 +6,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from tests.patience import PATIENT_S
+from tests.patience import PATIENT_S, wait_for
+from vision_core.runs import store as runs
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
@@ -40,3 +41,12 @@ def chart(at: AppTest, key: str) -> dict:
 def chart_keys(at: AppTest) -> set[str]:
     """The widget keys of every chart on the page."""
     return {c.proto.id.rsplit("-", 1)[-1] for c in at.get("plotly_chart")}
+
+
+def wait_until_done(run_id: str) -> runs.RunRecord:
+    """The run (or job) once it has left the active states, as the page will read it."""
+    def ended():
+        run = runs.load_run(run_id)
+        return run if run.state not in runs.ACTIVE_STATUSES else None
+
+    return wait_for(ended, what=f"run {run_id} to end", every=0.3)

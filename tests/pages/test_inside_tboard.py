@@ -4,13 +4,12 @@ and the Train page's learning-rate range test."""
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from tests.pages.apptest import APP, chart, chart_keys, open_page, use_runs
+from tests.pages.apptest import APP, chart, chart_keys, open_page, use_runs, wait_until_done
 from vision_core.analysis import projector
 from vision_core.config import RunConfig
 from vision_core.data import datasets
@@ -131,11 +130,3 @@ def test_the_lr_range_test_on_the_train_page_fills_the_learning_rate(tmp_path, m
     assert any("tested already" in c.value for c in classmate.caption)
 
 
-def wait_until_done(run_id: str, timeout: float = 300) -> runs.RunRecord:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        run = runs.load_run(run_id)
-        if run.state not in runs.ACTIVE_STATUSES:
-            return run
-        time.sleep(0.3)
-    raise AssertionError(f"range test {run_id} still {run.state}")

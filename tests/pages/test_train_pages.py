@@ -8,23 +8,13 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.pages.apptest import APP, open_page
+from tests.pages.apptest import APP, open_page, wait_until_done
 from tests.patience import PATIENT_S
 from vision_core.classroom import jobs
 from vision_core.config import RunConfig
 from vision_core.runs import store as runs
 from vision_core.training import engine
 from vision_core.training.live import RemoteControl
-
-
-def wait_until_done(run_id: str, timeout: float = 180) -> runs.RunRecord:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        run = runs.load_run(run_id)
-        if run.state not in runs.ACTIVE_STATUSES:
-            return run
-        time.sleep(0.3)
-    raise AssertionError(f"run {run_id} still {run.state}")
 
 
 @pytest.fixture
