@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -272,7 +273,7 @@ def test_a_worker_over_its_memory_cap_fails_alone_with_a_clear_reason(tmp_path):
 
 
 def test_a_warm_worker_takes_the_next_run_and_a_new_one_waits_after_it(tmp_path):
-    launcher = jobs.LocalLauncher(warm=1)
+    launcher = jobs.LocalLauncher(warm=1, fork=False)
     scheduler = jobs.Scheduler(tmp_path, tick=0.2, cpu_slots=1, launcher=launcher)
     scheduler.refresh()  # nothing is starting: the scheduler keeps one worker warm
     assert len(launcher._warm) == 1
@@ -291,8 +292,43 @@ def test_a_warm_worker_takes_the_next_run_and_a_new_one_waits_after_it(tmp_path)
     assert spare.wait(timeout=120) == 0
 
 
-def test_no_warm_worker_means_a_cold_start_as_before(tmp_path):
+def test_runs_are_forked_from_one_fork_server_with_the_environment_of_their_launch(tmp_path, monkeypatch):
+    """The default: one process imports torch and Lightning once; each run is a fork of it, in its own session,
+    with the environment a fresh process started at launch would have, and its exit code comes back."""
     launcher = jobs.LocalLauncher()
+    assert launcher.fork and launcher.warm_size == 0
+    scheduler = jobs.Scheduler(tmp_path, tick=0.2, cpu_slots=1, launcher=launcher)
+    scheduler.refresh()  # nothing is starting: the fork server is started ahead of the first run
+    server = jobs.ForkServer.shared()
+    monkeypatch.setenv("VISION_CORE_FORK_TEST_MARK", "set after the fork server started")
+    first = scheduler.submit(QUICK, owner="alice")
+    wait_for(lambda: state(first, tmp_path) == "finished", what="the first forked run to finish")
+    second = scheduler.submit(QUICK, owner="bob")
+    wait_for(lambda: state(second, tmp_path) == "finished", what="the second forked run to finish")
+    pids = {runs.load_run(r.run_id, tmp_path).status["pid"] for r in (first, second)}
+    assert len(pids) == 2 and server.process.pid not in pids
+    assert jobs.ForkServer.shared() is server  # one fork server for both runs
+    for pid in pids:  # forked by the fork server (its parent), each in a session of its own
+        assert server.pids[first.run_id] in pids
+        assert pid != os.getpid()
+    assert runs.load_run(first.run_id, tmp_path).summary["test_acc"] > 0.3
+    assert (first.path / "worker.log").exists()
+    # The exit codes come back through the fork server and are reaped by the scheduler.
+    wait_for(lambda: not launcher.forked, what="the scheduler to reap both forked workers")
+
+
+def test_a_forked_worker_sees_the_settings_of_its_launch_time(tmp_path, monkeypatch):
+    from vision_core.classroom import worker
+
+    monkeypatch.setenv("VISION_CORE_FORK_TEST_MARK", "late")
+    env = {**os.environ, "EXTRA": "1"}
+    job = worker._job(json.dumps({"run_id": "r", "runs_dir": str(tmp_path), "env": env, "cwd": str(tmp_path)}))
+    assert job is not None and job[3]["VISION_CORE_FORK_TEST_MARK"] == "late" and job[3]["EXTRA"] == "1"
+    assert worker._job(b"not json") is None and worker._job(json.dumps({"runs_dir": "x"})) is None
+
+
+def test_no_warm_worker_means_a_cold_start_as_before(tmp_path):
+    launcher = jobs.LocalLauncher(fork=False)
     scheduler = jobs.Scheduler(tmp_path, tick=0.2, cpu_slots=1, launcher=launcher)
     run = scheduler.submit(QUICK.replace(epochs=1), owner="bob")
     wait_for(lambda: run.run_id in launcher.processes, what="the launch")

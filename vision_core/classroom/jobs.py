@@ -147,22 +147,111 @@ def _number(value, default: float = 0.0) -> float:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
 
 
+def _fork_server_wanted() -> bool:
+    """Workers are forked from one process that imported everything (``VISION_CORE_FORK_SERVER``, default 1 where
+    the OS can fork; 0: every run starts a fresh Python, or takes a warm one)."""
+    return hasattr(os, "fork") and os.environ.get("VISION_CORE_FORK_SERVER", "1") != "0"
+
+
+class ForkServer:
+    """The server's side of ``python -m vision_core.classroom.worker --fork-server``: one process per server
+    process that imported torch, Lightning and the engine once and forks a worker per run (a run's first batch
+    follows in well under a second, and thirty runs cost one import, not thirty). Shared by every scheduler of the
+    process (``shared()``). A thread reads what it reports: the pid of each worker, its exit code."""
+
+    _shared: ForkServer | None = None
+    _shared_lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "vision_core.classroom.worker", "--fork-server"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True, cwd=os.getcwd(),
+        )
+        self._lock = threading.Lock()
+        self.pids: dict[str, int] = {}
+        self.exits: dict[str, int] = {}
+        self.refused: set[str] = set()
+        self._sent: set[str] = set()
+        threading.Thread(target=self._read, name="fork-server", daemon=True).start()
+
+    @classmethod
+    def shared(cls) -> ForkServer:
+        with cls._shared_lock:
+            if cls._shared is None or not cls._shared.alive():
+                cls._shared = cls()
+            return cls._shared
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def send(self, run_id: str, assignment: dict) -> bool:
+        """Hand a run over (it is forked once the imports are done); False when the fork server is gone."""
+        try:
+            with self._lock:
+                self.process.stdin.write((json.dumps(assignment) + "\n").encode())
+                self.process.stdin.flush()
+                self._sent.add(run_id)
+            return True
+        except (OSError, ValueError):
+            return False
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            try:
+                event = json.loads(line)
+                run_id = str(event["run_id"])
+            except (ValueError, KeyError, TypeError):
+                continue
+            with self._lock:
+                if "pid" in event:
+                    self.pids[run_id] = int(event["pid"])
+                elif "exit" in event:
+                    self.exits[run_id] = int(event["exit"])
+                elif "refused" in event:
+                    self.refused.add(run_id)
+        with self._lock:  # it ended: a run handed over but never forked will not start
+            for run_id in self._sent - set(self.pids) - set(self.exits) - self.refused:
+                self.exits[run_id] = 1
+
+    def take_exit(self, run_id: str) -> int | None:
+        with self._lock:
+            return self.exits.pop(run_id, None)
+
+    def take_refused(self, run_id: str) -> bool:
+        with self._lock:
+            if run_id in self.refused:
+                self.refused.discard(run_id)
+                return True
+            return False
+
+
 class LocalLauncher:
     """Starts a worker as a local process in its own session (it survives the server).
 
-    With ``warm`` > 0 it keeps that many worker processes waiting that have already imported torch, Lightning and
-    the engine (``python -m vision_core.classroom.worker --warm``): a run handed to one starts training at once
-    instead of spending seconds on imports first. A run finds a cold process only when no warm one is ready.
+    By default a worker is forked from the shared ``ForkServer`` (``fork=False`` or ``VISION_CORE_FORK_SERVER=0``:
+    not). Without it, ``warm`` > 0 keeps that many worker processes waiting that have already imported torch,
+    Lightning and the engine (``python -m vision_core.classroom.worker --warm``); a run finds a cold process only
+    when no warm one is ready.
     """
 
-    def __init__(self, warm: int = 0) -> None:
+    def __init__(self, warm: int = 0, fork: bool | None = None) -> None:
         self.processes: dict[str, subprocess.Popen] = {}
-        self.warm_size = warm
+        self.forked: dict[str, tuple[ForkServer, dict]] = {}  # run id -> (the fork server that has it, assignment)
+        self.fork = _fork_server_wanted() if fork is None else fork
+        self.warm_size = 0 if self.fork else warm
         self._warm: list[subprocess.Popen] = []
 
     def launch(self, run_id: str, root: Path, env: dict[str, str], memory_mb: int | None) -> None:
         assignment = {"run_id": run_id, "runs_dir": str(root), "memory_mb": int(memory_mb) if memory_mb else None,
                       "env": env}
+        if self.fork:
+            # The whole environment, as a fresh process started now would get it (a test or the teacher may have
+            # changed a setting since the fork server started).
+            full = {**assignment, "env": {**os.environ, **env}, "cwd": os.getcwd()}
+            server = ForkServer.shared()
+            if server.send(run_id, full):
+                self.forked[run_id] = (server, assignment)
+                return
         process = self._take_warm()
         if process is not None:
             try:
@@ -172,6 +261,9 @@ class LocalLauncher:
                 return
             except OSError:  # it died between the check and the write: start a cold one
                 process.kill()
+        self._start_cold(run_id, root, env, memory_mb)
+
+    def _start_cold(self, run_id: str, root: Path, env: dict[str, str], memory_mb: int | None) -> None:
         log = open(root / run_id / "worker.log", "ab")  # noqa: SIM115 — the child keeps its own descriptor
         command = [sys.executable, "-m", "vision_core.classroom.worker", run_id, "--runs-dir", str(root)]
         if memory_mb:
@@ -183,8 +275,11 @@ class LocalLauncher:
             )
 
     def keep_warm(self) -> None:
-        """Start warm workers until ``warm`` of them wait (the scheduler calls it when no run is starting, so the
-        imports of the next one never compete with a run's own start)."""
+        """Have the fork server start (its imports then never compete with a run's own start), or start warm
+        workers until ``warm`` of them wait (the scheduler calls it when no run is starting)."""
+        if self.fork:
+            ForkServer.shared()
+            return
         self._warm = [p for p in self._warm if p.poll() is None]
         while len(self._warm) < self.warm_size:
             # Its output goes to the run's worker.log once it has one; until then there is nothing to say.
@@ -208,6 +303,14 @@ class LocalLauncher:
             if code is not None:
                 done[run_id] = code
                 del self.processes[run_id]
+        for run_id, (server, assignment) in list(self.forked.items()):
+            if server.take_refused(run_id):  # it could not fork this one: a fresh process instead
+                del self.forked[run_id]
+                self._start_cold(run_id, Path(assignment["runs_dir"]), assignment["env"],
+                                 assignment["memory_mb"])
+            elif (code := server.take_exit(run_id)) is not None:
+                done[run_id] = code
+                del self.forked[run_id]
         return done
 
 

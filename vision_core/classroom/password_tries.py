@@ -167,7 +167,7 @@ class PasswordTries:
         now = self.clock()
         browsers = {k: v for k, v in self._browsers.items() if now - v[1] <= max(self.window_s, self.max_wait_s)}
         data = {"browsers": browsers, "class": self._class}
-        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp.unlink(missing_ok=True)

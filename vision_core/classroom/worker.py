@@ -128,14 +128,10 @@ def run_worker(run_id: str, root: str | None, memory_mb: int | None = None) -> i
     return 1
 
 
-def wait_warm() -> int:
-    """A warm worker: import everything a run needs now, then wait for one run on stdin.
-
-    The scheduler (``LocalLauncher.keep_warm``) starts it ahead of time; it writes one JSON line
-    ``{"run_id", "runs_dir", "memory_mb", "env"}`` and closes the pipe. End of input without a run (the server
-    went away) ends the process. Imports must not touch a GPU: ``CUDA_VISIBLE_DEVICES`` arrives with the run.
-    """
-    import lightning  # noqa: F401 — the seconds a cold worker spends before its first batch
+def _import_everything() -> None:
+    """What a cold worker spends its first seconds on (~7 s of CPU on a 2-core machine). Nothing here may touch a
+    GPU: ``CUDA_VISIBLE_DEVICES`` arrives with the run, and a process that initialised CUDA cannot fork."""
+    import lightning  # noqa: F401
     import torch  # noqa: F401
 
     import vision_core.training.engine
@@ -143,23 +139,126 @@ def wait_warm() -> int:
     import vision_core.training.lr_finder
     import vision_core.training.snapshots  # noqa: F401
 
-    line = sys.stdin.readline()
-    if not line.strip():
-        return 0
+
+def _job(line: bytes | str) -> tuple[str, str, int | None, dict[str, str], str | None] | None:
+    """One assignment line ``{"run_id", "runs_dir", "memory_mb", "env", "cwd"}`` checked; None when malformed."""
     try:
         job = json.loads(line)
-        run_id, runs_dir, memory_mb, env = job["run_id"], job["runs_dir"], job.get("memory_mb"), job.get("env") or {}
-    except (ValueError, KeyError, TypeError):
-        return 2
-    os.environ.update({str(k): str(v) for k, v in env.items()})
-    try:  # from here on, this process writes where a cold worker of this run would
+        run_id, runs_dir, memory_mb = str(job["run_id"]), str(job["runs_dir"]), job.get("memory_mb")
+        env = {str(k): str(v) for k, v in (job.get("env") or {}).items()}
+        cwd = job.get("cwd")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return run_id, runs_dir, int(memory_mb) if isinstance(memory_mb, int) else None, env, \
+        cwd if isinstance(cwd, str) else None
+
+
+def _write_to_the_run_log(runs_dir: str, run_id: str) -> None:
+    """From here on this process writes where a cold worker of this run would: the run's worker.log."""
+    try:
         log = os.open(Path(runs_dir) / run_id / "worker.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         os.dup2(log, 1)
         os.dup2(log, 2)
         os.close(log)
     except OSError:
         pass
+
+
+def wait_warm() -> int:
+    """A warm worker: import everything a run needs now, then wait for one run on stdin.
+
+    The scheduler (``LocalLauncher.keep_warm``, when it does not use the fork server) starts it ahead of time; it
+    writes one assignment line and closes the pipe. End of input without a run (the server went away) ends it.
+    """
+    _import_everything()
+    line = sys.stdin.readline()
+    if not line.strip():
+        return 0
+    job = _job(line)
+    if job is None:
+        return 2
+    run_id, runs_dir, memory_mb, env, _ = job
+    os.environ.update(env)
+    _write_to_the_run_log(runs_dir, run_id)
     return run_worker(run_id, runs_dir, memory_mb)
+
+
+def _send(message: dict) -> None:
+    os.write(1, (json.dumps(message) + "\n").encode())
+
+
+def _fork_one(line: bytes, children: dict[int, str]) -> None:
+    """Fork a worker for one assignment line; the child runs it in its own session and never comes back here."""
+    job = _job(line)
+    if job is None:
+        return
+    run_id, runs_dir, memory_mb, env, cwd = job
+    import torch
+
+    if torch.cuda.is_initialized():  # a forked child could not use the GPU: the launcher starts a cold one
+        _send({"run_id": run_id, "refused": "CUDA is initialised in the fork server"})
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        children[pid] = run_id
+        _send({"run_id": run_id, "pid": pid})
+        return
+    code = 1
+    try:  # the child: what a cold worker started with this environment would be
+        os.setsid()  # its own session: Ctrl-C on the server, or the server's end, does not reach it
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+        _write_to_the_run_log(runs_dir, run_id)
+        os.environ.clear()
+        os.environ.update(env)
+        if cwd:
+            os.chdir(cwd)
+        code = run_worker(run_id, runs_dir, memory_mb)
+    except BaseException:  # noqa: BLE001 — the child must end here, never return into the server's loop
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def fork_server() -> int:
+    """Import everything once, then fork a worker per assignment line read on stdin (issue 17: a cold worker's
+    imports cost ~7 s of CPU per run; a fork costs milliseconds and shares the imported pages).
+
+    Writes one JSON line per event on stdout: ``{"run_id", "pid"}`` when a worker is forked, ``{"run_id", "exit"}``
+    when it ended (the exit code as ``subprocess`` gives it: negative for a signal), ``{"run_id", "refused"}`` when
+    it cannot fork (the launcher then starts a cold worker). Single-threaded on purpose (a fork copies only the
+    calling thread). End of input (the server went away) ends it; its workers train on in their own sessions.
+    """
+    import select
+
+    _import_everything()
+    children: dict[int, str] = {}
+    buffer = b""
+    while True:
+        ready, _, _ = select.select([0], [], [], 0.2)
+        if ready:
+            chunk = os.read(0, 65536)
+            if not chunk:
+                return 0
+            buffer += chunk
+            while b"\n" in buffer:
+                line, buffer = buffer.split(b"\n", 1)
+                _fork_one(line, children)
+        while children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            _send({"run_id": children.pop(pid, ""), "exit": os.waitstatus_to_exitcode(status)})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,8 +267,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs-dir", default=None)
     parser.add_argument("--memory-mb", type=int, default=None, help="heap cap for a CPU run")
     parser.add_argument("--warm", action="store_true", help="import first, then wait for a run on stdin")
+    parser.add_argument("--fork-server", action="store_true",
+                        help="import first, then fork a worker per run read on stdin")
     args = parser.parse_args(argv)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    if args.fork_server:
+        return fork_server()
     if args.warm:
         return wait_warm()
     if not args.run_id:

@@ -30,8 +30,9 @@ def check_lr(lr) -> float:
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    # Write then rename: a reader in another process never sees half a file.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # Write then rename: a reader in another process never sees half a file. The temporary name is this thread's
+    # own (a worker's publisher thread and its main thread both write live.json).
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_text(json.dumps(data, separators=(",", ":")))
     os.replace(tmp, path)
 

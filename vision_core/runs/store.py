@@ -12,6 +12,7 @@ import os
 import re
 import secrets
 import shutil
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -198,8 +199,9 @@ def default_name(run: RunRecord) -> str:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    # Write then rename, so a reader (another tab, the Runs page) never sees half a file.
-    tmp = path.with_suffix(path.suffix + f".{os.getpid()}.tmp")
+    # Write then rename, so a reader (another tab, the Runs page) never sees half a file; the temporary name is
+    # this thread's own (the scheduler's thread and the pages' sessions write status files at the same time).
+    tmp = path.with_suffix(path.suffix + f".{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.unlink(missing_ok=True)  # never write through a link left at that name
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
     os.replace(tmp, path)
