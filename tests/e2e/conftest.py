@@ -118,11 +118,49 @@ def new_page(browser):
     return page
 
 
+_open_pages: list = []  # this test's pages, for a screenshot of each if it fails
+
+
 @pytest.fixture
 def page(browser):
     page = new_page(browser)
+    _open_pages.append(page)
     yield page
     page.context.close()
+
+
+@pytest.fixture
+def person(browser):
+    """person() opens a page in a fresh browser context (another person); all are closed after the test, so a
+    failing test's pages are still open for the failure screenshots."""
+    pages = []
+
+    def open_one():
+        pages.append(new_page(browser))
+        _open_pages.append(pages[-1])
+        return pages[-1]
+
+    yield open_one
+    for one in pages:
+        one.context.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failing browser test leaves test-artifacts/<test>/failed-<n>.png of every page it still has open: what the
+    browser showed when the wait ran out (a lost click, an error box, a page still drawing)."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed:
+        folder = ARTIFACTS / item.name
+        folder.mkdir(parents=True, exist_ok=True)
+        for n, open_page in enumerate(p for p in _open_pages if not p.is_closed()):
+            try:
+                open_page.screenshot(path=str(folder / f"failed-{n}.png"), full_page=True, timeout=30_000)
+            except Exception:  # noqa: BLE001, S110 — a screenshot must not hide the test's own failure
+                pass
+    if report.when == "teardown":
+        _open_pages.clear()
 
 
 @pytest.fixture

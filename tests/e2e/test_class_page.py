@@ -3,7 +3,7 @@ with controls; the projector view shows it without any."""
 
 from __future__ import annotations
 
-from tests.e2e.browser import wait_for_app
+from tests.e2e.browser import click_until, wait_for_app
 from tests.e2e.conftest import new_page
 from tests.e2e.test_classroom import enter_teacher_mode, start_long_run
 from vision_core.classroom import names
@@ -17,8 +17,8 @@ def set_name(page, url: str, name: str) -> None:
     box = page.get_by_role("textbox", name="Name the class sees")
     box.fill(name)
     box.press("Enter")
-    page.get_by_role("button", name="Save name").click()
-    page.get_by_text(f"Your name: {name}").wait_for()
+    wait_for_app(page)
+    click_until(page, page.get_by_role("button", name="Save name"), page.get_by_text(f"Your name: {name}"))
 
 
 def test_the_teacher_sees_the_students_run_under_their_name_and_the_projector_shows_no_controls(

@@ -9,7 +9,7 @@ import time
 
 from playwright.sync_api import Error as PlaywrightError
 
-from tests.e2e.browser import PATIENT_MS, PATIENT_S, wait_for_app
+from tests.e2e.browser import PATIENT_MS, PATIENT_S, click_until, wait_for_app
 
 SLOW_MS = PATIENT_MS  # a Plotly chart is drawn after its bundle loads: slow when many tests share two cores
 
@@ -94,8 +94,9 @@ def test_playground_trains_xor_and_the_boundary_moves(app_url, page, shot):
     assert len({before, during, after}) == 3  # redrawn while it learned
     shot(page, "playground-xor-learned", top=True)
 
-    page.get_by_role("button", name="⏸ Pause").click()
-    page.get_by_role("button", name="▶ Train").wait_for()
+    # The Pause button is redrawn with the view while it trains: a click that lands mid-redraw is clicked again.
+    click_until(page, page.get_by_role("button", name="⏸ Pause"), page.get_by_role("button", name="▶ Train"),
+                idle=False)
     stopped = metric_text(page, "Step")
     page.wait_for_timeout(1000)
     assert metric_text(page, "Step") == stopped  # paused: no more steps
