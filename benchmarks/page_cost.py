@@ -24,7 +24,11 @@ message on the page's websocket) and the process's CPU then stayed still for 0.3
    app in a new session, then walks ``--walk`` pages of the sidebar (a page switch and, on a lesson page, its
    interaction). p50/p95 latency (action → its script run ended, seen by the browser) per kind of action.
 
-Run: ``.venv/bin/python benchmarks/page_cost.py --repeats 3 [--students 1 10] [--compare ../main]``
+4. ``--processes 1 2``: the class of the largest ``--students`` behind ``scripts/serve_many.py --processes N`` (nginx
+   in front of N dashboard processes, for every N), unpinned: page views per second, and the ratio to one process.
+
+Run: ``.venv/bin/python benchmarks/page_cost.py --repeats 3 [--students 1 10] [--compare ../main]``;
+``--repeats 0 --no-pin --students 30 --processes 1 2`` for the throughput of several processes
 (``--compare DIR`` serves another checkout's dashboard beside this one and measures both, interleaved). Targets (issue 18): new-session
 view median ≤ 2.5× hello (goal 1.5×); page switch median ≤ 30 ms, none over 100 ms of server CPU; 30 students:
 p95 page view ≤ 2 s, p95 interaction ≤ 0.5 s. Noisy on a shared machine (compare the ratios of one run); never
@@ -342,8 +346,10 @@ async def student(browser, dash: Server, index: int, walk: int, latencies: dict[
         await context.close()
 
 
-async def load(browser, dash: Server, students: list[int], walk: int) -> None:
+async def load(browser, dash: Server, students: list[int], walk: int) -> float:
+    """The class load for each N of ``students``; returns the page views per second of the last (largest) N."""
     print(f"\n{'students':>8}  {'action':<26}{'count':>6}{'p50':>8}{'p95':>8}{'server CPU':>12}{'wall':>8}")
+    throughput = 0.0
     for n in students:
         latencies: dict[str, list[float]] = {"page view (new session)": [], "page switch": [],
                                              "lesson interaction": [], "failed": []}
@@ -359,7 +365,30 @@ async def load(browser, dash: Server, students: list[int], walk: int) -> None:
                   f"{cpu:>11.1f}s{wall:>7.1f}s")
         if latencies["failed"]:
             print(f"{n:>8}  {len(latencies['failed'])} student(s) failed")
+        views = len(latencies["page view (new session)"]) + len(latencies["page switch"])
+        throughput = views / wall
+        print(f"{n:>8}  page views (new sessions and switches) per second: {throughput:.2f}")
     print("targets (30 students, 2 cores): p95 page view ≤ 2 s, p95 lesson interaction ≤ 0.5 s")
+    return throughput
+
+
+async def processes_throughput(browser, folder: Path, processes: list[int], students: int, walk: int) -> None:
+    """The same class behind ``scripts/serve_many.py --processes N`` for each N (nginx in front of every N, 1
+    included, so the proxy is the same): page views per second, and each N's ratio to the first."""
+    results = {}
+    for n in processes:
+        many = app.ManyServers(folder, n)
+        try:
+            many.wait_healthy()
+            print(f"\n{n} dashboard process(es) behind nginx:", flush=True)
+            await load(browser, many, [1], walk)  # each process's first imports, outside the figure
+            results[n] = await load(browser, many, [students], walk)
+        finally:
+            many.stop()
+    first = processes[0]
+    for n, rate in results.items():
+        print(f"{n} process(es): {rate:.2f} page views/s, {rate / results[first]:.2f}× {first} process(es)")
+    print("target (issue 18): 2 processes ≥ 1.6× one")
 
 
 # ---- set-up ----------------------------------------------------------------------------------------------------
@@ -407,6 +436,8 @@ async def main_async(args) -> None:
                 await measure(browser, dashes, hello, args.repeats, pages)
             if args.students:
                 await load(browser, dash, args.students, args.walk)
+            if args.processes:
+                await processes_throughput(browser, folder, args.processes, max(args.students or [30]), args.walk)
             await browser.close()
         print("server RSS: " + ", ".join(f"{name} {server.rss_mb():.0f} MB" for name, server in
                                          [*dashes.items(), ("hello", hello)]))
@@ -424,6 +455,9 @@ def main() -> None:
     parser.add_argument("--no-run", action="store_true", help="skip training the one-epoch run first")
     parser.add_argument("--compare", metavar="DIR", help="also serve the dashboard of another checkout (e.g. "
                         "/path/to/main), measured side by side in the same run")
+    parser.add_argument("--processes", type=int, nargs="*", default=[],
+                        help="also run the class (the largest --students, else 30) behind scripts/serve_many.py with "
+                             "each of these numbers of processes, unpinned: page views per second (e.g. 1 2)")
     parser.add_argument("--pages", nargs="*", default=[], help="only these pages (sidebar labels or URL paths)")
     asyncio.run(main_async(parser.parse_args()))
 

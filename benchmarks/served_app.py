@@ -133,6 +133,51 @@ class Server:
         return self.folder / "runs"
 
 
+class ManyServers:
+    """``scripts/serve_many.py --processes N`` (nginx in front of N dashboard processes) on a free port."""
+
+    def __init__(self, folder: Path, processes: int) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "VISION_CORE_RUNS": str(folder / "runs"),
+               "VISION_CORE_CLASSROOM": str(folder / "classroom.toml"),
+               "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+        first_backend = free_port()
+        with open(folder / f"serve-many-{processes}.log", "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "scripts/serve_many.py", "--processes", str(processes), "--port", str(self.port),
+                 "--address", "127.0.0.1", "--first-backend-port", str(first_backend)],
+                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.backends = [f"http://127.0.0.1:{first_backend + i}" for i in range(processes)]
+
+    def wait_healthy(self, timeout: float = 180) -> None:
+        deadline = time.time() + timeout
+        for url in [*self.backends, self.url]:
+            while True:
+                try:
+                    urllib.request.urlopen(url + "/_stcore/health", timeout=2)
+                    break
+                except OSError:
+                    if time.time() > deadline or self.proc.poll() is not None:
+                        raise RuntimeError(f"serve_many did not answer at {url}") from None
+                    time.sleep(0.2)
+
+    def cpu_seconds(self) -> float:
+        """The dashboard processes' CPU (the serve_many supervisor's children, nginx included: it is small)."""
+        total = 0.0
+        for child in Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split():
+            total += process_cpu_seconds(int(child))
+        return total
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
 def process_cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of one process (all its threads, not its children), from /proc/<pid>/stat."""
     stat = Path(f"/proc/{pid}/stat").read_text()
