@@ -172,12 +172,15 @@ class ForkServer:
         self.exits: dict[str, int] = {}
         self.refused: set[str] = set()
         self._sent: set[str] = set()
+        self.started = time.time()
         threading.Thread(target=self._read, name="fork-server", daemon=True).start()
 
     @classmethod
     def shared(cls) -> ForkServer:
+        """The process's fork server. One that died is started again at most once a minute: a fork server that
+        cannot import (a broken install) must not cost ~10 s of CPU every tick; meanwhile runs start cold."""
         with cls._shared_lock:
-            if cls._shared is None or not cls._shared.alive():
+            if cls._shared is None or (not cls._shared.alive() and time.time() - cls._shared.started > 60):
                 cls._shared = cls()
             return cls._shared
 
