@@ -228,17 +228,18 @@ class FakeClass(threading.Thread):
     def publish(self) -> None:
         import math
 
-        from vision_core.runs.live_files import write_json_atomic
+        from vision_core.runs.live_summary import write_live_snapshot
 
         self.version += 1
-        steps = 300 + 10 * self.version  # mid-training: a few hundred logged steps each
         for i, run in enumerate(self.runs):
+            # Mid-training, a few hundred logged steps each; staggered, so epochs do not all end in the same second.
+            steps = 300 + 10 * self.version + 7 * i
             stuck = i % 10 == 3  # a few runs sit at chance: the wall says "stuck at chance"
             history = [[s, 2.303 if stuck else 2.3 * math.exp(-s / 150) + 0.05, 0.1 if stuck else min(0.1 + s / 400, 0.97)]
                        for s in range(steps)]
             epochs = [{"epoch": e, "train_loss": 2.3 if stuck else 1 / e, "val_loss": 2.3 if stuck else 1.1 / e,
-                       "val_acc": 0.1 if stuck else 0.5 + 0.04 * e} for e in range(1, steps // 41 + 1)]
-            write_json_atomic(run.path / "live.json", {
+                       "val_acc": 0.1 if stuck else min(0.5 + 0.04 * e, 0.98)} for e in range(1, steps // 41 + 1)]
+            write_live_snapshot(run.path, {
                 "version": self.version, "status": "running", "epoch": len(epochs), "total_epochs": 20,
                 "step": steps, "total_steps": 820, "steps_per_epoch": 41, "progress": min(steps / 820, 1.0),
                 "steps": history, "epochs": epochs, "samples_per_sec": 1400.0 + i, "epoch_seconds": [2.0],

@@ -127,6 +127,7 @@ _STYLE = (
     ".cw-table th {text-align: left; font-weight: 600; border-bottom: 2px solid #ccc; padding: 4px 8px;}"
     ".cw-table td {border-bottom: 1px solid #e5e7eb; padding: 3px 8px; vertical-align: middle;}"
     ".cw-status {font-weight: 600;}"
+    ".cw-summary {margin: 0 0 0.4rem 0;}"
     ".cw-you {font-weight: normal; opacity: 0.7;}"
     ".cw-bar {height: 4px; background: #e5e7eb; border-radius: 2px; margin-top: 2px; width: 5rem;}"
     ".cw-bar div {height: 4px; background: #16a34a; border-radius: 2px;}"
@@ -139,7 +140,8 @@ _STYLE = (
 
 def shared_table(view: class_wall.WallView, statuses: tuple[str, ...], projector: bool,
                  keep: Callable[[class_wall.WallRow], bool] | None = None, keep_key: str = "") -> str:
-    """table_html of the view's rows with these filters, built once per (view, filters) for every viewer.
+    """The wall's HTML (a count line, then table_html of the view's rows with these filters), built once per
+    (view, filters) for every viewer: one element per viewer per refresh.
 
     ``keep`` (with a ``keep_key`` naming it) is a further filter, e.g. one challenge's runs.
     """
@@ -148,7 +150,10 @@ def shared_table(view: class_wall.WallView, statuses: tuple[str, ...], projector
         cached = _tables.get(key)
         if cached is not None:
             return cached
-    text = table_html(class_wall.select(view.rows, statuses, keep), projector=projector)
+    rows = class_wall.select(view.rows, statuses, keep)
+    text = (f"<p class='cw-summary'><b>{len(view.rows)} run(s) on the wall</b> · {_cell(_summary(view.rows))}</p>"
+            + (table_html(rows, projector=projector) if rows else
+               "<p class='cw-summary'>No run has this status right now.</p>" if view.rows else ""))
     with _tables_lock:
         _tables[key] = text
         while len(_tables) > 32:
@@ -165,23 +170,20 @@ def _summary(rows: list[class_wall.WallRow]) -> str:
 
 def wall(*, projector: bool = False, keep: Callable[[class_wall.WallRow], bool] | None = None,
          keep_key: str = "") -> None:
-    """The wall (a fragment that redraws itself every REFRESH_SECONDS). In projector mode: no filter, large type."""
+    """The wall (a fragment that redraws itself every REFRESH_SECONDS). In projector mode: no filter, large type.
+
+    The status filter is drawn outside the fragment: a refresh then only sends the one shared HTML element."""
+    statuses: tuple[str, ...] = ()
+    if not projector:
+        chosen = st.pills("Show only", class_wall.STATUSES, selection_mode="multi", key="class_status",
+                          help="No choice: every run. Ended runs stay on the wall for "
+                               f"{class_wall.RECENT_S // 60} minutes.")
+        statuses = tuple(s for s in class_wall.STATUSES if s in (chosen or ()))
 
     @st.fragment(run_every=REFRESH_SECONDS)
     def body() -> None:
         view = shared_view()
-        statuses: tuple[str, ...] = ()
-        if not projector:
-            chosen = st.pills("Show only", class_wall.STATUSES, selection_mode="multi", key="class_status",
-                              help="No choice: every run. Ended runs stay on the wall for "
-                                   f"{class_wall.RECENT_S // 60} minutes.")
-            statuses = tuple(s for s in class_wall.STATUSES if s in (chosen or ()))
-        st.markdown(f"**{len(view.rows)} run(s) on the wall** · {plain(_summary(view.rows))}")
-        text = shared_table(view, statuses, projector, keep, keep_key)
-        if text:
-            st.html(text)
-        elif view.rows:
-            st.caption("No run has this status right now.")
+        st.html(shared_table(view, statuses, projector, keep, keep_key))
         if view.damaged and not projector and identity.is_teacher():
             st.caption(f"{view.damaged} run folder(s) cannot be read: see the Runs page.")
 

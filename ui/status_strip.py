@@ -1,6 +1,8 @@
-"""The strip on every page that shows the running and queued runs and links to them.
+"""The strip on every page: this person's runs (with a link to each) and one line about the rest of the class.
 
-It reads the scheduler's last look (``jobs.manager().view``): no disk access per viewer.
+It reads the scheduler's last look (``jobs.manager().view``): no disk access per viewer. It redraws every 2 s for
+every student on every page, so it stays a handful of elements: listing the whole class's runs here (up to 25
+elements per student per refresh) cost the server more than the Class page itself, which shows them all.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from ui import identity
 from ui.text import plain
 from vision_core.classroom import jobs
 
+MY_RUNS_SHOWN = 3  # a student's own runs listed with a link; more are counted (the Runs page lists them all)
 
-def job_line(entry: jobs.Entry, mine: bool) -> str:
-    who = " (yours)" if mine else ""
-    line = f"**{plain(entry.model)}** on **{plain(entry.dataset)}**{who} · {entry.status}"
+
+def job_line(entry: jobs.Entry) -> str:
+    line = f"**{plain(entry.model)}** on **{plain(entry.dataset)}** · {entry.status}"
     if entry.status == "queued":
         if entry.position:
             line += f" · #{entry.position} in queue"
@@ -28,6 +31,14 @@ def job_line(entry: jobs.Entry, mine: bool) -> str:
     return line
 
 
+def class_line(others: list[jobs.Entry]) -> str:
+    """The rest of the class in one line: ``The rest of the class: 27 running · 2 queued``."""
+    counts: dict[str, int] = {}
+    for entry in others:
+        counts[entry.status] = counts.get(entry.status, 0) + 1
+    return "The rest of the class: " + " · ".join(f"{n} {status}" for status, n in counts.items())
+
+
 @st.fragment(run_every=2)
 def status_strip() -> None:
     view = jobs.manager().view
@@ -35,8 +46,13 @@ def status_strip() -> None:
         st.caption("No training running.")
         return
     me = identity.current_person()
-    for entry in view.entries[:12]:
-        st.markdown(job_line(entry, entry.owner == me))
+    mine = [e for e in view.entries if e.owner == me]
+    for entry in mine[:MY_RUNS_SHOWN]:
+        st.markdown(job_line(entry))
         st.page_link("pages/train.py", label="Open this run", icon="📈", query_params={"run": entry.run_id})
-    if len(view.entries) > 12:
-        st.caption(f"…and {len(view.entries) - 12} more on the Runs page.")
+    if len(mine) > MY_RUNS_SHOWN:
+        st.caption(f"…and {len(mine) - MY_RUNS_SHOWN} more of yours on the Runs page.")
+    others = [e for e in view.entries if e.owner != me]
+    if others:
+        st.caption(class_line(others))
+        st.page_link("pages/class.py", label="See every run of the class", icon="🏫")

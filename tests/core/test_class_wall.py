@@ -143,3 +143,11 @@ def test_an_ended_run_read_once_is_read_again_when_its_files_change(tmp_path):
     assert wall.class_view(tmp_path).rows[0].label == "Adam with flips"
     runs.delete_run(run.run_id, tmp_path)
     assert wall.class_view(tmp_path).rows == []
+
+
+def test_a_run_kept_from_an_earlier_refresh_says_interrupted_once_its_worker_stops_beating(tmp_path):
+    run = fake_run(tmp_path, "s1", "running", learning())
+    runs.touch_heartbeat(run)
+    assert [r.status for r in wall.class_view(tmp_path).rows] == ["training"]
+    os.utime(run.path / "heartbeat", (time.time() - 3600,) * 2)  # its worker died; no file of the run changed
+    assert [r.status for r in wall.class_view(tmp_path).rows] == ["interrupted"]

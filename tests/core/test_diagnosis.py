@@ -183,3 +183,38 @@ def test_sgd_at_lr_10_whose_loss_drifts_down_is_told_its_rate_is_too_high():
     for lr, optimizer in [(10.0, "sgd"), (1.0, "sgd"), (0.5, "adam")]:
         advice = training_advice([stuck_epoch(acc=0.11, loss=2.2)], steps, 10, lr, optimizer)
         assert "too high" in advice and "too low" not in advice, advice
+
+
+def test_the_summary_check_agrees_with_training_advice_on_random_histories():
+    """The class wall asks ``may_need_advice`` of a run's small live summary before reading its whole history:
+    it must say True exactly when training_advice has something to say."""
+    import random
+
+    from vision_core.runs.live_summary import summarise_live
+    from vision_core.training.diagnosis import may_need_advice
+
+    rng = random.Random(7)
+    said = 0
+    for case in range(400):
+        classes = rng.choice([2, 3, 10, 100])
+        chance = 1 / classes
+        stuck = rng.random() < 0.5
+        n = rng.randint(0, 300)
+        steps = [[s, (math.log(classes) if stuck else 2.0 * math.exp(-s / 50)) + rng.uniform(-0.3, 0.3),
+                  None if rng.random() < 0.05 else (chance if stuck else min(0.2 + s / 200, 0.99)) + rng.uniform(-0.05, 0.05)]
+                 for s in range(n)]
+        epochs = []
+        for e in range(rng.randint(0, 4)):
+            record = {"epoch": e + 1}
+            for key, value in (("train_loss", steps[-1][1] if steps else 1.0), ("train_acc", chance + 0.02),
+                               ("val_loss", rng.uniform(0, 2 * math.log(classes))),
+                               ("val_acc", rng.uniform(0, 2.5 * chance))):
+                if rng.random() < 0.6:
+                    record[key] = value
+            epochs.append(record)
+        summary = summarise_live({"version": 1, "steps": steps, "epochs": epochs})
+        advice = training_advice(epochs, steps, classes, 0.01, "sgd")
+        assert may_need_advice(summary["latest_epoch"], summary["recent_loss"], summary["recent_acc"], classes) == \
+            (advice is not None), case
+        said += advice is not None
+    assert 50 < said < 350  # both answers were tried many times

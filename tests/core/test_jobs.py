@@ -18,6 +18,7 @@ from tests.patience import wait_for
 from vision_core.classroom import jobs
 from vision_core.config import RunConfig
 from vision_core.runs import store as runs
+from vision_core.runs.live_summary import read_live_summary, summarise_live
 from vision_core.training.live import FileControl, RemoteControl, read_live
 
 QUICK = RunConfig(dataset="digits", model="lenet", epochs=1, batch_size=64, lr=2e-3, snapshot_every=0)
@@ -68,6 +69,7 @@ def test_a_run_trains_in_its_own_process_and_publishes_live_curves(scheduler, tm
     finished = runs.load_run(run.run_id, tmp_path)
     snap = live(finished)
     assert snap["status"] == "finished" and snap["steps"] and snap["epochs"]
+    assert read_live_summary(finished.path) == summarise_live(snap)  # what the queue reads of it every tick
     assert finished.status["pid"] != os.getpid()  # trained in a worker, not in this process
     assert finished.owner == "alice"
     assert finished.summary["test_acc"] > 0.3

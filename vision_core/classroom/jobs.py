@@ -51,7 +51,8 @@ from pathlib import Path
 from typing import Any
 
 from vision_core.runs import store as runs
-from vision_core.runs.live_files import RemoteControl, read_live
+from vision_core.runs.live_files import RemoteControl
+from vision_core.runs.live_summary import read_live_summary
 
 TICK_SECONDS = 0.5
 DEFAULT_EPOCH_SECONDS = 15.0  # wait estimate for a model/dataset nobody has trained here yet
@@ -757,11 +758,10 @@ class Scheduler:
         now = time.time()
         running = [e for e in entries if e.status in RUNNING]
         for entry in running:
-            live = read_live(self.root / entry.run_id) or {}
+            live = read_live_summary(self.root / entry.run_id) or {}
             entry.progress = _number(live.get("progress"))
             entry.epoch = int(_number(live.get("epoch")))
-            entry.val_acc = next((e.get("val_acc") for e in reversed(live.get("epochs") or [])
-                                  if isinstance(e, dict) and isinstance(e.get("val_acc"), (int, float))), None)
+            entry.val_acc = live.get("val_acc")  # the summary is checked: a finite number or None
             eta = live.get("eta")
             # A pause has no end: no time left is shown for it, and it holds no slot in the simulation below.
             entry.wait_s = None if entry.status == "paused" else _number(

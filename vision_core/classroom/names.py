@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import math
@@ -91,6 +92,7 @@ def check_name(name: object) -> str:
     return tidy
 
 
+@functools.lru_cache(maxsize=4096)  # the wall asks for thirty of them every refresh
 def pseudonym(owner: str) -> str:
     """The stable animal-style name of a person without one: the same owner hash always gives the same name.
 

@@ -7,21 +7,21 @@ the run ended at chance), and the endings. Two short curves (loss and accuracy, 
 are kept for the sparklines.
 
 Built from the run folders once per refresh and shared by every viewer (ui/class_wall.py caches it by time
-bucket); everything read from a folder is checked (``runs.scan`` checks the run files, ``_numbers`` the live
-file's history). Pure: no Streamlit, no torch.
+bucket). A run's live facts come from the small summary its worker writes beside live.json
+(vision_core/runs/live_summary.py); its whole live.json is read only to diagnose a run that may be stuck, once
+per epoch. Everything read from a folder is checked (``runs.scan`` the run files, ``live_summary.checked`` the
+summary). Pure: no Streamlit, no torch.
 
 Example: ``rows = class_view(runs_root()).rows``; ``select(rows, {"stuck at chance"})``.
 """
 
 from __future__ import annotations
 
-import itertools
-import math
 import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,10 +29,17 @@ from typing import Any
 from vision_core.classroom import names as class_names
 from vision_core.runs import store as runs
 from vision_core.runs.live_files import read_live
-from vision_core.training.diagnosis import training_advice
+from vision_core.runs.live_summary import (
+    SPARK_POINTS,  # noqa: F401 — the wall's sparkline length, named here for its readers
+    checked,
+    epoch_records,
+    number,
+    read_live_summary,
+    step_points,
+)
+from vision_core.training.diagnosis import may_need_advice, training_advice
 
 RECENT_S = 15 * 60  # an ended run stays on the wall this long after its last status change
-SPARK_POINTS = 40  # per sparkline: enough for its shape, a few hundred bytes per run
 STUCK, DIVERGED = "stuck at chance", "diverged"
 ENDED = ("finished", "stopped", "failed", "interrupted")
 # What the wall's status filter offers, in the order a teacher reads a class: who needs help first.
@@ -79,132 +86,36 @@ class WallView:
     built: float = 0.0
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None
-    return float(value)
-
-
-def _thin(values: Sequence[float], points: int = SPARK_POINTS) -> tuple[float, ...]:
-    """At most ``points`` values: the means of equal slices (smooths the noise of single batches)."""
-    if len(values) <= points:
-        return tuple(values)
-    edges = [round(i * len(values) / points) for i in range(points + 1)]
-    return tuple(sum(values[a:b]) / (b - a) for a, b in itertools.pairwise(edges) if b > a)
-
-
-def _step_points(snap: dict[str, Any]) -> list[tuple[float, float, float | None]]:
-    """(step, loss, accuracy) of the live file's history, only where step and loss are finite numbers.
-
-    A well-formed history (a list of three numbers or nulls per step, what a worker writes) is converted by numpy in
-    one go (a number written as text, "1.5", reads as that number); anything else item by item, dropping what is not
-    a number.
-    """
-    import numpy as np
-
-    steps = snap.get("steps")
-    if not isinstance(steps, list):
-        return []
-    try:
-        array = np.array(steps, dtype=np.float64)
-    except (ValueError, TypeError, OverflowError):
-        array = None
-    if array is not None and array.ndim == 2 and array.shape[1] == 3:
-        array = array[np.isfinite(array[:, 0]) & np.isfinite(array[:, 1])]
-        accuracy = [None if not math.isfinite(a) else a for a in array[:, 2].tolist()]
-        return list(zip(array[:, 0].tolist(), array[:, 1].tolist(), accuracy))
-    points = []
-    for item in steps:
-        if isinstance(item, (list, tuple)) and len(item) == 3:
-            step, loss, acc = (_number(v) for v in item)
-            if step is not None and loss is not None:
-                points.append((step, loss, acc))
-    return points
-
-
-def _epoch_records(snap: dict[str, Any]) -> list[dict[str, float]]:
-    epochs = snap.get("epochs")
-    records = []
-    for item in epochs if isinstance(epochs, list) else []:
-        if isinstance(item, dict):
-            records.append({k: v for k in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc")
-                            if (v := _number(item.get(k))) is not None})
-    return records
-
-
-def curves(snap: dict[str, Any], points: list | None = None,
-           epochs: list | None = None) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """The loss sparkline (step losses) and the accuracy sparkline (validation accuracy per epoch once there are
-    two epochs of it, else the step accuracies) of a live snapshot (``points`` / ``epochs``: already read)."""
-    points = _step_points(snap) if points is None else points
-    epochs = _epoch_records(snap) if epochs is None else epochs
-    loss = _thin([p[1] for p in points])
-    val = [e["val_acc"] for e in epochs if "val_acc" in e]
-    acc = _thin(val) if len(val) >= 2 else _thin([p[2] for p in points if p[2] is not None])
-    return loss, acc
-
-
-@dataclass(frozen=True)
-class _LiveFacts:
-    """What the wall reads from one version of a run's live file (computed once per version, for every viewer)."""
-
-    loss_curve: tuple[float, ...]
-    acc_curve: tuple[float, ...]
-    last_loss: float | None
-    accuracy: float | None
-    advice: str | None
-
-
-_facts: OrderedDict = OrderedDict()
-_facts_lock = threading.Lock()
-
-
 _advice_cache: OrderedDict = OrderedDict()
+_advice_lock = threading.Lock()
 
 
-def _advice(run: runs.RunRecord, snap: dict[str, Any], epochs: list[dict[str, float]],
-            points: list[tuple[float, float, float | None]]) -> str | None:
+def _advice(run: runs.RunRecord, summary: dict[str, Any]) -> str | None:
     """training_advice, once per (run, epochs ended, learning rate): its verdict is about the latest epoch, so the
-    wall asks again when an epoch ends or the rate changes, not at every step (the live panel asks every second)."""
-    lr = _number(snap.get("lr")) or run.config.lr
-    key = (run.run_id, len(epochs), lr)
-    with _facts_lock:
+    wall asks again when an epoch ends or the rate changes (the live panel asks every second). The run's whole
+    live.json is read only when the summary says the run may be stuck (most runs learn: then it is never read)."""
+    classes = len((run.data_info or {}).get("classes") or []) or 10
+    if not may_need_advice(summary["latest_epoch"], summary["recent_loss"], summary["recent_acc"], classes):
+        return None
+    lr = summary.get("lr") or run.config.lr
+    key = (run.run_id, summary["epochs_seen"], lr)
+    with _advice_lock:
         if key in _advice_cache:
             return _advice_cache[key]
-    classes = len((run.data_info or {}).get("classes") or []) or 10
-    advice = training_advice(epochs, points, classes, lr, run.config.optimizer, run.config.momentum)
-    with _facts_lock:
+    snap = read_live(run.path) or {}
+    advice = training_advice(epoch_records(snap), step_points(snap), classes, lr, run.config.optimizer,
+                             run.config.momentum)
+    with _advice_lock:
         _advice_cache[key] = advice
         while len(_advice_cache) > 512:
             _advice_cache.popitem(last=False)
     return advice
 
 
-def _live_facts(run: runs.RunRecord, snap: dict[str, Any]) -> _LiveFacts:
-    """Curves, latest loss and accuracy, and training_advice of a live snapshot, once per (run, live version)."""
-    key = (run.run_id, snap.get("version"), len(snap.get("steps") or []), len(snap.get("epochs") or []))
-    with _facts_lock:
-        if key in _facts:
-            return _facts[key]
-    points = _step_points(snap)
-    epochs = _epoch_records(snap)
-    loss_curve, acc_curve = curves(snap, points, epochs)
-    accuracy = next((e.get("val_acc", e.get("train_acc")) for e in reversed(epochs)
-                     if "val_acc" in e or "train_acc" in e), None)
-    advice = _advice(run, snap, epochs, points)
-    facts = _LiveFacts(loss_curve, acc_curve, points[-1][1] if points else None,
-                       accuracy if accuracy is not None else (acc_curve[-1] if acc_curve else None), advice)
-    with _facts_lock:
-        _facts[key] = facts
-        while len(_facts) > 512:
-            _facts.popitem(last=False)
-    return facts
-
-
-def _status(run: runs.RunRecord, snap: dict[str, Any], advice: str | None) -> str:
+def _status(run: runs.RunRecord, summary: dict[str, Any], advice: str | None) -> str:
     state = run.state
-    if state in ("running", "paused") and snap.get("status") in ("running", "paused", "testing"):
-        state = snap["status"]
+    if state in ("running", "paused") and summary["status"] in ("running", "paused", "testing"):
+        state = summary["status"]
     if run.diverged:
         return DIVERGED
     if state == "running":
@@ -214,32 +125,28 @@ def _status(run: runs.RunRecord, snap: dict[str, Any], advice: str | None) -> st
     return state if state in STATUSES else "interrupted"
 
 
-def row_of(run: runs.RunRecord, snap: dict[str, Any] | None, person: str) -> WallRow:
-    """One run as a wall row, from its (checked) record and its live snapshot (None: nothing published yet)."""
-    snap = snap if isinstance(snap, dict) else {}
-    facts = _live_facts(run, snap)
-    advice = facts.advice if run.state in ("running", "paused") else None
-    status = _status(run, snap, advice)
+def row_of(run: runs.RunRecord, summary: dict[str, Any] | None, person: str) -> WallRow:
+    """One run as a wall row, from its (checked) record and its checked live summary (None: nothing published
+    yet)."""
+    summary = summary if summary is not None else checked({})
+    advice = _advice(run, summary) if run.state in ("running", "paused") and summary["version"] is not None else None
+    status = _status(run, summary, advice)
     if status == DIVERGED:
         advice = str(run.status.get("message") or "") or advice
-    accuracy = facts.accuracy
-    summary = run.summary or {}
-    if status in ENDED and _number(summary.get("test_acc")) is not None:
-        accuracy = _number(summary["test_acc"])
-    epoch = _number(snap.get("epoch"))
-    total = _number(snap.get("total_epochs")) or run.config.epochs
-    progress = _number(snap.get("progress"))
-    speed = _number(snap.get("samples_per_sec"))
-    memory = _number(snap.get("gpu_memory_mb"))
+    accuracy = summary["accuracy"]
+    if status in ENDED and number((run.summary or {}).get("test_acc")) is not None:
+        accuracy = number(run.summary["test_acc"])
+    epoch, speed, memory = summary["epoch"], summary["samples_per_sec"], summary["gpu_memory_mb"]
     return WallRow(
         run_id=run.run_id, owner=run.owner, person=person, label=run.label, model=run.config.model,
         dataset=run.config.dataset, status=status, epoch=int(epoch) if epoch is not None else 0,
-        epochs=int(total), progress=min(max(progress or 0.0, 0.0), 1.0),
+        epochs=int(summary["total_epochs"] or run.config.epochs),
+        progress=min(max(summary["progress"] or 0.0, 0.0), 1.0),
         samples_per_sec=speed if speed and speed > 0 and status not in ("queued", "starting") else None,
-        accuracy=accuracy, loss=facts.last_loss, loss_curve=facts.loss_curve, acc_curve=facts.acc_curve,
-        advice=advice, gpu_memory_mb=memory if memory and memory > 0 else None,
+        accuracy=accuracy, loss=summary["last_loss"], loss_curve=summary["loss_curve"],
+        acc_curve=summary["acc_curve"], advice=advice, gpu_memory_mb=memory if memory and memory > 0 else None,
         device=str(run.status.get("kind") or run.status.get("device") or run.config.accelerator or ""),
-        updated=_number(run.status.get("updated")) or 0.0, challenge=run.config.challenge,
+        updated=number(run.status.get("updated")) or 0.0, challenge=run.config.challenge,
     )
 
 
@@ -247,7 +154,7 @@ def on_the_wall(run: runs.RunRecord, now: float, recent_s: float = RECENT_S) -> 
     """Active runs, and runs that ended within ``recent_s`` seconds."""
     if run.state in runs.ACTIVE_STATUSES + ("testing",):
         return True
-    updated = _number(run.status.get("updated"))
+    updated = number(run.status.get("updated"))
     return updated is not None and now - updated <= recent_s
 
 
@@ -264,16 +171,16 @@ def wall_rows(records: Iterable[runs.RunRecord], live: Callable[[Path], dict[str
     return active + ended
 
 
-_ENDED_FILES = ("status.json", "name.json", "summary.json", "config.json", "owner.json", "dataset.json")
-_ended: dict[Path, tuple[tuple, runs.RunRecord]] = {}  # an ended run's folder read once, kept while its files are
-_ended_lock = threading.Lock()
+_RUN_FILES = ("status.json", "name.json", "summary.json", "config.json", "owner.json", "dataset.json", runs.JOB_FILE)
+_read_runs: dict[Path, tuple[tuple, runs.RunRecord]] = {}  # a run's folder read once, kept while its files are
+_read_runs_lock = threading.Lock()
 
 
 def _files_key(path: Path) -> tuple:
-    key = []
-    for name in _ENDED_FILES:
-        try:
-            stat = os.stat(path / name, follow_symlinks=False)
+    key, folder = [], os.fspath(path)
+    for name in _RUN_FILES:
+        try:  # a string path: pathlib's joining cost more than the stat itself (30 runs × 7 files every refresh)
+            stat = os.stat(f"{folder}/{name}", follow_symlinks=False)
             key.append((stat.st_ino, stat.st_mtime_ns, stat.st_size))
         except OSError:
             key.append(None)
@@ -282,8 +189,9 @@ def _files_key(path: Path) -> tuple:
 
 def _records(base: Path) -> tuple[list[runs.RunRecord], int]:
     """Every readable run of the folder, and how many are damaged (as ``runs.scan``), reading again only what may
-    have changed: an ended run (a class's earlier runs pile up during a lesson) costs six stats while its files are
-    the same; an active one is read every time (its liveness depends on the clock)."""
+    have changed: a run costs seven stats while its files are the same (a class's earlier runs pile up during a
+    lesson; thirty active ones were most of a refresh), plus a heartbeat's age while it says it is active (its
+    liveness depends on the clock: a run whose worker died is read again, and then says interrupted)."""
     good, damaged = [], 0
     try:
         entries = [p for p in base.iterdir() if runs.RUN_ID_RE.match(p.name)]
@@ -296,24 +204,23 @@ def _records(base: Path) -> tuple[list[runs.RunRecord], int]:
         if not path.is_dir():
             continue
         key = _files_key(path)
-        with _ended_lock:
-            cached = _ended.get(path)
-        if cached is not None and cached[0] == key:
+        with _read_runs_lock:
+            cached = _read_runs.get(path)
+        if cached is not None and cached[0] == key and runs.still_alive(cached[1]):
             good.append(cached[1])
             continue
         try:
             record = runs.load_run(path.name, base)
         except runs.RunError:
-            damaged += key[_ENDED_FILES.index("config.json")] is not None  # no config yet: still being made
+            damaged += key[_RUN_FILES.index("config.json")] is not None  # no config yet: still being made
             continue
         except Exception:  # noqa: BLE001 — a folder on disk must never break the wall
             damaged += 1
             continue
-        if record.state in ENDED:
-            with _ended_lock:
-                _ended[path] = (key, record)
-                if len(_ended) > 20_000:
-                    _ended.clear()
+        with _read_runs_lock:
+            _read_runs[path] = (key, record)
+            if len(_read_runs) > 20_000:
+                _read_runs.clear()
         good.append(record)
     return good, damaged
 
@@ -323,7 +230,7 @@ def class_view(root: str | os.PathLike | None = None, now: float | None = None) 
     base = runs.runs_root(root)
     records, damaged = _records(base)
     book = class_names.book(base)
-    return WallView(rows=wall_rows(records, read_live, book.display, now), damaged=damaged,
+    return WallView(rows=wall_rows(records, read_live_summary, book.display, now), damaged=damaged,
                     built=time.time() if now is None else now)
 
 

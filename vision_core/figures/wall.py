@@ -9,6 +9,7 @@ Example: ``sparkline_svg([2.3, 1.1, 0.6], color="#1f77b4")`` → ``'<svg ...><po
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -22,9 +23,15 @@ def sparkline_svg(values: Sequence[float], *, color: str = LOSS_COLOR, width: in
                   low: float | None = None, high: float | None = None, stroke: float = 1.8) -> str:
     """``values`` as a line from left to right, scaled to [``low``, ``high``] (their own range when None);
     an empty string when fewer than two values are finite. The last point is marked with a dot."""
-    points = [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    points = tuple(float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v))
     if len(points) < 2:
         return ""
+    return _drawn(points, color, width, height, low, high, stroke)
+
+
+@functools.lru_cache(maxsize=1024)  # a run that is paused, queued or ended draws the same curve every refresh
+def _drawn(points: tuple[float, ...], color: str, width: int, height: int, low: float | None, high: float | None,
+           stroke: float) -> str:
     low = min(points) if low is None else low
     high = max(points) if high is None else high
     span = high - low or 1.0

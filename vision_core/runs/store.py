@@ -531,6 +531,12 @@ def _alive(status: dict[str, Any], path: Path) -> bool:
     return age is not None and age < HEARTBEAT_TIMEOUT_S
 
 
+def still_alive(record: RunRecord) -> bool:
+    """Whether a record read earlier may still be used as it was read: it has ended, or it is active and its worker
+    still beats (a cached active record whose worker died must be read again, to say interrupted)."""
+    return record.state not in ACTIVE_STATUSES or _alive(record.status, record.path)
+
+
 def _read(path: Path) -> RunRecord:
     """The run in ``path`` (a folder inside the runs folder); RunError with the reason when it is damaged."""
     problems: list[str] = []

@@ -12,6 +12,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from vision_core.runs.live_summary import recent_means
+
 OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
 USUAL_LR = {"sgd": "0.01–0.1", "adam": "1e-3", "adamw": "1e-3"}  # where each optimiser usually learns
 # The step size an optimiser takes is lr (SGD: lr / (1 − momentum), what momentum builds it up to). Below
@@ -60,21 +62,8 @@ def training_advice(epochs: Sequence[dict[str, Any]], steps: Sequence[Sequence[f
     points = [(int(s), loss, acc) for s, loss, acc in ((p[0], _number(p[1]), _number(p[2])) for p in steps)
               if loss is not None]
     blown = next((int(p[0]) for p in steps if isinstance(p[1], float) and not math.isfinite(p[1])), None)
-    recent = points[-max(1, len(points) // 5):]
-
-    acc, acc_source = _number(latest.get("val_acc")), "validation accuracy"
-    if acc is None and recent and all(p[2] is not None for p in recent):
-        acc, acc_source = _mean([p[2] for p in recent]), "training accuracy"
-    if acc is None:
-        acc, acc_source = _number(latest.get("train_acc")), "training accuracy"
-    loss, loss_source = _number(latest.get("val_loss")), "validation loss"
-    if loss is None and recent:
-        loss, loss_source = _mean([p[1] for p in recent]), "training loss"
-    if loss is None:
-        loss, loss_source = _number(latest.get("train_loss")), "training loss"
-
-    at_chance = acc is not None and acc <= chance + min(CHANCE_MARGIN, chance / 2)
-    guessing = loss is not None and loss >= GUESS_LOSS_SHARE * guess_loss
+    (acc, acc_source), (loss, loss_source) = _readings(latest, *recent_means(points))
+    at_chance, guessing = _at_chance(acc, k), _guessing(loss, k)
     if not (at_chance or guessing):
         return None
 
@@ -85,6 +74,43 @@ def training_advice(epochs: Sequence[dict[str, Any]], steps: Sequence[Sequence[f
         facts.append(f"the {loss_source} ({loss:.3g}) is no lower than guessing's (ln {k} = {guess_loss:.2f})")
     text = f"After epoch {latest.get('epoch', len(finished))} this run is not learning: " + " and ".join(facts) + "."
     return text + " " + _cause(points, loss, guess_loss, lr, optimizer, momentum, blown)
+
+
+def _readings(latest: dict[str, Any], recent_loss: float | None, recent_acc: float | None
+              ) -> tuple[tuple[float | None, str], tuple[float | None, str]]:
+    """The accuracy and the loss a verdict is about, with their names: the latest epoch's validation figures, else
+    the recent steps' means (``live_summary.recent_means``), else the epoch's training figures."""
+    acc, acc_source = _number(latest.get("val_acc")), "validation accuracy"
+    if acc is None and recent_acc is not None:
+        acc, acc_source = recent_acc, "training accuracy"
+    if acc is None:
+        acc, acc_source = _number(latest.get("train_acc")), "training accuracy"
+    loss, loss_source = _number(latest.get("val_loss")), "validation loss"
+    if loss is None and recent_loss is not None:
+        loss, loss_source = recent_loss, "training loss"
+    if loss is None:
+        loss, loss_source = _number(latest.get("train_loss")), "training loss"
+    return (acc, acc_source), (loss, loss_source)
+
+
+def _at_chance(acc: float | None, k: int) -> bool:
+    return acc is not None and acc <= 1 / k + min(CHANCE_MARGIN, 1 / k / 2)
+
+
+def _guessing(loss: float | None, k: int) -> bool:
+    return loss is not None and loss >= GUESS_LOSS_SHARE * math.log(k)
+
+
+def may_need_advice(latest: dict[str, Any] | None, recent_loss: float | None, recent_acc: float | None,
+                    num_classes: int) -> bool:
+    """Whether ``training_advice`` can say anything for a run whose latest finished epoch record is ``latest``
+    and whose recent steps' means are these (a run's ``live_summary``): False means it returns None, so a caller
+    that only has the summary need not read the whole history."""
+    if not latest:
+        return False
+    k = max(2, int(num_classes))
+    (acc, _), (loss, _) = _readings(latest, recent_loss, recent_acc)
+    return _at_chance(acc, k) or _guessing(loss, k)
 
 
 def ended_at_chance(test_acc: Any, num_classes: int, steps: Sequence[Sequence[float]], lr: float, optimizer: str,

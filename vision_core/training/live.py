@@ -24,7 +24,7 @@ import torch
 # sidebar uses it. Re-exported here for the worker, the engine and the tests.
 from vision_core.runs.live_files import CONTROL_FILE, LIVE_FILE, MAX_LR, RemoteControl, check_lr, read_live  # noqa: F401
 from vision_core.runs.live_files import read_json_object as _read_json
-from vision_core.runs.live_files import write_json_atomic as _write_json_atomic
+from vision_core.runs.live_summary import write_live_snapshot
 
 MAX_STEP_POINTS = 2000  # beyond this the step history is halved, so the live file stays small
 PUBLISH_SECONDS = 0.25  # live.json is rewritten at most this often (curves reach the page within ~1 s)
@@ -237,8 +237,8 @@ def _metric(trainer, name: str) -> float | None:
 
 
 def write_live(run_path: Path, state: LiveState) -> None:
-    """Write a run's LiveState snapshot to its ``live.json`` now."""
-    _write_json_atomic(Path(run_path) / LIVE_FILE, state.snapshot())
+    """Write a run's LiveState snapshot to its ``live.json`` (and the summary the queue reads) now."""
+    write_live_snapshot(Path(run_path), state.snapshot())
 
 
 class FileControl(JobControl):
