@@ -24,7 +24,7 @@ PAGES = {
         st.Page("pages/make_dataset.py", title="Make a dataset", icon="📸", url_path="make_dataset"),
         st.Page("pages/runs.py", title="Runs", icon="📊", url_path="runs"),
         st.Page("pages/regularisation.py", title="Overfitting lab", icon="🧪", url_path="regularisation"),
-        st.Page("pages/class_page.py", title="Class", icon="🏫", url_path="class"),
+        st.Page("pages/class.py", title="Class", icon="🏫", url_path="class"),
         st.Page("pages/challenges.py", title="Challenges", icon="🏆", url_path="challenges"),
     ],
     "How a CNN computes": [

@@ -1,4 +1,4 @@
-"""AppTest: the Class page (pages/class_page.py). Everyone sees the wall; only the teacher sees controls; the
+"""AppTest: the Class page (pages/class.py). Everyone sees the wall; only the teacher sees controls; the
 projector view (?projector=1) draws no button and no sidebar."""
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def open_class(*, teacher: bool = False, query: dict | None = None) -> AppTest:
     if teacher:
         at.session_state["_teacher"] = True
     at.run()  # first run: the page's url_path ("class") is not its file name, so st.navigation must have run once
-    at.switch_page("pages/class_page.py")
+    at.switch_page("pages/class.py")
     return at.run()
 
 

@@ -65,7 +65,7 @@ st.caption("Every run of the class that is waiting, training or just ended, refr
            f"{class_wall.REFRESH_SECONDS:g} s. **Stuck at chance**: it trains but guesses (hover the word for the "
            "likely cause); **diverged**: the loss blew up or it ended at chance. Names are what each student chose "
            "(sidebar, *Your name*), else an animal name.")
-st.page_link("pages/class_page.py", label="Projector view (large type, no controls)", icon="📽️",
+st.page_link("pages/class.py", label="Projector view (large type, no controls)", icon="📽️",
              query_params={"projector": "1"})
 found, _damaged = challenges.scan_challenges()
 titles = {c.name: c.title for c in found}
