@@ -62,6 +62,8 @@ else:
         name_box()
         identity.teacher_box()
         identity.write_cookies()
+if page.url_path:  # every page but Home (url_path "") imports torch: after the warm-up's own import of it
+    warm.wait()
 page.run()
 # After the page, so a cold server's first page is not slowed by it (st.stop() in a page skips it: the next run).
 warm.start()

@@ -4,7 +4,9 @@ The first Train page view of a fresh server cost 7-11 s of CPU, nearly all of it
 pages/train.py and ui/live_panel.py stopped importing it, Lightning) inside that student's script run, under the
 lock every other student's script runs wait for. Imported here in the background, the first student to open Train,
 Convolution or Inside finds them loaded; Lightning last, for the first Start (``jobs.submit`` imports the engine).
-Python's import lock makes a page that imports the same module meanwhile wait for this import, not repeat it.
+A page that imports torch itself while this thread does can be handed a half-imported module (torch._dynamo's
+circular imports meet Python's deadlock detection between the two threads: "partially initialized module"), so
+app.py has every page but Home (which imports no torch, tests/core/test_lazy_imports.py) ``wait()`` first.
 ``VISION_CORE_WARM_IMPORTS=0`` turns it off (a server short of memory; tests of what a page itself imports).
 """
 
@@ -30,6 +32,13 @@ def _import_all(modules: tuple[str, ...]) -> None:
             importlib.import_module(name)
         except Exception:  # a page that needs it will import it again and show the error itself
             logging.getLogger(__name__).warning("warming %s failed", name, exc_info=True)
+
+
+def wait() -> None:
+    """Return once the warm-up has finished (at once when it has, was never started, or this is its own thread)."""
+    thread = _thread
+    if thread is not None and thread is not threading.current_thread():
+        thread.join()
 
 
 def start(modules: tuple[str, ...] = MODULES) -> threading.Thread | None:

@@ -117,3 +117,24 @@ assert not at.exception, at.exception
 assert "CNN Lab" in at.title[0].value
 """
     assert heavy_modules_after(code) == []
+
+
+def test_a_page_opened_during_the_warm_up_waits_for_it(tmp_path):
+    # Two threads importing torch at once can hand one of them a half-imported torch._dynamo ("partially
+    # initialized module"): seen when a page was opened while ui/warm.py imported in the background. Every page
+    # but Home waits for the warm-up, so the warm thread has finished by the time the Train page is drawn.
+    code = f"""
+import os
+os.environ["VISION_CORE_RUNS"] = {str(tmp_path)!r}
+from ui import warm
+from tests.pages.apptest import open_page
+
+thread = warm.start()
+assert thread.is_alive()  # torch, the Train form and Lightning take seconds
+at = open_page("pages/train.py")
+assert not at.exception, at.exception
+assert not thread.is_alive()
+home = open_page("pages/home.py")
+assert not home.exception, home.exception
+"""
+    assert "torch" in heavy_modules_after(code)
