@@ -5,6 +5,7 @@ import json
 import streamlit as st
 
 from ui.frame import ensure_app_frame
+from ui.kept import kept_index
 from ui.run_picker import pick_run
 from ui.text import plain
 from vision_core.analysis import evaluation
@@ -143,8 +144,8 @@ with confusion:
         st.caption("Most frequent mistakes: " + "; ".join(f"**{plain(t)}** taken for **{plain(p)}** ({n}×)" for t, p, n in confused))
     st.markdown("Click a cell, or choose a pair, to see its test images (the framed cell).")
     left, right = st.columns(2)
-    truth = left.selectbox("True class", ev.classes, key="eval_truth")
-    pred = right.selectbox("Predicted as", ev.classes, key="eval_pred")
+    truth = left.selectbox("True class", ev.classes, kept_index(ev.classes, "eval_truth"), key="eval_truth")
+    pred = right.selectbox("Predicted as", ev.classes, kept_index(ev.classes, "eval_pred"), key="eval_pred")
     cell = evaluation.pair_indices(ev, truth, pred)
     shown = cell[:24]
     st.caption(f"{len(cell)} test image(s) of **{plain(truth)}** predicted as **{plain(pred)}**"

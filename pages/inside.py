@@ -9,6 +9,7 @@ import torch
 
 from ui.frame import ensure_app_frame
 from ui.inside_weights import weights_section
+from ui.kept import kept
 from ui.projector import projector_section
 from ui.run_picker import pick_run
 from ui.text import plain
@@ -137,7 +138,7 @@ with maps_tab:
         count = len(dataset.test)
         left, right = st.columns([4, 1])
         right.button("🎲 Random image", key="inside_random", on_click=random_image, args=(count,))
-        index = left.slider("Test image", 0, count - 1, key="inside_image")
+        index = left.slider("Test image", 0, count - 1, kept("inside_image", 0), key="inside_image")
         image, label = dataset.test[index]
         x = dataset.normalize(image.unsqueeze(0))
         maps = inspection.feature_maps(model, x)
@@ -169,7 +170,7 @@ with top_tab:
         channels = int(inspection.feature_maps(model, dataset.normalize(dataset.test[0][0]), [layer])[layer].shape[0])
         if st.session_state.get("inside_top_channel", 0) >= channels:
             st.session_state["inside_top_channel"] = 0  # the previous layer had more channels
-        channel = b.number_input("Channel", 0, channels - 1, key="inside_top_channel")
+        channel = b.number_input("Channel", 0, channels - 1, kept("inside_top_channel", 0), key="inside_top_channel")
         reduce = d.radio("Score", ["mean", "max"], horizontal=True, key="inside_top_reduce",
                          format_func={"mean": "average over the map", "max": "strongest spot"}.get)
         scanned = min(TOP_LIMIT, len(dataset.test))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ui.frame import ensure_app_frame
+from ui.kept import kept, kept_index
 from vision_core.figures import playground as pf
 from vision_core.lessons import playground as core
 
@@ -67,48 +68,53 @@ c[1].button("⏸ Pause" if playing else "▶ Train", on_click=toggle_play, key="
 c[2].button("⏭ One step", on_click=one_step, key="pg_step", width="stretch",
             help="One update of every weight on the whole training set, then stop.")
 c[3].button("↺ Reset", on_click=reset, key="pg_reset", width="stretch", help="Back to the first weights (step 0).")
-c[4].toggle("Show the test points", key="pg_show_test", disabled=st.session_state.pg_data == "xor4")
+c[4].toggle("Show the test points", kept("pg_show_test"), key="pg_show_test", disabled=st.session_state.pg_data == "xor4")
 
 # ---- settings ------------------------------------------------------------------------------------
 
 settings_col, view_col = st.columns([1, 2], gap="large")
 with settings_col:
     st.markdown("**Data**")
-    name = st.selectbox("Data set", list(core.DATASETS), format_func=core.DATASETS.get, key="pg_data")
+    name = st.selectbox("Data set", list(core.DATASETS), kept_index(list(core.DATASETS), "pg_data"),
+                        format_func=core.DATASETS.get, key="pg_data")
     four_points = name == "xor4"
     c1, c2 = st.columns(2)
-    noise = c1.slider("Noise", 0.0, 0.5, step=0.05, key="pg_noise", disabled=four_points,
+    noise = c1.slider("Noise", 0.0, 0.5, kept("pg_noise"), step=0.05, key="pg_noise", disabled=four_points,
                       help="How far points stray from the pattern.")
-    test_percent = c2.slider("Test points (%)", 10, 50, step=5, key="pg_test", disabled=four_points,
+    test_percent = c2.slider("Test points (%)", 10, 50, kept("pg_test"), step=5, key="pg_test", disabled=four_points,
                              help="Held out: never trained on, drawn hollow.")
     c1, c2 = st.columns(2)
-    points = c1.select_slider("Points", [100, 200, 300, 500, 1000], key="pg_points", disabled=four_points)
-    seed = int(c2.number_input("Seed", 0, 999, key="pg_seed", help="Decides the points and the first weights."))
+    points = c1.select_slider("Points", [100, 200, 300, 500, 1000], value=kept("pg_points"), key="pg_points", disabled=four_points)
+    seed = int(c2.number_input("Seed", 0, 999, kept("pg_seed"), key="pg_seed", help="Decides the points and the first weights."))
     if four_points:
         st.caption("The tutorial's four points, (0,0) (0,1) (1,0) (1,1), are both the training and the test set.")
 
     st.markdown("**Network**")
-    layers = int(st.number_input("Hidden layers", 0, MAX_LAYERS, key="pg_layers",
+    layers = int(st.number_input("Hidden layers", 0, MAX_LAYERS, kept("pg_layers"), key="pg_layers",
                                  help="0 = a linear model: one straight line. It cannot learn XOR."))
     unit_cols = st.columns(max(layers, 1))
-    hidden = tuple(int(unit_cols[i].number_input(f"Units {i + 1}", 1, MAX_UNITS, key=f"pg_units_{i}"))
+    hidden = tuple(int(unit_cols[i].number_input(f"Units {i + 1}", 1, MAX_UNITS, kept(f"pg_units_{i}"),
+                                                          key=f"pg_units_{i}"))
                    for i in range(layers))
     c1, c2 = st.columns(2)
-    activation = c1.selectbox("Activation", list(core.ACTIVATIONS), key="pg_activation")
-    loss = c2.selectbox("Loss", list(core.LOSSES), format_func=core.LOSSES.get, key="pg_loss")
+    activation = c1.selectbox("Activation", list(core.ACTIVATIONS), kept_index(list(core.ACTIVATIONS), "pg_activation"),
+                              key="pg_activation")
+    loss = c2.selectbox("Loss", list(core.LOSSES), kept_index(list(core.LOSSES), "pg_loss"), format_func=core.LOSSES.get,
+                        key="pg_loss")
     sizes = "-".join(map(str, (2, *hidden, 1)))
     st.caption(f"A {sizes} network: {sum(a * b + b for a, b in zip((2, *hidden), (*hidden, 1)))} weights and "
                "biases.")
 
     st.markdown("**Training** (changes apply at once, even while it trains)")
     c1, c2 = st.columns(2)
-    optimizer = c1.selectbox("Optimiser", list(core.OPTIMIZERS), format_func=core.OPTIMIZERS.get,
+    optimizer = c1.selectbox("Optimiser", list(core.OPTIMIZERS), kept_index(list(core.OPTIMIZERS), "pg_optimizer"),
+                             format_func=core.OPTIMIZERS.get,
                              key="pg_optimizer")
-    lr = c2.select_slider("Learning rate", LEARNING_RATES, key="pg_lr")
+    lr = c2.select_slider("Learning rate", LEARNING_RATES, value=kept("pg_lr"), key="pg_lr")
     c1, c2 = st.columns(2)
-    l2 = c1.select_slider("L2 (weight decay)", L2_VALUES, key="pg_l2",
+    l2 = c1.select_slider("L2 (weight decay)", L2_VALUES, value=kept("pg_l2"), key="pg_l2",
                           help="Pulls every weight towards 0 a little at each step (not the biases).")
-    speed = c2.select_slider("Steps per frame", SPEEDS, key="pg_speed",
+    speed = c2.select_slider("Steps per frame", SPEEDS, value=kept("pg_speed"), key="pg_speed",
                              help=f"Training steps between two pictures; {round(1 / TICK)} pictures a second.")
 
 # One model per structure: a change of data or network starts a new one; optimiser settings apply live.

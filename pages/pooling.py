@@ -11,6 +11,7 @@ import streamlit as st
 
 from ui import step_through
 from ui.frame import ensure_app_frame
+from ui.kept import kept, kept_index
 from vision_core.data import images
 from vision_core.figures import convolution as figs
 from vision_core.figures import step_through as step_figs
@@ -44,7 +45,8 @@ def load_dataset(name: str):
 left, right = st.columns(2)
 with left:
     st.subheader("Input")
-    source = st.radio("Input", [EXAMPLE, NUMBERS, PHOTO, DATASET], key="pool_source", horizontal=True,
+    sources = [EXAMPLE, NUMBERS, PHOTO, DATASET]
+    source = st.radio("Input", sources, kept_index(sources, "pool_source"), key="pool_source", horizontal=True,
                       label_visibility="collapsed")
     if source == EXAMPLE:
         x = pooling.EXAMPLE_INPUT[None]
@@ -73,18 +75,18 @@ with left:
 
 with right:
     st.subheader("Settings")
-    kind_label = st.radio("Pooling", [MAX, AVG], key="pool_kind", horizontal=True)
+    kind_label = st.radio("Pooling", [MAX, AVG], kept_index([MAX, AVG], "pool_kind"), key="pool_kind", horizontal=True)
     kind = "max" if kind_label == MAX else "avg"
     c1, c2, c3 = st.columns(3)
-    kernel = int(c1.number_input("Kernel size", 1, 8, key="pool_kernel"))
+    kernel = int(c1.number_input("Kernel size", 1, 8, kept("pool_kernel"), key="pool_kernel"))
     # The checkbox gets the settings column's whole width (in a third of it its label was cut to "Stride = kerne…");
     # drawn below the row, read before the stride box so that box can show the kernel size, greyed out.
-    same = st.checkbox("Stride = kernel size (windows side by side)", key="pool_stride_same",
+    same = st.checkbox("Stride = kernel size (windows side by side)", kept("pool_stride_same"), key="pool_stride_same",
                        help="The usual choice: windows side by side, never overlapping. Untick to choose the stride.")
     if same:
         st.session_state.pool_stride = kernel
-    stride = int(c2.number_input("Stride", 1, 8, key="pool_stride", disabled=same))
-    padding = int(c3.number_input("Padding", 0, 4, key="pool_padding",
+    stride = int(c2.number_input("Stride", 1, 8, kept("pool_stride"), key="pool_stride", disabled=same))
+    padding = int(c3.number_input("Padding", 0, 4, kept("pool_padding"), key="pool_padding",
                                   help="Max pooling pads with −∞ (never wins); average pooling pads with zeros "
                                        "and still divides by the whole window, as PyTorch does by default."))
 

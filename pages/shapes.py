@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from ui.frame import ensure_app_frame
+from ui.kept import kept, kept_index
 from vision_core.figures import training as figures
 from vision_core.lessons import shapes
 from vision_core.models import zoo as models
@@ -100,18 +101,18 @@ if "shape_model" not in st.session_state:
     st.session_state["shape_model"] = "lenet"
     on_model_change()
 left, right = st.columns([2, 3])
-name = left.selectbox("Network", names, key="shape_model", on_change=on_model_change,
+name = left.selectbox("Network", names, kept_index(names, "shape_model"), key="shape_model", on_change=on_model_change,
                       format_func=lambda n: models.model_info(n).title)
 info = models.model_info(name)
 left.caption(f"{info.description} Made for {'×'.join(map(str, info.recipe_input))} inputs ({info.source}).")
 
 with right:
-    st.selectbox("Input preset", [*PRESETS, "custom"], index=None, placeholder="choose a preset, or type below",
+    st.selectbox("Input preset", [*PRESETS, "custom"], index=kept_index([*PRESETS, "custom"], "shape_preset", None), placeholder="choose a preset, or type below",
                  key="shape_preset", on_change=on_preset_change)
     a, b, c, d = st.columns(4)
-    channels = a.number_input("C", 1, 16, key="shape_c")
-    height = b.number_input("H", 1, 1024, key="shape_h")
-    width = c.number_input("W", 1, 1024, key="shape_w")
+    channels = a.number_input("C", 1, 16, kept("shape_c"), key="shape_c")
+    height = b.number_input("H", 1, 1024, kept("shape_h"), key="shape_h")
+    width = c.number_input("W", 1, 1024, kept("shape_w"), key="shape_w")
     classes = d.number_input("Classes", 1, 1000, 10, key="shape_classes")
 
 options = custom_options() if name == "custom" else zoo_options(name)

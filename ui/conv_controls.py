@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
+from ui.kept import kept, kept_index
 from vision_core.data import images
 from vision_core.figures import convolution as figs
 from vision_core.lessons import kernels
@@ -98,7 +99,7 @@ def set_defaults() -> None:
 
 def inputs() -> Inputs:
     """The input and kernel panels (two columns); stops the page with a hint when a choice is incomplete."""
-    dims_label = st.radio("What to convolve", ["2-D image", "1-D signal"], key="conv_dims", horizontal=True,
+    dims_label = st.radio("What to convolve", ["2-D image", "1-D signal"], kept_index(["2-D image", "1-D signal"], "conv_dims"), key="conv_dims", horizontal=True,
                           on_change=use_textbook_settings)
     one_d = dims_label == "1-D signal"
     full_photo = None  # a full-resolution photo (C, H, W) when the input is a downscaled photo
@@ -109,7 +110,7 @@ def inputs() -> Inputs:
         sources = [TEXTBOOK, NUMBERS] if one_d else [TEXTBOOK, NUMBERS, PHOTO, DATASET]
         if st.session_state.conv_source not in sources:
             st.session_state.conv_source = TEXTBOOK
-        source = st.radio("Input", sources, key="conv_source", horizontal=True, on_change=on_source_change,
+        source = st.radio("Input", sources, kept_index(sources, "conv_source"), key="conv_source", horizontal=True, on_change=on_source_change,
                           label_visibility="collapsed")
         if source == TEXTBOOK:
             example = kernels.WORKED_EXAMPLES["1-D" if one_d else "2-D"]
@@ -158,7 +159,7 @@ def inputs() -> Inputs:
         kernel_sources = [TEXTBOOK, NUMBERS] if one_d else [TEXTBOOK, PRESET, NUMBERS, RUN]
         if st.session_state.conv_kernel_source not in kernel_sources:
             st.session_state.conv_kernel_source = TEXTBOOK
-        kernel_source = st.radio("Kernel", kernel_sources, key="conv_kernel_source", horizontal=True,
+        kernel_source = st.radio("Kernel", kernel_sources, kept_index(kernel_sources, "conv_kernel_source"), key="conv_kernel_source", horizontal=True,
                                  label_visibility="collapsed")
         if kernel_source == TEXTBOOK:
             w = np.array(kernels.WORKED_EXAMPLES["1-D" if one_d else "2-D"].kernel, dtype=np.float64)
@@ -247,14 +248,15 @@ def settings(given: Inputs) -> tuple[dict, bool]:
     cross-correlation and true convolution side by side."""
     st.subheader("Settings")
     c1, c2, c3, c4, c5 = st.columns([1, 1, 1, 1, 2])
-    stride = int(c1.number_input("Stride", 1, 8, key="conv_stride"))
-    padding_mode = c2.selectbox("Padding", ["number", "valid", "same", "full"], key="conv_padding_mode",
+    stride = int(c1.number_input("Stride", 1, 8, kept("conv_stride", 1), key="conv_stride"))
+    modes = ["number", "valid", "same", "full"]
+    padding_mode = c2.selectbox("Padding", modes, kept_index(modes, "conv_padding_mode"), key="conv_padding_mode",
                                 help="valid = none; same = keep the size (stride 1); full = d·(k−1) on each side.")
-    padding = int(c3.number_input("Zero padding", 0, 16, key="conv_padding")) if padding_mode == "number" \
+    padding = int(c3.number_input("Zero padding", 0, 16, kept("conv_padding", 0), key="conv_padding")) if padding_mode == "number" \
         else padding_mode
-    dilation = int(c4.number_input("Dilation", 1, 6, key="conv_dilation",
+    dilation = int(c4.number_input("Dilation", 1, 6, kept("conv_dilation", 1), key="conv_dilation",
                                    help="Spread the kernel's cells apart: dilation 2 skips every other input cell."))
-    flip = c5.radio("Type", [CROSS, TRUE], key="conv_type") == TRUE
+    flip = c5.radio("Type", [CROSS, TRUE], kept_index([CROSS, TRUE], "conv_type"), key="conv_type") == TRUE
     side_by_side = st.toggle("Show cross-correlation and true convolution side by side", key="conv_side_by_side")
     return {"x": given.x, "kernel": given.kernel, "stride": stride, "padding": padding, "dilation": dilation,
             "flip": flip, "bias": given.bias, "dims": 1 if given.one_d else 2}, side_by_side

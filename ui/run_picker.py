@@ -58,7 +58,7 @@ def pick_run(key: str, label: str = "Run") -> runs.RunRecord:
     if st.session_state.get(key) not in ids:
         st.session_state.pop(key, None)  # the run chosen before was deleted meanwhile
     if key in st.session_state:
-        index = 0  # the widget's own state decides (an index as well would make Streamlit warn)
+        index = ids.index(st.session_state[key])  # the kept choice is also the default (see ui/kept.py)
     else:
         index = ids.index(wanted) if wanted is not None else default_index(records)
     by_id = {r.run_id: r for r in records}

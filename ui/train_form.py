@@ -18,6 +18,7 @@ import streamlit as st
 import torch
 
 from ui import identity
+from ui.kept import kept, kept_index
 from ui.text import plain
 from vision_core.config import OPTIMIZERS, SCHEDULERS, RunConfig
 from vision_core.data import archives, augment, datasets, own_datasets
@@ -196,7 +197,8 @@ def image_folder_picker(area, limits: Limits) -> str | None:
         st.session_state.pop("train_image_folder", None)
     with area:
         return st.selectbox("Image folder", folders, key="train_image_folder", disabled=_locked(),
-                            placeholder="none yet: upload a zip below", index=0 if folders else None,
+                            placeholder="none yet: upload a zip below",
+                            index=kept_index(folders, "train_image_folder") if folders else None,
                             help="The sub-folders of the data folder's imagefolder/ folder.")
 
 
@@ -248,7 +250,8 @@ def data_section(limits: Limits) -> tuple[str, dict[str, Any], datasets.Preview 
     generated; ``problem`` says why Start is disabled (None when the data is fine).
     """
     infos = {info.name: info for info in datasets.list_datasets()}
-    name = st.selectbox("Dataset", list(infos), key="train_dataset", disabled=_locked(), format_func=lambda n: _dataset_label(infos[n]))
+    name = st.selectbox("Dataset", list(infos), key="train_dataset", disabled=_locked(),
+                        index=kept_index(list(infos), "train_dataset"), format_func=lambda n: _dataset_label(infos[n]))
     st.caption(md_text(infos[name].description))
     options = dict(st.session_state.get("train_dataset_extra", {}))
     if st.session_state.get("train_dataset_for_extra") != name:
@@ -258,7 +261,8 @@ def data_section(limits: Limits) -> tuple[str, dict[str, Any], datasets.Preview 
     sizes = _image_size_choices()
     if st.session_state.get("train_image_size") not in sizes:
         st.session_state["train_image_size"] = "recipe default"
-    size = cols[0].selectbox("Resize images to", list(sizes), key="train_image_size", disabled=_locked())
+    size = cols[0].selectbox("Resize images to", list(sizes), key="train_image_size", disabled=_locked(),
+                             index=kept_index(list(sizes), "train_image_size"))
     if sizes[size]:
         options["image_size"] = sizes[size]
     if name == "shapes":
@@ -301,7 +305,7 @@ def augment_section(dataset: datasets.Preview | None) -> dict[str, Any]:
     chosen = {}
     strengths = st.session_state.get("train_aug_strengths", {})  # a recipe's or a link's own strengths
     for col, name in zip(cols, augment.AUGMENTATIONS):
-        if col.toggle(name, key=f"train_aug_{name}", disabled=_locked()):
+        if col.toggle(name, bool(kept(f"train_aug_{name}")), key=f"train_aug_{name}", disabled=_locked()):
             chosen[name] = strengths.get(name, True)
     if chosen and dataset is not None:
         images = dataset.images[:8].float() / 255
@@ -325,8 +329,9 @@ def number(col, label: str, key: str, low: float, high: float, problems: list[st
            **kwargs: Any) -> Any:
     """A number box with no built-in bounds (the browser would keep the last valid value silently); a value
     outside [low, high] shows a red line under the box and adds the reason to ``problems``."""
-    if value is not None:
-        kwargs["value"] = value
+    shown = kept(key, value)
+    if isinstance(shown, (int, float)) and not isinstance(shown, bool):
+        kwargs["value"] = float(shown)  # every number box here is a float box (an int would clash with its step)
     got = col.number_input(label, key=key, disabled=_locked(), **kwargs)
     if got is None or not low <= got <= high:
         shown = "nothing" if got is None else f"{got:g}"
@@ -364,7 +369,7 @@ def whole_number(col, label: str, key: str, low: int, high: int, problems: list[
         state[key] = str(state[key])  # set by older code or a test as a number
     if key not in state and value is not None:
         state[key] = str(value)
-    typed = col.text_input(label, key=key, disabled=_locked(), max_chars=_WHOLE_MAX_CHARS,
+    typed = col.text_input(label, kept(key, ""), key=key, disabled=_locked(), max_chars=_WHOLE_MAX_CHARS,
                            help=f"A whole number from {low:,} to {high:,}.")
     try:
         got = parse_whole_number(typed)
@@ -418,6 +423,7 @@ def model_section(dataset: datasets.Preview | None) -> tuple[str, dict[str, Any]
     """Returns (model name, options, problem) — problem says why it cannot be trained as set."""
     names = models.list_models()
     name = st.selectbox("Architecture", names, key="train_model", disabled=_locked(),
+                        index=kept_index(names, "train_model"),
                         format_func=lambda n: f"{n} — {models.model_info(n).title}")
     st.caption(md_text(models.model_info(name).description))
     current = st.session_state.get("train_model_options", {}) if st.session_state.get(
@@ -465,7 +471,8 @@ def hyper_section(limits: Limits) -> tuple[dict[str, Any], list[str]]:
     problems: list[str] = []
     c = st.columns(4)
     values = {
-        "optimizer": c[0].selectbox("Optimiser", OPTIMIZERS, key="train_optimizer", disabled=_locked()),
+        "optimizer": c[0].selectbox("Optimiser", OPTIMIZERS, key="train_optimizer", disabled=_locked(),
+                                    index=kept_index(list(OPTIMIZERS), "train_optimizer")),
         "lr": number(c[1], "Learning rate", "train_lr", 1e-6, 10.0, problems, format="%g", step=1e-4),
         "momentum": number(c[2], "Momentum (SGD)", "train_momentum", 0.0, 0.999, problems, step=0.1),
         "weight_decay": number(c[3], "Weight decay (L2)", "train_weight_decay", 0.0, 1.0, problems, format="%g",
@@ -476,16 +483,18 @@ def hyper_section(limits: Limits) -> tuple[dict[str, Any], list[str]]:
     values["epochs"] = whole_number(c[1], "Epochs", "train_epochs", 1, limits.max_epochs, problems)
     values["seed"] = whole_number(c[2], "Seed", "train_seed", 0, 2**31 - 1, problems)
     gpu = torch.cuda.is_available()
-    values["accelerator"] = c[3].selectbox("Device", ["auto", "cpu", "gpu"] if gpu else ["auto", "cpu"],
-                                           key="train_accelerator", disabled=_locked(),
+    devices = ["auto", "cpu", "gpu"] if gpu else ["auto", "cpu"]
+    values["accelerator"] = c[3].selectbox("Device", devices, key="train_accelerator", disabled=_locked(),
+                                           index=kept_index(devices, "train_accelerator"),
                                            help=None if gpu else "No GPU on this machine: auto means CPU.")
     c = st.columns(3)
-    values["scheduler"] = c[0].selectbox("LR schedule", SCHEDULERS, key="train_scheduler", disabled=_locked())
+    values["scheduler"] = c[0].selectbox("LR schedule", SCHEDULERS, key="train_scheduler", disabled=_locked(),
+                                         index=kept_index(list(SCHEDULERS), "train_scheduler"))
     values["early_stopping_patience"] = whole_number(c[1], "Early stopping patience (0 = off)", "train_patience",
                                                      0, 50, problems)
     values["snapshot_every"] = whole_number(c[2], "Snapshot filters every N steps (0 = off)",
                                             "train_snapshot_every", 0, 10000, problems)
-    values["fast"] = st.toggle("Fast mode", key="train_fast", disabled=_locked(),
+    values["fast"] = st.toggle("Fast mode", bool(kept("train_fast")), key="train_fast", disabled=_locked(),
                                help="The speed options this device supports: on a GPU bfloat16 autocast, "
                                     "channels-last, a fused optimiser and cuDNN autotuning; on the CPU the fused "
                                     "optimiser. The numbers differ slightly from a plain run.")
@@ -534,6 +543,7 @@ def challenge_section() -> str:
     if state.get("train_challenge") not in by_name:
         state["train_challenge"] = ""
     name = st.selectbox("For a challenge", ["", *by_name], key="train_challenge", disabled=_locked(),
+                        index=kept_index(["", *by_name], "train_challenge"),
                         on_change=_enter_challenge,
                         format_func=lambda n: by_name[n].title if n else "None: a run of your own")
     if name:
@@ -573,6 +583,7 @@ def _recipe_menu() -> None:
     cols = st.columns([3, 1])
     choices = [OWN_SETUP, *presets.PRESETS]
     cols[0].selectbox("Tutorial recipe", choices, key="train_preset", disabled=_locked(), on_change=load_preset,
+                      index=kept_index(choices, "train_preset"),
                       format_func=lambda k: "Your own set-up" if k == OWN_SETUP else presets.PRESETS[k].title)
     cols[1].button("Load recipe", key="train_load_preset", disabled=_locked(), on_click=load_preset, use_container_width=True,
                    help="Put the chosen recipe's values (back) into the form")

@@ -249,6 +249,9 @@ def test_pick_run_opens_this_persons_best_finished_run(trained, root):
         at = page(path)
         assert not at.exception
         assert at.selectbox(key=key).value == "20260101-000002-mine-best", path
+        at.run()  # a rerun: the picker still draws the run it holds (a browser drawing the default keeps it)
+        picker = at.selectbox(key=key)
+        assert picker.value == "20260101-000002-mine-best" and picker.proto.default == picker.index != 0, path
     # Someone with no run of their own gets the best of anyone's.
     at = page("pages/evaluate.py", token="c" * 24)
     assert at.selectbox(key="eval_run").value == "20260101-000003-theirs"
@@ -393,3 +396,22 @@ def test_range_tests_are_listed_apart_and_never_offered_as_trained_models(traine
     at.button(key="runs_delete_20260101-000009-lrt").click().run()
     assert not at.exception
     assert not test.path.exists() and (root / "20260101-000001-mine").exists()
+
+
+@pytest.mark.parametrize("path", ["pages/evaluate.py", "pages/inside.py", "pages/predict.py", "pages/runs.py"])
+def test_a_run_page_draws_every_widget_at_the_value_it_holds_after_a_rerun(trained, root, path):
+    """The pages that fill widgets from their state (the confusion matrix's chosen cell, a random image, the run
+    picker) draw those widgets at that value, so a browser that draws before Streamlit's "set value" keeps it."""
+    from tests.pages.test_widget_defaults import drawn_as
+
+    copy_run(trained, root, "20260101-000001-first", owner_id(ME), test_acc=0.5)
+    copy_run(trained, root, "20260101-000002-second", owner_id(ME), test_acc=0.4)
+    at = page(path, run="20260101-000001-first")
+    if path == "pages/inside.py":
+        at.session_state["inside_image"] = 17
+        at.session_state["inside_top_channel"] = 3
+    at.run()
+    assert not at.exception
+    wrong = [f"{w.key}: draws {d!r}, holds {v!r}" for kind in ("selectbox", "slider", "number_input", "radio")
+             for w in at.get(kind) if w.key for d, v in [drawn_as(w)] if d != v]
+    assert not wrong, "\n".join(wrong)

@@ -414,3 +414,23 @@ def test_the_parameter_chart_reads_for_a_two_billion_parameter_model(page_env):
     assert bars["cliponaxis"] is False  # a label past the end of its bar is drawn, not cut off
     assert "2.15 B · >99 %" in bars["text"]  # short labels: not "2,147,483,648 (100.0%)"
     assert max(len(t) for t in bars["text"]) <= 16
+
+
+def test_each_box_of_a_filled_in_form_defaults_to_the_value_it_shows(page_env):
+    """A browser that draws a box before Streamlit's one-shot "set value" arrives shows the widget's default, and
+    sends it back with the next click: on a busy server a shared link's learning rate became 0 (the default of a
+    number box) and Start was disabled. So every box the form fills from its state has that value as its default."""
+    at = open_page("pages/train.py", query_params={"setup": setups.encode(SHARED)})
+    assert not at.exception
+    checked = 0
+    for kind in (at.number_input, at.text_input, at.toggle):
+        for widget in kind:
+            if widget.key and widget.key.startswith("train_"):
+                assert widget.proto.default == widget.value, widget.key
+                checked += 1
+    for menu in at.selectbox:
+        if menu.key and menu.key.startswith("train_") and menu.index is not None:
+            assert menu.proto.default == menu.index, menu.key
+            checked += 1
+    assert checked >= 20
+    assert at.number_input(key="train_lr").proto.default == pytest.approx(0.1)  # not 0
