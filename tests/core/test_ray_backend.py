@@ -39,9 +39,13 @@ def cluster(tmp_path_factory):
     ``ray.init`` turns token authentication on itself for a local cluster (RAY_AUTH_MODE, which it
     sets), and takes the token from RAY_AUTH_TOKEN when that is set.
     """
-    saved = {key: os.environ.get(key) for key in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
+    saved = {key: os.environ.get(key) for key in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_worker_niceness")}
     os.environ.pop("RAY_AUTH_MODE", None)
     os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+    # Ray runs its workers at nice 15. Beside anything busy at nice 0 (the suite's other half, a CPU hog) such a
+    # worker gets a few per cent of a core: one epoch of LeNet ran at 0.8 images/s and timed out. These tests are
+    # about the launcher, not Ray's priorities.
+    os.environ["RAY_worker_niceness"] = "0"
     # Ray gives its raylet a fixed 30 s to register; on a 2-core machine beside other heavy jobs that start can
     # take longer, so a node that timed out is started again (a warm file cache makes the next try quicker).
     for attempt in range(3):

@@ -43,3 +43,11 @@ def click_until(page, target, shown, *, again_s: float = AGAIN_S, idle: bool = T
         if not target.is_visible():  # the click was received and is on its way: wait for what it shows
             shown.wait_for(timeout=max(deadline - time.time(), 1) * 1000)
             return
+
+
+def open_tab(page, name: str, shown) -> None:
+    """Click the tab ``name`` until ``shown`` (a locator inside it) is visible.
+
+    A rerun that lands just after the click (a run picker writing ``?run=`` to the URL, a fragment's timer) can draw
+    the tabs afresh on their first one; a person then clicks the tab again."""
+    click_until(page, page.get_by_role("tab", name=name), shown)

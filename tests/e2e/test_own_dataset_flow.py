@@ -9,8 +9,9 @@ import re
 import numpy as np
 import pytest
 from PIL import Image
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.e2e.browser import PATIENT_MS, click_until, wait_for_app
+from tests.e2e.browser import AGAIN_S, PATIENT_MS, click_until, wait_for_app
 from tests.e2e.conftest import start_server, stop_server, stop_workers
 from vision_core.runs import store as runs
 
@@ -46,15 +47,30 @@ def photos(folder, name: str, colour: tuple[int, int, int], count: int) -> list[
     return paths
 
 
-def type_and_press(page, label: str, text: str, button: str) -> None:
+def type_and_press(page, label: str, text: str, button: str, shown=None) -> None:
+    """Type ``text`` and press ``button``; with ``shown`` (a locator), until it shows, as a person types and
+    presses again when nothing happened: on a loaded server a form submitted while the previous click's rerun was
+    still redrawing it was lost (nothing added, the test waited 5 minutes for the class)."""
     box = page.get_by_label(label, exact=True)
-    for _ in range(3):  # a rerun still on its way redraws the form and empties its box: type again after it
-        box.fill(text)
-        page.wait_for_timeout(500)
-        if box.input_value() == text:
-            break
-    page.get_by_role("button", name=button, exact=True).click()
-    wait_for_app(page)
+    for _ in range(3):
+        wait_for_app(page)
+        for _ in range(3):  # a rerun still on its way redraws the form and empties its box: type again after it
+            box.fill(text)
+            page.wait_for_timeout(500)
+            if box.input_value() == text:
+                break
+        page.get_by_role("button", name=button, exact=True).click()
+        wait_for_app(page)
+        if shown is None:
+            return
+        try:
+            shown.wait_for(timeout=AGAIN_S * 1000)
+            return
+        except PlaywrightTimeout:
+            wait_for_app(page)  # idle and still not shown: the press was lost; a second one that arrives after a
+            if shown.is_visible():  # slow first one is refused as a duplicate and changes nothing
+                return
+    shown.wait_for()
 
 
 def class_panel(page, index: int):
@@ -78,9 +94,8 @@ def test_make_train_predict_and_a_classmate_cannot_change_it(server, browser, sh
     # rerun is still on its way is emptied by that rerun (the form clears its box after an addition).
     type_and_press(maker, "New dataset", "Colours", "Create")
     maker.get_by_label("New class", exact=True).wait_for()
-    type_and_press(maker, "New class", "blue", "Add class")
-    class_panel(maker, 0).wait_for()
-    type_and_press(maker, "New class", "red", "Add class")
+    type_and_press(maker, "New class", "blue", "Add class", shown=class_panel(maker, 0))
+    type_and_press(maker, "New class", "red", "Add class", shown=class_panel(maker, 1))
     try:
         class_panel(maker, 1).wait_for(timeout=60_000)  # classes are listed sorted: blue, red
     except Exception:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.e2e.browser import wait_for_app
+from tests.e2e.browser import open_tab, wait_for_app
 from vision_core.config import RunConfig
 from vision_core.runs import store as runs
 from vision_core.training import engine
@@ -53,11 +53,12 @@ def test_histograms_projector_and_lr_range_test(app_url, page, shot, runs_dir):
 
     page.goto(f"{app_url}/inside?run={run.run_id}")
     wait_for_app(page)
-    page.get_by_role("tab", name="Weights & gradients").click()
+    title = "conv1: weights over training"
+    open_tab(page, "Weights & gradients", page.locator(".js-plotly-plot").filter(has_text=title).first)
     hover = page.locator(".hoverlayer .hovertext").filter(has_text="of the parameters")
     for _ in range(3):  # hovering a heat map cell names its step and its share of the parameters
-        page.wait_for_function(PLOT_POINT, arg="conv1: weights over training")
-        point = page.evaluate(PLOT_POINT, "conv1: weights over training")
+        page.wait_for_function(PLOT_POINT, arg=title)
+        point = page.evaluate(PLOT_POINT, title)
         page.mouse.move(point["x"] + 2, point["y"] + 2)
         try:
             hover.first.wait_for(timeout=10_000)
@@ -67,7 +68,7 @@ def test_histograms_projector_and_lr_range_test(app_url, page, shot, runs_dir):
     hover.first.wait_for(timeout=1000)
     shot(page, "weights-and-gradients")
 
-    page.get_by_role("tab", name="Embedding projector").click()
+    open_tab(page, "Embedding projector", page.locator(".js-plotly-plot").filter(has_text="After training").first)
     click_point(page, "After training", page.get_by_text("Predicted after training:").first)
     page.get_by_text("True class:").first.wait_for()
     shot(page, "projector-point-clicked")

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.e2e.browser import PATIENT_MS, wait_for_app
+from tests.e2e.browser import PATIENT_MS, open_tab, wait_for_app
 from vision_core.data import datasets
 
 
@@ -126,7 +126,7 @@ def test_train_evaluate_click_a_cell_and_predict_an_upload(app_url, page, shot, 
 
     page.get_by_text("Evaluate this run").click()
     wait_for_app(page)
-    page.get_by_role("tab", name="Confusion matrix").click()
+    open_tab(page, "Confusion matrix", page.locator(".js-plotly-plot").filter(has_text="Confusion matrix (counts)").first)
     page.wait_for_function(PLOT_CELL, arg=["3", "8"])
     # Click the cell (truth 3, predicted 3): the images of that cell appear below. The chart sizes itself
     # once its tab is shown, so a click may land before the cell is where it was measured: then, like a
