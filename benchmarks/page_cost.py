@@ -90,10 +90,13 @@ async def click_button(page, name: str) -> bool:
 
 
 async def toggle_radio(page, label: str, options: tuple[str, str], round_: int) -> bool:
-    group = page.locator("[data-testid='stRadio']", has_text=label).first
-    if not await group.count():
-        return False
-    await group.get_by_text(options[round_ % 2], exact=True).first.click()
+    wanted = options[round_ % 2]
+    group = page.locator("[data-testid='stRadio']", has_text=label).filter(
+        has=page.get_by_text(wanted, exact=True)).first  # "Show" alone also matched a hidden radio of the page
+    option = group.get_by_text(wanted, exact=True)
+    if not await group.count() or not await option.count() or not await option.first.is_visible():
+        return False  # the page changed: the interaction is reported missing, not waited for
+    await option.first.click()
     return True
 
 
@@ -112,7 +115,7 @@ INTERACTIONS = [
     ("pooling", "Pooling: max/average", lambda p, r: toggle_radio(p, "Pooling", ("Average", "Max"), r)),
     ("shapes", "Shape explorer: channels", lambda p, r: set_number(p, "Channels", (24, 16), r)),
     ("playground", "Playground: one step", lambda p, r: click_button(p, "⏭ One step")),
-    ("losses", "Losses: probabilities/logits", lambda p, r: toggle_radio(p, "Start", ("Logits", "Probabilities"), r)),
+    ("losses", "Losses: probabilities/logits", lambda p, r: toggle_radio(p, "Start", ("from logits", "from probabilities"), r)),
     ("evaluate", "Evaluate: counts/shares", lambda p, r: toggle_radio(
         p, "Show", ("share of each true class", "counts"), r)),
 ]
