@@ -66,12 +66,20 @@ def current_person() -> str:
 def teacher_password() -> str | None:
     """The configured teacher password, or None when teacher mode is not set up."""
     password = os.environ.get("VISION_CORE_TEACHER_PASSWORD")
-    if not password:
+    if not password and _a_secrets_file_exists():
         try:
             password = st.secrets.get("teacher_password")
-        except Exception:  # noqa: BLE001 — no secrets.toml (or a broken one) simply means no password
+        except Exception:  # noqa: BLE001 — a broken secrets.toml simply means no password
             password = None
     return str(password) if password else None
+
+
+def _a_secrets_file_exists() -> bool:
+    """Streamlit keeps secrets it has read, but without a secrets.toml it looks for one again, and raises, on every
+    call: ~4 ms of server CPU on every rerun of every page (the sidebar asks). Two stats instead."""
+    from streamlit import config
+
+    return any(os.path.exists(path) for path in config.get_option("secrets.files"))
 
 
 def _teacher_proof(token: str, password: str) -> str:

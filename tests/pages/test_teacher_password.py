@@ -87,3 +87,24 @@ def test_the_teacher_sees_that_someone_was_guessing(root):
     at = try_password(reload(TEACHER), PASSWORD)
     assert teacher_mode(at)
     assert "3 wrong teacher passwords in the last hour, the last at" in said(at)
+
+
+def test_the_password_comes_from_a_secrets_file_when_there_is_one(tmp_path, monkeypatch):
+    """Without the environment variable: none while no secrets.toml exists (looked up with a stat, not by
+    Streamlit's parser on every rerun), then the file's as soon as a teacher writes one."""
+    import streamlit as st
+    from streamlit import config
+
+    from ui import identity
+
+    monkeypatch.delenv("VISION_CORE_TEACHER_PASSWORD", raising=False)
+    secrets_file = tmp_path / "secrets.toml"
+    saved = config.get_option("secrets.files")
+    config.set_option("secrets.files", [str(secrets_file)])
+    try:
+        assert identity.teacher_password() is None
+        secrets_file.write_text('teacher_password = "from-the-file"\n')
+        assert identity.teacher_password() == "from-the-file"
+    finally:
+        config.set_option("secrets.files", saved)
+        st.secrets._secrets = None  # Streamlit keeps what it read: later tests must not see this file's secrets
