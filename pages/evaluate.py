@@ -62,11 +62,33 @@ def load_evaluation(run: runs.RunRecord, path) -> evaluation.Evaluation | None:
         return None
 
 
-def show_grid(items, ev, cols: int, key: str) -> None:
-    fig = eval_figures.image_grid(
+# Figures are built once per (checkpoint, what they show) for every student: building one validates every property
+# (an image grid ~100 ms of server CPU), and each page view and click reruns the whole page, every tab included.
+# st.plotly_chart copies a figure and never changes it, so one object serves every session.
+@st.cache_resource(max_entries=64, show_spinner=False)
+def grid_figure(run_path: str, which: str, checkpoint_mtime: float, indices: tuple[int, ...], cols: int):
+    ev = evaluate_run(run_path, which, checkpoint_mtime)
+    items = [evaluation.item(ev, i) for i in indices]
+    return eval_figures.image_grid(
         [ev.images[p.index] for p in items], [p.title for p in items], [p.correct for p in items],
         subtitles=[" · ".join(f"{c} {v:.0%}" for c, v in p.top3) for p in items], cols=cols)
-    st.plotly_chart(fig, key=key)
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def confusion_figure(run_path: str, which: str, checkpoint_mtime: float, normalized: bool,
+                     selected: tuple[str, str] | None, title: str = ""):
+    ev = evaluate_run(run_path, which, checkpoint_mtime)
+    return eval_figures.confusion_heatmap(ev.confusion_normalized if normalized else ev.confusion, ev.classes,
+                                          normalized=normalized, selected=selected, title=title)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def per_class_figure(run_path: str, which: str, checkpoint_mtime: float):
+    return eval_figures.per_class_bars(evaluate_run(run_path, which, checkpoint_mtime).per_class)
+
+
+def show_grid(indices: list[int], cols: int, key: str) -> None:
+    st.plotly_chart(grid_figure(*shown_checkpoint, tuple(indices), cols), key=key)
 
 
 def clicked_cell(k: int) -> tuple[int, int] | None:
@@ -100,6 +122,7 @@ if run.config.challenge:  # its score comes from images kept apart: they are nev
 ev = load_evaluation(run, path)
 if ev is None:
     st.stop()
+shown_checkpoint = (str(run.path), path.stem, path.stat().st_mtime)  # what evaluate_run was called with
 
 c = st.columns(4)
 c[0].metric("Test accuracy", f"{ev.accuracy:.2%}")
@@ -113,14 +136,13 @@ overview, confusion, grid, wrong, compare = st.tabs(
 with overview:
     st.caption("Accuracy per class = share of that class's test images predicted right (same as recall). "
                "Precision = of the images predicted as that class, the share that really are.")
-    st.plotly_chart(eval_figures.per_class_bars(ev.per_class), key="eval_per_class_chart")
+    st.plotly_chart(per_class_figure(*shown_checkpoint), key="eval_per_class_chart")
     st.dataframe(ev.per_class, hide_index=True, column_config={
         name: st.column_config.NumberColumn(format="percent") for name in ("accuracy", "precision", "recall", "f1")})
 
 with confusion:
     mode = st.radio("Show", ["counts", "share of each true class"], horizontal=True, key="eval_cm_mode")
     normalized = mode != "counts"
-    matrix = ev.confusion_normalized if normalized else ev.confusion
     # Copy a click into the select boxes once per new click (a later choice in the boxes wins until the next one).
     clicked = clicked_cell(len(ev.classes))
     if clicked is not None and st.session_state.get("eval_cm_applied") != (run.run_id, *clicked):
@@ -133,8 +155,8 @@ with confusion:
         st.session_state["eval_truth"], st.session_state["eval_pred"] = (top[0][:2] if top
                                                                          else (ev.classes[0], ev.classes[0]))
     selected = (st.session_state["eval_truth"], st.session_state["eval_pred"])
-    st.plotly_chart(eval_figures.confusion_heatmap(matrix, ev.classes, normalized=normalized, selected=selected),
-                    on_select="rerun", selection_mode="points", key="eval_cm")
+    st.plotly_chart(confusion_figure(*shown_checkpoint, normalized, selected), on_select="rerun",
+                    selection_mode="points", key="eval_cm")
     st.download_button("Download the matrix of counts as a picture (PNG)", confusion_png(
                        str(run.path), path.stem, path.stat().st_mtime), file_name=f"{run.run_id}-confusion.png",
                        mime="image/png", key="eval_cm_png")
@@ -151,7 +173,7 @@ with confusion:
     st.caption(f"{len(cell)} test image(s) of **{plain(truth)}** predicted as **{plain(pred)}**"
                + (f" (the {len(shown)} most confident shown)" if len(cell) > len(shown) else ""))
     if shown:
-        show_grid([evaluation.item(ev, i) for i in shown], ev, cols=6, key="eval_pair_images")
+        show_grid(shown, cols=6, key="eval_pair_images")
 
 with grid:
     a, b, d = st.columns([2, 2, 1])
@@ -163,7 +185,7 @@ with grid:
     items = evaluation.prediction_grid(ev, n, seed=seed)
     st.caption(f"{sum(p.correct for p in items)} of {len(items)} right. Green = right, red = wrong; "
                "under each title the three most likely classes.")
-    show_grid(items, ev, cols=min(5, max(3, round(n ** 0.5))), key="eval_grid_images")
+    show_grid([p.index for p in items], cols=min(5, max(3, round(n ** 0.5))), key="eval_grid_images")
 
 with wrong:
     k = st.slider("How many", 4, 48, 12, key="eval_mistakes_k")
@@ -171,7 +193,7 @@ with wrong:
     if items:
         st.caption("The mistakes the network was most sure about come first: often a mislabelled or "
                    "genuinely ambiguous image.")
-        show_grid(items, ev, cols=4, key="eval_mistakes_images")
+        show_grid([p.index for p in items], cols=4, key="eval_mistakes_images")
     else:
         st.success("No mistakes on the test set.")
 
@@ -195,6 +217,7 @@ with compare:
                 continue
             other_ev = ev if other is run else load_evaluation(other, other_path)
             if other_ev is not None:
-                st.plotly_chart(eval_figures.confusion_heatmap(
-                    other_ev.confusion_normalized, other_ev.classes, normalized=True,
-                    title=f"{other.config.model} · {other_ev.accuracy:.1%}"), key=f"eval_compare_cm_{other.run_id}")
+                shown = shown_checkpoint if other is run else (str(other.path), other_path.stem,
+                                                               other_path.stat().st_mtime)
+                st.plotly_chart(confusion_figure(*shown, True, None, f"{other.config.model} · {other_ev.accuracy:.1%}"),
+                                key=f"eval_compare_cm_{other.run_id}")

@@ -5,8 +5,8 @@ import json
 import random
 
 import streamlit as st
-import torch
 
+from ui import inside_figures as shown
 from ui.frame import ensure_app_frame
 from ui.inside_weights import weights_section
 from ui.kept import kept
@@ -14,45 +14,19 @@ from ui.projector import projector_section
 from ui.run_picker import pick_run
 from ui.text import plain
 from vision_core.analysis import inspection
-from vision_core.data import datasets
 from vision_core.figures import inspection as inspect_figures
 from vision_core.figures import training as figures
-from vision_core.models import zoo as models
 from vision_core.runs import store as runs
 from vision_core.training import snapshots
 
 ensure_app_frame()  # a cold server's first request goes through app.py
 
-TOP_LIMIT = 2000  # test images scanned for "top activating" (enough to find good examples, fast on a CPU)
-
 st.title("🔬 Inside the network")
-
-
-@st.cache_resource(max_entries=4, show_spinner="Loading the test data…")
-def load_dataset(name: str, options_json: str):
-    return datasets.load(name, **json.loads(options_json))
-
-
-@st.cache_resource(max_entries=8, show_spinner="Loading the network…")
-def load_model(run_path: str, which: str, checkpoint_mtime: float):
-    """Shared by every session and never modified: inspection walks it layer by layer in eval mode."""
-    return runs.load_model(runs.reload(run_path), which)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def checkpoint_epoch(path: str, mtime: float) -> int | None:
     return runs.checkpoint_epoch(path)
-
-
-@st.cache_data(max_entries=64, show_spinner="Scoring the test images…")
-def top_images(run_path: str, which: str, checkpoint_mtime: float, dataset_key: tuple, layer: str, channel: int,
-               reduce: str) -> tuple[list[int], list[float]]:
-    """Keyed by the run and the checkpoint's mtime, so a newer checkpoint of a running job is rescored."""
-    model = load_model(run_path, which, checkpoint_mtime)
-    dataset = load_dataset(*dataset_key)
-    images = dataset.normalize(dataset.test.images[:TOP_LIMIT].float() / 255)
-    indices, scores = inspection.top_activating(model, layer, channel, images, k=9, reduce=reduce)
-    return indices.tolist(), scores.tolist()
 
 
 @st.cache_resource(max_entries=4, show_spinner="Reading the time-lapse…")
@@ -63,13 +37,6 @@ def load_time_lapse(run_path: str, mtime: float):
 
 def random_image(count: int) -> None:
     st.session_state["inside_image"] = random.randrange(count)
-
-
-def predicted_class(model, x: torch.Tensor, classes: list[str]) -> str:
-    with torch.no_grad():
-        logits = model(x)
-    index = int(logits[0, 0] > 0) if logits.shape[1] == 1 else int(logits.argmax(1))  # one logit = BCE
-    return classes[index]
 
 
 # --------------------------------------------------------------------------- which run, which weights
@@ -97,15 +64,15 @@ else:
 
 dataset_key = (run.config.dataset, json.dumps(run.config.dataset_options, sort_keys=True))
 try:
-    model = load_model(str(run.path), path.stem, mtime)
-    dataset = load_dataset(*dataset_key)
+    model = shown.load_model(str(run.path), path.stem, mtime)
+    dataset = shown.load_dataset(*dataset_key)
 except (ValueError, OSError, RuntimeError) as exc:  # RunError, DatasetNotFoundError, shape problems
     st.error(f"Cannot open {run.run_id}: {plain(exc)}")
     st.stop()
 
 classes = list(dataset.classes)
 layers = inspection.layer_names(model)
-children = dict(model.named_children())
+checkpoint = (str(run.path), path.stem, mtime)  # what the figures of ui/inside_figures.py are cached by
 
 filters_tab, maps_tab, top_tab, lapse_tab, weights_tab, projector_tab = st.tabs(
     ["First-layer filters", "Feature maps", "Top activating images", "Training time-lapse", "Weights & gradients",
@@ -115,18 +82,16 @@ filters_tab, maps_tab, top_tab, lapse_tab, weights_tab, projector_tab = st.tabs(
 
 with filters_tab:
     try:
-        weights = inspection.first_layer_filters(model)
+        (o, c, kh, kw), filters = shown.filters_figure(*checkpoint)
     except ValueError as exc:
         st.info(str(exc))
     else:
-        o, c, kh, kw = weights.shape
         colour = {1: "as grey pictures", 3: "in colour (one RGB picture per filter)"}.get(
             c, "one grey tile per input channel")
         st.caption(f"The {o} filters of the first convolution, {c}×{kh}×{kw} weights each, drawn {colour}. "
                    "Each filter is scaled on its own: its most negative weight black, its most positive white. "
                    "A filter answers strongest where the image looks like its bright parts and unlike its dark ones.")
-        st.plotly_chart(inspect_figures.filter_grid(inspection.filters_as_images(weights)),
-                        key="inside_filters_chart")
+        st.plotly_chart(filters, key="inside_filters_chart")
 
 # --------------------------------------------------------------------------- feature maps
 
@@ -140,23 +105,18 @@ with maps_tab:
         right.button("🎲 Random image", key="inside_random", on_click=random_image, args=(count,))
         index = left.slider("Test image", 0, count - 1, kept("inside_image", 0), key="inside_image")
         image, label = dataset.test[index]
-        x = dataset.normalize(image.unsqueeze(0))
-        maps = inspection.feature_maps(model, x)
         picture, explain = st.columns([1, 3])
-        picture.image(figures.to_display(image.unsqueeze(0), 168)[0],
-                      caption=f"#{index}: {plain(classes[label])} · the network says {plain(predicted_class(model, x, classes))}")
         explain.markdown(
             "Every layer turns its input into a stack of **feature maps**, one per channel. "
             "Red = positive, blue = negative, white = zero; all channels of a layer share one colour scale, "
             "so a pale channel barely responds to this image. Pooling halves the maps, ReLU wipes out the blue.")
         every = explain.toggle("Also show the ReLU and BatchNorm outputs", value=False, key="inside_maps_all")
-        shown = layers if every else inspection.conv_and_pool_names(model)
-        for name in shown:
-            out = maps[name]
-            more = f" (first 16 of {out.shape[0]} channels)" if out.shape[0] > 16 else ""
-            st.markdown(f"**{name}** · {models.describe(children[name])} → "
-                        f"{out.shape[0]}×{out.shape[1]}×{out.shape[2]}{more}")
-            st.plotly_chart(inspect_figures.feature_map_grid(out), key=f"inside_maps_{name}")
+        said, panels = shown.feature_maps_view(*checkpoint, dataset_key, index, every)
+        picture.image(figures.to_display(image.unsqueeze(0), 168)[0],
+                      caption=f"#{index}: {plain(classes[label])} · the network says {plain(said)}")
+        for (line, figure), name in zip(panels, layers if every else inspection.conv_and_pool_names(model)):
+            st.markdown(line)
+            st.plotly_chart(figure, key=f"inside_maps_{name}")
 
 # --------------------------------------------------------------------------- top activating images
 
@@ -167,24 +127,22 @@ with top_tab:
         default = inspection.conv_and_pool_names(model) or layers
         a, b, d = st.columns(3)
         layer = a.selectbox("Layer", layers, index=layers.index(default[0]), key="inside_top_layer")
-        channels = int(inspection.feature_maps(model, dataset.normalize(dataset.test[0][0]), [layer])[layer].shape[0])
+        channels = shown.channel_count(*checkpoint, dataset_key, layer)
         if st.session_state.get("inside_top_channel", 0) >= channels:
             st.session_state["inside_top_channel"] = 0  # the previous layer had more channels
         channel = b.number_input("Channel", 0, channels - 1, kept("inside_top_channel", 0), key="inside_top_channel")
         reduce = d.radio("Score", ["mean", "max"], horizontal=True, key="inside_top_reduce",
                          format_func={"mean": "average over the map", "max": "strongest spot"}.get)
-        scanned = min(TOP_LIMIT, len(dataset.test))
+        scanned = min(shown.TOP_LIMIT, len(dataset.test))
         st.caption(f"The 9 of the first {scanned} test images for which channel {channel} of {layer} "
                    f"has the highest {'average' if reduce == 'mean' else 'peak'} activation: "
                    "what this channel has learned to look for.")
         try:
-            indices, scores = top_images(str(run.path), path.stem, mtime, dataset_key, layer, int(channel), reduce)
+            top = shown.top_figure(*checkpoint, dataset_key, layer, int(channel), reduce)
         except (ValueError, RuntimeError) as exc:
             st.error(f"Cannot rank the images: {plain(exc)}")
         else:
-            labels = [classes[int(dataset.test.labels[i])] for i in indices]
-            st.plotly_chart(inspect_figures.top_activating_grid(dataset.test.images[indices], indices, scores, labels),
-                            key="inside_top_chart")
+            st.plotly_chart(top, key="inside_top_chart")
 
 # --------------------------------------------------------------------------- time-lapse
 # One animated figure per version of snapshots.pt and layer: the browser plays and scrubs it (no request per
@@ -248,7 +206,7 @@ with lapse_tab:
 
 with weights_tab:
     weight_snaps, _ = load_time_lapse(str(run.path), lapse_mtime) if lapse_mtime is not None else ([], None)
-    weights_section(weight_snaps, run.config.snapshot_every)
+    weights_section(str(run.path), lapse_mtime, weight_snaps, run.config.snapshot_every)
 
 with projector_tab:
     projector_section(run, path.stem, mtime, dataset_key, dataset)

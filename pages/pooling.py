@@ -116,6 +116,22 @@ st.caption("▶ Play, or step with Previous / Next and the slider (in your brows
            + (f" The figure holds the first {len(block)} of {steps.cells_per_map} cells." if len(block) <
               steps.cells_per_map else ""))
 
+# ---- the figures below, built once per numbers for every student (Plotly validates each property: ~50 ms a page
+# view for these four small grids, on every rerun); ``key`` names the unhashed arguments ----------------------
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def bar_figure(key: str, _means):
+    return figs.bar_figure(_means, [f"channel {c}" for c in range(len(_means))], "Mean of each channel")
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def invariance_figures(key: str, _shown):
+    return (figs.changed_figure(_shown["changed_input"], _shown["input_changed"], "Changed input (red: changed pixels)"),
+            figs.grid_figure(_shown["before"], "Pooled before"),
+            figs.changed_figure(_shown["after"], _shown["changed"], "Pooled after (red: changed)"))
+
+
 # ---- global average pooling ----------------------------------------------------------------------
 
 st.subheader("Global average pooling")
@@ -124,8 +140,7 @@ st.caption("The whole map in one window: one number per channel. CNNs use it bef
            "number of weights after it no longer depends on the input size — but only pooling that always covers the "
            "whole map does that: `nn.AdaptiveAvgPool2d(1)` on a map of any size. A fixed `AvgPool2d(8)` is global "
            "only on an 8×8 map; on a larger one it leaves several numbers per channel.")
-st.plotly_chart(figs.bar_figure(means, [f"channel {c}" for c in range(len(means))], "Mean of each channel"),
-                key="pool_fig_gap")
+st.plotly_chart(bar_figure(step_through.settings_key(means=means), means), key="pool_fig_gap")
 
 # ---- invariance ----------------------------------------------------------------------------------
 
@@ -157,12 +172,11 @@ m1.metric("Input pixels changed", f"{result.input_changed.sum()} of {result.inpu
           f"{result.input_fraction_changed:.0%}", delta_color="off")
 m2.metric("Pooled cells changed", f"{result.changed.sum()} of {result.changed.size}",
           f"{result.fraction_changed:.0%}", delta_color="off")
-cols = st.columns(3)
-cols[0].plotly_chart(figs.changed_figure(result.after_input[demo_channel], result.input_changed[demo_channel],
-                                         "Changed input (red: changed pixels)"), key="pool_fig_inv_in")
-cols[1].plotly_chart(figs.grid_figure(before, "Pooled before"), key="pool_fig_inv_before")
-cols[2].plotly_chart(figs.changed_figure(after, result.changed[demo_channel], "Pooled after (red: changed)"),
-                     key="pool_fig_inv_after")
+shown = {"changed_input": result.after_input[demo_channel], "input_changed": result.input_changed[demo_channel],
+         "before": before, "after": after, "changed": result.changed[demo_channel]}
+for col, figure, key in zip(st.columns(3), invariance_figures(step_through.settings_key(**shown), shown),
+                            ("pool_fig_inv_in", "pool_fig_inv_before", "pool_fig_inv_after")):
+    col.plotly_chart(figure, key=key)
 if not result.changed.any():
     st.success(f"**Same pooled output**, although {result.input_changed.sum()} input pixels changed: every window "
                "kept its " + ("maximum." if kind == "max" else "values, only moved around inside it."))

@@ -18,8 +18,21 @@ def lesson_runs() -> dict[str, gradients.LessonRun]:
     return {gradients.label(a, b): gradients.train_variant(a, b) for a, b in gradients.VARIANTS}
 
 
-def weights_section(snaps: list[snapshots.Snapshot], snapshot_every: int) -> None:
-    """A run's per-layer histograms from its snapshots (``snapshots.load_snapshots``), then the lesson."""
+@st.cache_resource(max_entries=16, show_spinner=False)
+def histogram_figures(run_path: str, snapshots_mtime: float, layer: str, _snaps: list[snapshots.Snapshot]):
+    """(weights heat map, gradients heat map, gradient norms) of ``layer``, built once per version of the run's
+    snapshots.pt for every student (``_snaps`` is that version, read by the page)."""
+    with_histograms = [s for s in _snaps if s.histograms is not None]
+    steps = [s.step for s in with_histograms]
+    histograms = [s.histograms for s in with_histograms]
+    return (figures.weight_heatmap(steps, histograms, layer), figures.gradient_heatmap(steps, histograms, layer),
+            figures.gradient_norm_lines(steps, histograms))
+
+
+def weights_section(run_path: str, snapshots_mtime: float | None, snaps: list[snapshots.Snapshot],
+                    snapshot_every: int) -> None:
+    """A run's per-layer histograms from its snapshots (``snapshots.load_snapshots`` of that run's snapshots.pt,
+    whose mtime is ``snapshots_mtime``), then the lesson."""
     with_histograms = [s for s in snaps if s.histograms is not None]
     if not with_histograms:
         st.info("This run has no weight histograms: they are recorded with the time-lapse snapshots "
@@ -34,10 +47,11 @@ def weights_section(snaps: list[snapshots.Snapshot], snapshot_every: int) -> Non
                    "the colour is the share of the layer's parameters in each bin. Weights spread out as a layer "
                    "learns; gradients (log scale: −3 is a thousandth) show how strongly each step pushes them.")
         layer = st.selectbox("Layer", layers, key="inside_hist_layer")
+        weights, gradients_map, norms = histogram_figures(run_path, snapshots_mtime, layer, snaps)
         left, right = st.columns(2)
-        left.plotly_chart(figures.weight_heatmap(steps, histograms, layer), key="inside_hist_weights")
-        right.plotly_chart(figures.gradient_heatmap(steps, histograms, layer), key="inside_hist_grads")
-        st.plotly_chart(figures.gradient_norm_lines(steps, histograms), key="inside_hist_norms")
+        left.plotly_chart(weights, key="inside_hist_weights")
+        right.plotly_chart(gradients_map, key="inside_hist_grads")
+        st.plotly_chart(norms, key="inside_hist_norms")
     lesson_section()
 
 

@@ -10,6 +10,7 @@ says why.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -141,6 +142,14 @@ def cached_preview(name: str, options_key: tuple, source: tuple = ()) -> dataset
     return datasets.preview(name, count=PREVIEW_IMAGES, **dict(options_key))
 
 
+@st.cache_resource(show_spinner=False, max_entries=16)
+def preview_view(name: str, options_key: tuple, source: tuple = ()):
+    """(the preview's pictures, its class-count chart), made once per data for every student: on every rerun of the
+    Train page they cost ~0.1 s of server CPU (upscaling 16 images, validating the chart)."""
+    preview = cached_preview(name, options_key, source)
+    return figures.to_display(preview.images), figures.class_counts(preview.classes, preview.class_counts)
+
+
 # --------------------------------------------------------------------------- data
 
 
@@ -224,6 +233,7 @@ def _not_on_disk(name: str, exc: datasets.DatasetNotFoundError) -> None:
             st.error(f"The download did not work: {md_text(str(error).splitlines()[0])}")
         else:
             cached_preview.clear()
+            preview_view.clear()
             st.rerun()
     with st.expander("Where the files go"):
         files = "\n".join(f"- `{f}`" for f in exc.files)
@@ -280,6 +290,7 @@ def data_section(limits: Limits) -> tuple[str, dict[str, Any], datasets.Preview 
         guards.check_data(datasets.plan(name, **options), limits)
         source = datasets.source_stamp(name, folder=options.get("folder"))
         preview = cached_preview(name, tuple(sorted(options.items())), source)
+        pictures, counts_chart = preview_view(name, tuple(sorted(options.items())), source)
     except datasets.DatasetNotFoundError as exc:
         _not_on_disk(name, exc)
         return name, options, None, _missing_data_problem(name, options.get("folder"))
@@ -293,9 +304,8 @@ def data_section(limits: Limits) -> tuple[str, dict[str, Any], datasets.Preview 
     c, h, w = preview.input_shape
     st.markdown(f"**{preview.train:,}** train · **{preview.val:,}** validation · **{preview.test:,}** test "
                 f"images of **{c}×{h}×{w}** · {len(preview.classes)} classes")
-    st.image(figures.to_display(preview.images),
-             caption=[plain(preview.classes[int(i)]) for i in preview.labels], width=72)
-    st.plotly_chart(figures.class_counts(preview.classes, preview.class_counts), key="train_counts_chart")
+    st.image(pictures, caption=[plain(preview.classes[int(i)]) for i in preview.labels], width=72)
+    st.plotly_chart(counts_chart, key="train_counts_chart")
     return name, options, preview, None
 
 
@@ -446,22 +456,33 @@ def model_section(dataset: datasets.Preview | None) -> tuple[str, dict[str, Any]
     if dataset is None:
         return name, options, "Choose a dataset that is on disk first."
     try:
-        # On the meta device: shapes and parameter counts without one byte of weights (a 2-billion-parameter
-        # model previews in milliseconds).
-        model = guards.meta_model(name, options, dataset.input_shape, len(dataset.classes))
-        rows = models.summary(model, dataset.input_shape)
+        total, table, chart = model_preview(name, json.dumps(options, sort_keys=True, default=repr),
+                                            tuple(dataset.input_shape), len(dataset.classes), options)
     except (ValueError, TypeError) as exc:
         st.error(f"**This model cannot take {md_text(dataset.name)} images of "
                  f"{'×'.join(map(str, dataset.input_shape))}.** {md_text(exc)}")
         return name, options, str(exc)
-    table = pd.DataFrame([{"layer": r.name, "what": r.description, "output shape": "×".join(map(str, r.output_shape)),
-                           "parameters": r.params} for r in rows])
-    st.markdown(f"**{models.total_params(model):,} parameters** on input "
-                f"{'×'.join(map(str, dataset.input_shape))}")
+    st.markdown(f"**{total:,} parameters** on input {'×'.join(map(str, dataset.input_shape))}")
     cols = st.columns([3, 2])
     cols[0].dataframe(table, hide_index=True, key="train_summary_table")
-    cols[1].plotly_chart(figures.parameter_bars(rows), key="train_param_chart")
+    cols[1].plotly_chart(chart, key="train_param_chart")
     return name, options, None
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def model_preview(name: str, options_key: str, input_shape: tuple[int, int, int], num_classes: int,
+                  _options: dict[str, Any]):
+    """(parameters, the layer table, the parameter chart) of a model for this input, made once for every student
+    (the chart alone cost ~0.1 s of server CPU on every rerun of the Train page). ``options_key`` names
+    ``_options`` (their JSON). Raises what ``models.build`` raises for a model that does not fit the input (not
+    cached: the error is shown each time)."""
+    # On the meta device: shapes and parameter counts without one byte of weights (a 2-billion-parameter
+    # model previews in milliseconds).
+    model = guards.meta_model(name, _options, input_shape, num_classes)
+    rows = models.summary(model, input_shape)
+    table = pd.DataFrame([{"layer": r.name, "what": r.description, "output shape": "×".join(map(str, r.output_shape)),
+                           "parameters": r.params} for r in rows])
+    return models.total_params(model), table, figures.parameter_bars(rows)
 
 
 # --------------------------------------------------------------------------- training

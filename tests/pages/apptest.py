@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -50,3 +51,23 @@ def wait_until_done(run_id: str) -> runs.RunRecord:
         return run if run.state not in runs.ACTIVE_STATUSES else None
 
     return wait_for(ended, what=f"run {run_id} to end", every=0.3)
+
+
+@contextlib.contextmanager
+def figures_built():
+    """Counts the Plotly figures constructed meanwhile, in any thread (AppTest runs a page in its own):
+    ``with figures_built() as built: open_page(...)``, then ``built[0]``."""
+    import plotly.graph_objects as go
+
+    built = [0]
+    original = go.Figure.__init__
+
+    def counting(self, *args, **kwargs):
+        built[0] += 1
+        original(self, *args, **kwargs)
+
+    go.Figure.__init__ = counting
+    try:
+        yield built
+    finally:
+        go.Figure.__init__ = original

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.pages.apptest import use_runs
+from tests.pages.apptest import figures_built, use_runs
 from tests.patience import PATIENT_S
 from vision_core.config import RunConfig
 from vision_core.runs import store as runs
@@ -160,3 +160,16 @@ def test_a_corrupt_checkpoint_is_an_error_message_not_a_traceback(runs_dir, trai
     at = open_page(trained.run_id)
     assert not at.exception
     assert any("not a checkpoint we can read safely" in e.value for e in at.error)
+
+
+def test_a_second_student_opening_the_page_gets_the_same_figures_built_once(runs_dir, trained):
+    """Each page view reruns the whole page, every tab: its figures are built once per checkpoint and choice, and
+    a second session (another student, a refresh) builds none of them again."""
+    with figures_built() as first:
+        one = open_page(trained.run_id)
+    with figures_built() as second:
+        two = open_page(trained.run_id)
+    assert not one.exception and not two.exception
+    assert first[0] >= 5  # per class, confusion matrix, three image grids
+    assert second[0] == 0
+    assert [c.proto.spec for c in two.get("plotly_chart")] == [c.proto.spec for c in one.get("plotly_chart")]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.pages.apptest import chart, chart_keys, open_page, use_runs
+from tests.pages.apptest import chart, chart_keys, figures_built, open_page, use_runs
 from vision_core.analysis import inspection
 from vision_core.config import RunConfig
 from vision_core.data import datasets
@@ -207,3 +207,16 @@ def test_the_time_lapse_plays_in_the_browser(runs_dir, trained):
     for found in spec["frames"]:
         assert f"At step {found['name']}" in found["layout"]["title"]["text"]
     assert not at.get("select_slider")  # no server-side player left
+
+
+def test_a_second_student_opening_the_page_gets_the_same_figures_built_once(runs_dir, trained):
+    """Each page view reruns the whole page, all six tabs: filters, feature maps, top images, histograms and the
+    projector are built once per checkpoint and choice; a second session builds none of them again."""
+    with figures_built() as first:
+        one = open_page("pages/inside.py", query_params={"run": trained.run_id})
+    with figures_built() as second:
+        two = open_page("pages/inside.py", query_params={"run": trained.run_id})
+    assert not one.exception and not two.exception
+    assert first[0] >= 6
+    assert second[0] == 0
+    assert [c.proto.spec for c in two.get("plotly_chart")] == [c.proto.spec for c in one.get("plotly_chart")]

@@ -145,3 +145,16 @@ def test_what_the_page_says_about_global_and_max_pooling_is_true(page):
     assert "AdaptiveAvgPool2d(1)" in captions and "global only on an 8×8 map" in captions
     assert "changes two cells" not in captions
     assert "at most two when the windows do not overlap" in captions
+
+
+def test_a_second_student_gets_the_page_without_building_a_figure(page):
+    """The step-through, the global-average bars and the three invariance grids are built once per input."""
+    from tests.pages.apptest import figures_built
+
+    with figures_built() as built:
+        again = AppTest.from_file(str(APP), default_timeout=PATIENT_S)
+        again.switch_page(PAGE)
+        again.run()
+    assert not again.exception
+    assert built[0] == 0
+    assert [c.proto.spec for c in again.get("plotly_chart")] == [c.proto.spec for c in page.get("plotly_chart")]

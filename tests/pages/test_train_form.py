@@ -434,3 +434,15 @@ def test_each_box_of_a_filled_in_form_defaults_to_the_value_it_shows(page_env):
             checked += 1
     assert checked >= 20
     assert at.number_input(key="train_lr").proto.default == pytest.approx(0.1)  # not 0
+
+
+def test_a_second_student_gets_the_form_without_building_a_figure(page_env):
+    """The data preview's chart and the model's parameter chart are made once per data and model."""
+    from tests.pages.apptest import figures_built
+
+    one = open_page("pages/train.py")
+    with figures_built() as built:
+        two = open_page("pages/train.py")
+    assert not one.exception and not two.exception
+    assert built[0] == 0
+    assert {"train_counts_chart", "train_param_chart"} <= {c.proto.id.rsplit("-", 1)[-1] for c in two.get("plotly_chart")}
