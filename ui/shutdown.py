@@ -16,6 +16,7 @@ in the run folders, and workers outlive the server by design. So once Streamlit'
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import sys
@@ -26,6 +27,7 @@ POLL_SECONDS = 0.1
 STOPPED_LINE = "CNN Lab: the server has stopped; training workers go on in their own processes."
 _started = False
 _started_lock = threading.Lock()
+_ending = threading.Lock()
 
 
 def exit_when_the_server_stops() -> None:
@@ -39,6 +41,9 @@ def exit_when_the_server_stops() -> None:
             return
         _started = True
     threading.Thread(target=_exit_when_stopped, name="exit-when-stopped", daemon=True).start()
+    # When Streamlit's main thread gets there first (it returns once its sessions are closed, and the thread above
+    # polls), Python's exit would still finalise the interpreter: end there the same way.
+    atexit.register(_end_if_stopped)
 
 
 def _under_a_server() -> bool:
@@ -53,6 +58,20 @@ def _exit_when_stopped() -> None:
     runtime = Runtime.instance()
     while runtime.state != RuntimeState.STOPPED:  # set by Streamlit on Ctrl-C / SIGTERM, once sessions are closed
         time.sleep(POLL_SECONDS)
+    _end()
+
+
+def _end_if_stopped() -> None:
+    """At Python's exit: end the short way when Streamlit stopped normally (any other exit keeps its own code)."""
+    from streamlit.runtime import Runtime, RuntimeState
+
+    if Runtime.exists() and Runtime.instance().state == RuntimeState.STOPPED:
+        _end()
+
+
+def _end() -> None:
+    """Flush the logs and the output, say so, and end the process without finalising the interpreter."""
+    _ending.acquire()  # once: a second caller (the thread and Python's exit at the same moment) waits for the end
     logging.shutdown()
     print(STOPPED_LINE, file=sys.stderr)
     for stream in (sys.stdout, sys.stderr):
