@@ -234,3 +234,21 @@ def test_refusing_the_huge_model_allocates_nothing_big():
                             timeout=300)
     assert result.returncode == 0, result.stderr
     assert int(result.stdout.split()[-1]) < 100  # MB of peak growth
+
+
+def test_the_model_half_of_a_check_is_built_once_per_model_and_input(monkeypatch):
+    """The Train form checks on every rerun: the meta model is built once per (model, options, input, batch,
+    optimiser), and a second check gives the same estimate; a model that does not fit is refused every time."""
+    guards._checked_estimate.cache_clear()  # what earlier tests left there
+    built = []
+    real = guards.meta_model
+    monkeypatch.setattr(guards, "meta_model", lambda *args: built.append(args) or real(*args))
+    config = RunConfig(model="tinyvgg", model_options={"hidden_units": 7}, batch_size=12)
+    first = guards.check(config, (3, 32, 32), 4)
+    assert guards.check(config, (3, 32, 32), 4) == first and len(built) == 1
+    assert guards.check(config.replace(batch_size=24), (3, 32, 32), 4).activation_bytes > first.activation_bytes
+    assert len(built) == 2
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            guards.check(RunConfig(model="lenet"), (1, 4, 4), 10)  # far too small for LeNet's convolutions
+    assert len(built) == 4

@@ -16,6 +16,8 @@ Example::
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 from dataclasses import dataclass
 
@@ -141,6 +143,11 @@ def activation_bytes(model: nn.Module, input_shape: tuple[int, int, int], batch_
 
 def estimate_model(model: nn.Module, config: RunConfig, input_shape: tuple[int, int, int]) -> MemoryEstimate:
     """The estimate for an already built (meta or real) model; see ``estimate``."""
+    return _estimate_of(model, tuple(input_shape), config.batch_size, _optimizer_slots(config))
+
+
+def _estimate_of(model: nn.Module, input_shape: tuple[int, int, int], batch_size: int,
+                 optimizer_slots: int) -> MemoryEstimate:
     params = list(model.parameters())
     weights = sum(p.numel() * p.element_size() for p in params)
     trainable = sum(p.numel() * p.element_size() for p in params if p.requires_grad)
@@ -148,10 +155,21 @@ def estimate_model(model: nn.Module, config: RunConfig, input_shape: tuple[int, 
         parameters=sum(p.numel() for p in params),
         weight_bytes=weights,
         gradient_bytes=trainable,
-        optimizer_bytes=trainable * _optimizer_slots(config),
-        activation_bytes=activation_bytes(model, tuple(input_shape), config.batch_size),
-        batch_size=config.batch_size,
+        optimizer_bytes=trainable * optimizer_slots,
+        activation_bytes=activation_bytes(model, tuple(input_shape), batch_size),
+        batch_size=batch_size,
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _checked_estimate(model: str, options_json: str, input_shape: tuple[int, int, int], num_classes: int,
+                      batch_size: int, optimizer_slots: int) -> MemoryEstimate:
+    """``check``'s model half, once per model, options (their JSON, as a run's config.json holds them), input,
+    batch size and optimiser: the Train form asks on every rerun (a meta build and a meta forward, ~15 ms of
+    the shared server's CPU each time). A model that does not fit raises, and is not remembered."""
+    built = meta_model(model, json.loads(options_json), input_shape, num_classes)
+    models.check_input(built, input_shape)  # a shape that does not fit is explained, layer by layer
+    return _estimate_of(built, input_shape, batch_size, optimizer_slots)  # a meta forward: nothing allocated
 
 
 def estimate(config: RunConfig, input_shape: tuple[int, int, int], num_classes: int) -> MemoryEstimate:
@@ -230,10 +248,10 @@ def check(config: RunConfig, input_shape: tuple[int, int, int], num_classes: int
     """
     limits = limits or load_limits()
     check_numbers(config, input_shape, limits)
-    model = meta_model(config.model, dict(config.model_options), input_shape, num_classes)
-    models.check_input(model, tuple(input_shape))  # a shape that does not fit is explained, layer by layer
-    est = estimate_model(model, config, input_shape)  # a meta forward: milliseconds, nothing allocated
+    est = _checked_estimate(config.model, json.dumps(config.model_options, sort_keys=True), tuple(input_shape),
+                            num_classes, config.batch_size, _optimizer_slots(config))
     if est.parameters > limits.max_parameters:
+        model = meta_model(config.model, dict(config.model_options), input_shape, num_classes)
         raise GuardError(f"This model has {est.parameters:,} parameters; this classroom's limit is "
                          f"{limits.max_parameters:,}. Training it would need {est.describe()}.", limit="max_parameters",
                          value=est.parameters, allowed=limits.max_parameters, estimate=est,
