@@ -96,6 +96,21 @@ def by_whom(owner: str | None) -> str:
 now = datetime.now()  # the server's clock, as the run ids' times (the viewer's time zone is not known here)
 
 
+def file_stamp(path) -> tuple[int, int] | None:
+    """(mtime, size) of a file, None when it is not there: enough to know it changed."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def curves_figure(shown_key: tuple, metric: str, x_axis: str, smoothing: float, log_y: bool, _curves):
+    """The overlay of ``_curves`` (named by ``shown_key``), built once for every viewer of the same runs."""
+    return cf.compare_curves(_curves, metric, x_axis, smoothing, log_y)
+
+
 def row(run: runs.RunRecord) -> dict:
     s, c = run.summary or {}, run.config
     return {
@@ -165,6 +180,10 @@ if records:
     # --- curves -------------------------------------------------------------------------------------
     st.subheader("Compare curves")
     labels = cf.run_labels({r.run_id: r.config.to_dict() for r in chosen}, {r.run_id: r.name for r in chosen})
+    # What the curves are made of: the runs, their labels and their metrics.csv as it is now (the figure below is
+    # cached by this, built once for every viewer of the same runs and settings).
+    shown_key = tuple((r.run_id, labels[r.run_id], file_stamp(r.path / "metrics.csv"),
+                       (r.summary or {}).get("train_seconds")) for r in chosen)
     curves = [cf.RunCurves(r.run_id, labels[r.run_id], runs.read_metrics(r), (r.summary or {}).get("train_seconds"))
               for r in chosen]
     metrics = cf.plot_metrics(curves) or ["val_acc"]
@@ -176,12 +195,12 @@ if records:
     smoothing = c[0].slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key="runs_smoothing",
                             help="exponential moving average, as in TensorBoard (0 = raw values)")
     log_y = c[1].toggle("Log scale", key="runs_log")
-    fig = cf.compare_curves(curves, metric or metrics[0], x_axis, smoothing, log_y)
+    fig = curves_figure(shown_key, metric or metrics[0], x_axis, smoothing, log_y, curves)
     st.plotly_chart(fig, key="runs_overlay")
     missing = fig.layout.meta.get("missing", []) if fig.layout.meta else []
     if missing:
         st.text(f"Not drawn (no {cf.metric_label(metric)} on this axis yet): {', '.join(missing)}")
-    st.download_button("Download these curves (CSV)", cf.metrics_csv(curves), file_name="runs-metrics.csv",
+    st.download_button("Download these curves (CSV)", lambda: cf.metrics_csv(curves), file_name="runs-metrics.csv",
                        mime="text/csv", key="runs_csv", icon="⬇️")
 
     # --- one run ------------------------------------------------------------------------------------
