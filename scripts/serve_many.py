@@ -109,12 +109,13 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if not 1 <= args.processes <= 64:
         parser.error(f"--processes must be 1-64, got {args.processes}")
+    binary = nginx_binary()  # before any dashboard starts: without nginx they would be left running, unreachable
     first = args.first_backend_port or args.port + 1
     backends = [first + i for i in range(args.processes)]
     tmp = Path(tempfile.mkdtemp(prefix="cnnlab-nginx-"))
     conf = write_conf(tmp, args.address, args.port, backends, args.upload_mb)
     dashboards = {port: start_dashboard(port, extra) for port in backends}
-    nginx = subprocess.Popen([nginx_binary(), "-c", str(conf), "-p", str(tmp), "-g", "daemon off;"])
+    nginx = subprocess.Popen([binary, "-c", str(conf), "-p", str(tmp), "-g", "daemon off;"])
     print(f"CNN Lab: {args.processes} dashboard processes behind nginx on http://{args.address}:{args.port}",
           flush=True)
 
