@@ -43,7 +43,7 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 FINISHED = ForwardMsg.ScriptFinishedStatus
-TIMEOUT_S = 600
+TIMEOUT_S = 300
 
 # (page path, what to do): a radio toggled between two options, or a button pressed, found by its label.
 INTERACTIONS = {
@@ -66,6 +66,7 @@ class Student:
     finished: asyncio.Event = field(default_factory=asyncio.Event)
     timers: dict[str, asyncio.Task] = field(default_factory=dict)  # fragment id -> its auto-rerun task
     closed: bool = False
+    busy: bool = False  # a full run it asked for has not finished yet
 
     async def connect(self) -> None:
         self.socket = await websockets.connect(self.url.replace("http", "ws", 1) + "/_stcore/stream",
@@ -101,7 +102,10 @@ class Student:
         async def tick() -> None:
             while not self.closed:
                 await asyncio.sleep(interval)
-                await self._send(fragment_id=fragment_id, is_auto_rerun=True)
+                # Not while a run it asked for is on its way (nor does a browser: its page shows that run): sent
+                # then, the refresh took the queued run's place and 6 of 30 students waited for ever.
+                if not self.busy:
+                    await self._send(fragment_id=fragment_id, is_auto_rerun=True)
 
         self.timers[fragment_id] = asyncio.get_running_loop().create_task(tick())
 
@@ -119,9 +123,13 @@ class Student:
         """Seconds from sending this rerun to the end of the full run it asked for."""
         self.finished.clear()
         self.elements = []
+        self.busy = True
         t0 = time.perf_counter()
-        await self._send(widgets, **state)
-        await asyncio.wait_for(self.finished.wait(), TIMEOUT_S)
+        try:
+            await self._send(widgets, **state)
+            await asyncio.wait_for(self.finished.wait(), TIMEOUT_S)
+        finally:
+            self.busy = False
         return time.perf_counter() - t0
 
     async def interact(self, kind: str, label: str, round_: int) -> float | None:
