@@ -70,3 +70,37 @@ def test_a_hostile_summary_is_checked_like_any_file_of_a_run_folder(tmp_path):
     assert summary["epoch"] is None and summary["epochs_seen"] == 0 and "extra" not in summary
     assert len(summary["loss_curve"]) <= SPARK_POINTS and summary["loss_curve"][:2] == (1.0, 2.0)
     assert summary["acc_curve"] == ()
+
+
+def test_publishes_never_overlap_so_the_last_summary_is_of_the_last_state(tmp_path, monkeypatch):
+    """close() publishes the last state itself when the publisher thread outlived its join timeout (a loaded
+    machine); the two publishes must not interleave, or the older summary lands after the newer live.json."""
+    import threading
+    import time
+
+    from vision_core.runs.live_summary import read_live_summary
+    from vision_core.training import live
+
+    state = live.LiveState(total_epochs=1)
+    publisher = live.LivePublisher(state, tmp_path)
+    inside, most = [0], [0]
+    real = live.write_live
+
+    def slow_write(path, shown_state):
+        inside[0] += 1
+        most[0] = max(most[0], inside[0])
+        time.sleep(0.05)  # a slow disk: the other publish comes meanwhile
+        real(path, shown_state)
+        inside[0] -= 1
+
+    monkeypatch.setattr(live, "write_live", slow_write)
+    threads = []
+    for step in range(8):
+        state.update(status="running" if step % 2 else "paused", step=step)
+        threads.append(threading.Thread(target=publisher.publish))
+        threads[-1].start()
+    for thread in threads:
+        thread.join()
+    publisher.publish()
+    assert most[0] == 1
+    assert read_live_summary(tmp_path)["version"] == state.version

@@ -330,6 +330,10 @@ class LivePublisher:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="live-publisher", daemon=True)
         self._written = -1
+        # One publish at a time: close() publishes the last state itself when the thread did not stop within its
+        # join timeout (a loaded machine), and two interleaved publishes left the older summary after the newer
+        # live.json (tests/core/test_jobs.py saw a finished run whose summary said an earlier step).
+        self._publishing = threading.Lock()
 
     def start(self) -> LivePublisher:
         self.publish()
@@ -337,10 +341,11 @@ class LivePublisher:
         return self
 
     def publish(self) -> None:
-        version = self.state.version
-        if version != self._written:
-            write_live(self.path.parent, self.state)
-            self._written = version
+        with self._publishing:
+            version = self.state.version
+            if version != self._written:
+                write_live(self.path.parent, self.state)
+                self._written = version
 
     def _loop(self) -> None:
         last_beat = 0.0
