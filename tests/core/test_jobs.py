@@ -64,7 +64,8 @@ def scheduler(tmp_path):
 
 def test_a_run_trains_in_its_own_process_and_publishes_live_curves(scheduler, tmp_path):
     run = scheduler.submit(QUICK, owner="alice")
-    assert state(run, tmp_path) == "queued"
+    # Queued, or already taken by the scheduler's thread (every 0.2 s) when this thread is slow to look.
+    assert state(run, tmp_path) in ("queued", "starting")
     wait_for(lambda: state(run, tmp_path) == "finished", what="the run to finish")
     finished = runs.load_run(run.run_id, tmp_path)
     snap = live(finished)

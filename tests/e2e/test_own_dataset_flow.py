@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import expect
 
 from tests.e2e.browser import AGAIN_S, PATIENT_MS, click_until, wait_for_app
 from tests.e2e.conftest import start_server, stop_server, stop_workers
@@ -159,8 +160,11 @@ def test_make_train_predict_and_a_classmate_cannot_change_it(server, browser, sh
     maker.get_by_role("link", name="Try it on the camera (Predict)").click()
     wait_for_app(maker)
     assert f"run={run.run_id}" in maker.url
+    # The previous page's camera inputs stay drawn (stale) until Predict's run replaces them: wait for Predict's one.
+    take = maker.get_by_role("button", name="Take Photo")
+    expect(take).to_have_count(1, timeout=PATIENT_MS)
     # The camera's button answers once its stream runs: a click before that takes no photo and is clicked again.
-    click_until(maker, maker.get_by_role("button", name="Take Photo"), maker.get_by_text("What the model sees").first)
+    click_until(maker, take, maker.get_by_text("What the model sees").first)
     maker.get_by_text("Where did it look?").wait_for()
     prediction = maker.locator("[data-testid='stMetric']").filter(has_text="Prediction")
     assert prediction.locator("[data-testid='stMetricValue']").inner_text() in ("blue", "red")
