@@ -349,6 +349,19 @@ async def student(browser, dash: Server, index: int, walk: int, latencies: dict[
         await context.close()
 
 
+def print_latencies(n: int, latencies: dict[str, list[float]], cpu: float, wall: float) -> None:
+    """One line per kind of action of a class of ``n``: count, p50, p95, the server's CPU and the wall time."""
+    for kind, values in latencies.items():
+        if kind == "failed" or not values:
+            continue
+        values = sorted(values)
+        p95 = values[min(len(values) - 1, round(0.95 * (len(values) - 1)))]
+        print(f"{n:>8}  {kind:<26}{len(values):>6}{statistics.median(values):>7.2f}s{p95:>7.2f}s"
+              f"{cpu:>11.1f}s{wall:>7.1f}s", flush=True)
+    if latencies["failed"]:
+        print(f"{n:>8}  {len(latencies['failed'])} student(s) failed", flush=True)
+
+
 async def load(browser, dash: Server, students: list[int], walk: int) -> float:
     """The class load for each N of ``students``; returns the page views per second of the last (largest) N."""
     print(f"\n{'students':>8}  {'action':<26}{'count':>6}{'p50':>8}{'p95':>8}{'server CPU':>12}{'wall':>8}")
@@ -359,15 +372,7 @@ async def load(browser, dash: Server, students: list[int], walk: int) -> float:
         cpu0, t0 = dash.cpu_seconds(), time.perf_counter()
         await asyncio.gather(*(student(browser, dash, i, walk, latencies) for i in range(n)))
         cpu, wall = dash.cpu_seconds() - cpu0, time.perf_counter() - t0
-        for kind, values in latencies.items():
-            if kind == "failed" or not values:
-                continue
-            values.sort()
-            p95 = values[min(len(values) - 1, round(0.95 * (len(values) - 1)))]
-            print(f"{n:>8}  {kind:<26}{len(values):>6}{statistics.median(values):>7.2f}s{p95:>7.2f}s"
-                  f"{cpu:>11.1f}s{wall:>7.1f}s")
-        if latencies["failed"]:
-            print(f"{n:>8}  {len(latencies['failed'])} student(s) failed")
+        print_latencies(n, latencies, cpu, wall)
         views = len(latencies["page view (new session)"]) + len(latencies["page switch"])
         throughput = views / wall
         print(f"{n:>8}  page views (new sessions and switches) per second: {throughput:.2f}")

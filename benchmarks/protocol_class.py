@@ -29,7 +29,6 @@ import argparse
 import asyncio
 import contextlib
 import re
-import statistics
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -37,7 +36,7 @@ from dataclasses import dataclass, field
 
 import served_app as app
 import websockets
-from page_cost import PAGES, train_one_run
+from page_cost import PAGES, print_latencies, train_one_run
 from served_app import Server
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
@@ -198,15 +197,7 @@ async def load(url: str, cpu_seconds, students: list[int], walk: int) -> float:
         cpu0, t0 = cpu_seconds(), time.perf_counter()
         await asyncio.gather(*(student(url, i, walk, latencies) for i in range(n)))
         cpu, wall = cpu_seconds() - cpu0, time.perf_counter() - t0
-        for kind, values in latencies.items():
-            if kind == "failed" or not values:
-                continue
-            values.sort()
-            p95 = values[min(len(values) - 1, round(0.95 * (len(values) - 1)))]
-            print(f"{n:>8}  {kind:<26}{len(values):>6}{statistics.median(values):>7.2f}s{p95:>7.2f}s"
-                  f"{cpu:>11.1f}s{wall:>7.1f}s", flush=True)
-        if latencies["failed"]:
-            print(f"{n:>8}  {len(latencies['failed'])} student(s) failed")
+        print_latencies(n, latencies, cpu, wall)
         views = len(latencies["page view (new session)"]) + len(latencies["page switch"])
         throughput = views / wall
         print(f"{n:>8}  page views per second: {throughput:.2f}; server CPU per page view "
