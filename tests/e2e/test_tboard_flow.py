@@ -19,6 +19,7 @@ PLOT_POINT = """(title) => {
     // Streamlit's theme wraps titles in <b>
     if (!String(text).replace(/<[^>]*>/g, '').startsWith(title) || !gd._fullData || !gd._fullData.length) continue;
     const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+    gd.scrollIntoView({block: 'center'});  // a mouse outside the window hovers nothing (content above may vary)
     const box = gd.querySelector('.nsewdrag').getBoundingClientRect();
     if (!box.width) continue;  // a plot in a hidden tab
     const trace = gd._fullData[0];

@@ -40,11 +40,13 @@ def test_train_refresh_stop_and_find_in_runs(app_url, page, shot):
     page.get_by_text("Set up a run").wait_for()
     shot(page, "train-form")
 
-    # A long run, so there is time to refresh and stop it mid-way.
-    epochs = page.get_by_label("Epochs", exact=True)
-    epochs.fill("200")
-    epochs.press("Enter")
-    wait_for_app(page)
+    # A long run, so there is time to refresh and stop it mid-way: 200 epochs of batches of 8 (~180 steps each;
+    # at the default 64 the digits train 200 epochs in about a minute, and a loaded machine's refresh took longer).
+    for label, value in (("Epochs", "200"), ("Batch size", "8")):
+        box = page.get_by_label(label, exact=True)
+        box.fill(value)
+        box.press("Enter")
+        wait_for_app(page)
     page.get_by_role("button", name="▶ Start training").click()
 
     page.wait_for_url(re.compile(r"[?&]run="))
@@ -63,6 +65,8 @@ def test_train_refresh_stop_and_find_in_runs(app_url, page, shot):
     assert wait_points_above(page, after_reload) > after_reload
     shot(page, "after-refresh")
 
+    assert page.get_by_text("Stopped by you").count() == 0 and page.get_by_text("Test accuracy").count() == 0, \
+        "the run ended before the test could stop it"
     page.get_by_role("button", name="⏹ Stop").click()
     page.get_by_text("Stopped by you").wait_for()
     shot(page, "stopped")
