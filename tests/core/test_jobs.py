@@ -21,7 +21,9 @@ from vision_core.runs import store as runs
 from vision_core.runs.live_summary import read_live_summary, summarise_live
 from vision_core.training.live import FileControl, RemoteControl, read_live
 
-QUICK = RunConfig(dataset="digits", model="lenet", epochs=1, batch_size=64, lr=2e-3, snapshot_every=0)
+# On the CPU wherever the tests run: the CPU slots are what these tests count (a GPU runs several side by side).
+QUICK = RunConfig(dataset="digits", model="lenet", epochs=1, batch_size=64, lr=2e-3, snapshot_every=0,
+                  accelerator="cpu")
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -257,12 +259,29 @@ def test_the_queue_table_names_places_owners_and_waits():
     assert [r["wait / left"] for r in rows] == ["30 s", "30 s", "7 min"]
 
 
+def test_a_run_on_a_gpu_gets_no_heap_cap_and_running_out_of_memory_reads_the_same_however_it_is_raised(monkeypatch):
+    import torch
+
+    from vision_core.classroom import worker
+
+    # On the GPU machine a capped "auto" run died in CUDA's start-up with std::bad_alloc: no cap when it uses a GPU.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert worker.trains_on_a_gpu("auto") and worker.trains_on_a_gpu("gpu") and not worker.trains_on_a_gpu("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert not worker.trains_on_a_gpu("auto")
+    advice = "The run ran out of memory at batch size 512. Try batch size 128"
+    for exc in (MemoryError(), RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 9"),
+                RuntimeError("std::bad_alloc")):
+        assert worker.failure_message(exc, 512).startswith(advice)
+    assert worker.failure_message(ValueError("odd"), 512) == "Training stopped with an unexpected error: ValueError: odd"
+
+
 def test_a_worker_over_its_memory_cap_fails_alone_with_a_clear_reason(tmp_path):
     import subprocess
     import sys
 
     # Small enough for the guard (≈1 GB estimated), too big for a 300 MB heap cap: the first batch fails.
-    config = RunConfig(dataset="digits", model="custom", batch_size=512, epochs=1, snapshot_every=0,
+    config = RunConfig(dataset="digits", model="custom", batch_size=512, epochs=1, snapshot_every=0, accelerator="cpu",
                        model_options={"blocks": 1, "convs_per_block": 3, "channels": 64, "pool": None,
                                       "linear_layers": 0})
     run = runs.create_run(config, tmp_path, owner="alice")

@@ -15,7 +15,8 @@ from vision_core.runs import range_tests
 from vision_core.runs import store as runs
 from vision_core.training.lr_finder import lr_range_test
 
-SETUP = RunConfig(dataset="digits", model="lenet", batch_size=32, epochs=3, snapshot_every=0)
+# On the CPU, as the direct calls below: the same numbers to compare (a GPU shuffles with its own generator).
+SETUP = RunConfig(dataset="digits", model="lenet", batch_size=32, epochs=3, snapshot_every=0, accelerator="cpu")
 
 
 def queued_test(tmp_path, owner="alice", num_batches=30):
@@ -118,7 +119,8 @@ def test_the_command_line_prints_the_suggestions_and_refuses_in_one_line(tmp_pat
     from vision_core import cli
 
     monkeypatch.chdir(tmp_path)
-    code = cli.main(["lr-find", "--dataset", "digits", "--model", "lenet", "--batch-size", "32", "--batches", "30"])
+    code = cli.main(["lr-find", "--dataset", "digits", "--model", "lenet", "--batch-size", "32", "--batches", "30",
+                     "--accelerator", "cpu"])
     out = capsys.readouterr().out
     direct = lr_range_test(SETUP, num_batches=30)
     assert code == 0

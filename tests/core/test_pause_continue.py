@@ -21,7 +21,8 @@ from vision_core.runs import store as runs
 from vision_core.training import engine
 from vision_core.training.live import CONTROL_FILE, FileControl, JobControl, LiveState, RemoteControl, continued_state
 
-QUICK = RunConfig(dataset="digits", model="lenet", epochs=1, batch_size=64, lr=2e-3, snapshot_every=0)
+QUICK = RunConfig(dataset="digits", model="lenet", epochs=1, batch_size=64, lr=2e-3, snapshot_every=0,
+                  accelerator="cpu")  # the numbers below are the CPU's, wherever the tests run
 
 
 def train_paused(config, root):

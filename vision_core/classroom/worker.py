@@ -61,6 +61,23 @@ def _out_of_memory_message(batch_size: int) -> str:
             "(fewer channels or hidden units); the other runs on this server were not affected.")
 
 
+def failure_message(exc: BaseException, batch_size: int) -> str:
+    """What a run that raised ``exc`` says. Running out of memory under the cap is a MemoryError, or a RuntimeError
+    from torch's allocator ("can't allocate memory") or from C++ (``std::bad_alloc``): each is the same advice."""
+    if isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and
+                                        ("allocate" in str(exc) or "bad_alloc" in str(exc))):
+        return _out_of_memory_message(batch_size)
+    return f"Training stopped with an unexpected error: {type(exc).__name__}: {exc}"
+
+
+def trains_on_a_gpu(accelerator: str) -> bool:
+    """Whether this run's process trains on a GPU: its tensors live in the GPU's memory, which the scheduler budgets,
+    and CUDA reserves far more address space than a heap cap allows (under one it fails with ``std::bad_alloc``)."""
+    import torch
+
+    return accelerator == "gpu" or (accelerator == "auto" and torch.cuda.is_available())
+
+
 def _max_pause_minutes() -> float:
     """The teacher's limit on a pause (classroom.toml); its default when the file cannot be read."""
     from vision_core import limits
@@ -87,7 +104,7 @@ def run_worker(run_id: str, root: str | None, memory_mb: int | None = None) -> i
     from vision_core.training.engine import TrainingError, train
     from vision_core.training.live import CONTROL_FILE, FileControl, LivePublisher, LiveState, continued_state
 
-    _cap_memory(memory_mb if run.config.accelerator != "gpu" else None)
+    _cap_memory(None if trains_on_a_gpu(run.config.accelerator) else memory_mb)
     threads = os.environ.get("VISION_CORE_THREADS", "")
     if threads.isdigit() and int(threads) > 0:
         torch.set_num_threads(int(threads))  # this run's share of the cores (set by the scheduler)
@@ -111,15 +128,8 @@ def run_worker(run_id: str, root: str | None, memory_mb: int | None = None) -> i
         return 0
     except TrainingError:
         return 1  # the engine already wrote the reason into the run folder
-    except MemoryError:
-        message = _out_of_memory_message(run.config.batch_size)
-    except RuntimeError as exc:  # torch's CPU allocator reports "can't allocate memory" this way
-        if "allocate" not in str(exc):
-            message = f"Training stopped with an unexpected error: {type(exc).__name__}: {exc}"
-        else:
-            message = _out_of_memory_message(run.config.batch_size)
     except Exception as exc:  # noqa: BLE001 — whatever happens, the run says why; nothing else is affected
-        message = f"Training stopped with an unexpected error: {type(exc).__name__}: {exc}"
+        message = failure_message(exc, run.config.batch_size)
     finally:
         publisher.close()
     state.update(status="failed", message=message)
