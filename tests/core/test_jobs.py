@@ -285,9 +285,12 @@ def test_a_worker_over_its_memory_cap_fails_alone_with_a_clear_reason(tmp_path):
                        model_options={"blocks": 1, "convs_per_block": 3, "channels": 64, "pool": None,
                                       "linear_layers": 0})
     run = runs.create_run(config, tmp_path, owner="alice")
+    # With its share of the cores, as the scheduler launches it: thread stacks count against the cap too, and on a
+    # 16-core machine one thread per core failed to start under 300 MB (abort, not the message tested here).
+    env = {**os.environ, "VISION_CORE_THREADS": "2", "OMP_NUM_THREADS": "2"}
     done = subprocess.run([sys.executable, "-m", "vision_core.classroom.worker", run.run_id, "--runs-dir", str(tmp_path),
-                           "--memory-mb", "300"], check=False, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 1
+                           "--memory-mb", "300"], check=False, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 1, done.stderr[-2000:]
     failed = runs.load_run(run.run_id, tmp_path)
     assert failed.state == "failed"
     assert "ran out of memory at batch size 512" in failed.status["message"]
