@@ -132,13 +132,13 @@ def test_filters_by_status_and_by_any_other_predicate(tmp_path):
 def test_a_sparkline_is_a_small_svg_line_scaled_to_its_range():
     svg = sparkline_svg([1.0, 0.5, 0.25], width=100, height=20)
     assert svg.startswith("<svg") and svg.count("<polyline") == 1 and "nan" not in svg
-    points = svg.split('points="')[1].split('"')[0].split()
+    points = svg.split("points='")[1].split("'")[0].split()
     assert len(points) == 3
     ys = [float(p.split(",")[1]) for p in points]
     assert ys[0] < ys[1] < ys[2]  # a falling loss goes down the picture
     assert sparkline_svg([0.5]) == "" and sparkline_svg([float("nan"), 1.0]) == ""
     flat = sparkline_svg([0.5, 0.5], low=0.0, high=1.0, height=20)
-    assert {float(p.split(",")[1]) for p in flat.split('points="')[1].split('"')[0].split()} == {10.0}
+    assert {float(p.split(",")[1]) for p in flat.split("points='")[1].split("'")[0].split()} == {10.0}
 
 
 def test_an_ended_run_read_once_is_read_again_when_its_files_change(tmp_path):

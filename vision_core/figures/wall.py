@@ -38,8 +38,9 @@ def _drawn(points: tuple[float, ...], color: str, width: int, height: int, low: 
     pad = stroke + 1
     xs = [pad + i * (width - 2 * pad) / (len(points) - 1) for i in range(len(points))]
     ys = [pad + (1 - min(max((v - low) / span, 0.0), 1.0)) * (height - 2 * pad) for v in points]
-    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys))
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
-            f'<polyline fill="none" stroke="{color}" stroke-width="{stroke}" stroke-linejoin="round" '
-            f'points="{line}"/><circle cx="{xs[-1]:.1f}" cy="{ys[-1]:.1f}" r="{stroke + 0.6:.1f}" fill="{color}"/>'
+    line = " ".join(f"{x:.0f},{y:.1f}" for x, y in zip(xs, ys))  # whole pixels across: ~3 px apart at 40 points
+    # Single quotes inside: the wall puts the SVG in an <img src="data:…"> (ui/class_wall.py) without base64.
+    return (f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' viewBox='0 0 {width} {height}'>"
+            f"<polyline fill='none' stroke='{color}' stroke-width='{stroke}' stroke-linejoin='round' "
+            f"points='{line}'/><circle cx='{xs[-1]:.0f}' cy='{ys[-1]:.1f}' r='{stroke + 0.6:.1f}' fill='{color}'/>"
             "</svg>")
