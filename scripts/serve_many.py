@@ -5,7 +5,10 @@ lock, so a class's page views queue behind each other on one core; N processes u
 package) listens on the public port and sends each browser to one process for good: the first response sets a
 random ``cnnlab_route`` cookie and nginx hashes it (``hash $route consistent``), so a browser's websocket, uploads
 and media requests (a process keeps its images in its own memory) all reach the process that holds its session.
-A process that dies is started again; nginx sends its browsers to another process meanwhile, and Streamlit's page
+Streamlit's own files (~2.3 MB of scripts and styles that every new browser fetches once) are served by nginx
+from a gzip-compressed copy, not by a dashboard process: a class opening the teacher's link at once otherwise costs
+each Python process ~0.1 s of CPU per browser before its first page runs, and sends every browser the files
+uncompressed (Streamlit never compresses them). A process that dies is started again; nginx sends its browsers to another process meanwhile, and Streamlit's page
 reconnects by itself (those browsers lose their unsaved widget state, nobody else loses anything). Runs are not
 affected: they train in worker processes, and exactly one scheduler leads the runs folder whichever process holds
 it (vision_core/classroom/jobs.py).
@@ -23,6 +26,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -58,6 +62,17 @@ http {{
     }}
     server {{
         listen {address}:{port};
+        # Streamlit's frontend files: the same files and cache headers as Streamlit's own handler (names carry a
+        # hash: cached for good), each sent as its .gz when the browser accepts gzip (compress_static).
+        location /static/ {{
+            alias {static}/;
+            types {{  # a module script sent as anything but JavaScript is refused by the browser
+                application/javascript js; text/css css; font/woff2 woff2; image/svg+xml svg; image/png png;
+                image/gif gif; application/json json;
+            }}
+            gzip_static on;
+            add_header Cache-Control "public, immutable, max-age=31536000";
+        }}
         location / {{
             proxy_pass http://dashboards;
             proxy_http_version 1.1;
@@ -80,6 +95,40 @@ def nginx_binary() -> str:
     return found
 
 
+COMPRESSED = (".js", ".css", ".svg", ".json", ".txt", ".ttf", ".otf", ".woff")  # not .woff2 or images: packed
+
+
+def streamlit_static() -> Path:
+    """The folder Streamlit serves at ``/static/`` (its frontend's scripts, styles, fonts)."""
+    from streamlit import file_util
+
+    return Path(file_util.get_static_dir()) / "static"
+
+
+def link_static(source: Path, target: Path) -> None:
+    """``target`` mirrors ``source`` (Streamlit's files) with links: what nginx serves at ``/static/``."""
+    for path in sorted(source.rglob("*")):
+        if path.is_dir() or path.suffix == ".map":  # source maps: never fetched by a student's browser
+            continue
+        link = target / path.relative_to(source)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.exists():
+            link.symlink_to(path)
+
+
+def compress_static(source: Path, target: Path) -> None:
+    """A .gz beside each file worth compressing, for nginx's gzip_static. Written while nginx already serves (a
+    .gz not there yet: that file goes out uncompressed), each whole or not at all."""
+    import gzip
+
+    for path in sorted(source.rglob("*")):
+        if path.suffix in COMPRESSED and path.stat().st_size > 1024:
+            packed = target / path.relative_to(source).with_name(path.name + ".gz")
+            part = packed.with_name(packed.name + ".part")
+            part.write_bytes(gzip.compress(path.read_bytes(), compresslevel=9, mtime=0))
+            part.replace(packed)
+
+
 def write_conf(tmp: Path, address: str, port: int, backends: list[int], upload_mb: int) -> Path:
     for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (tmp / sub).mkdir(exist_ok=True)
@@ -87,7 +136,7 @@ def write_conf(tmp: Path, address: str, port: int, backends: list[int], upload_m
     servers = "\n".join(f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;" for p in backends)
     conf = tmp / "nginx.conf"
     conf.write_text(NGINX_CONF.format(tmp=tmp, cookie=ROUTE_COOKIE, servers=servers, address=address, port=port,
-                                      upload_mb=upload_mb))
+                                      upload_mb=upload_mb, static=tmp / "static"))
     return conf
 
 
@@ -113,8 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     first = args.first_backend_port or args.port + 1
     backends = [first + i for i in range(args.processes)]
     tmp = Path(tempfile.mkdtemp(prefix="cnnlab-nginx-"))
+    tmp.chmod(0o711)  # nginx's workers (user nobody when started as root) reach static/ through it, list nothing
     conf = write_conf(tmp, args.address, args.port, backends, args.upload_mb)
     dashboards = {port: start_dashboard(port, extra) for port in backends}
+    link_static(streamlit_static(), tmp / "static")
+    # A few seconds of compression: nginx and the dashboards start meanwhile.
+    threading.Thread(target=compress_static, args=(streamlit_static(), tmp / "static"), daemon=True).start()
     nginx = subprocess.Popen([binary, "-c", str(conf), "-p", str(tmp), "-g", "daemon off;"])
     print(f"CNN Lab: {args.processes} dashboard processes behind nginx on http://{args.address}:{args.port}",
           flush=True)

@@ -25,6 +25,22 @@ def wait_healthy(url: str, process, timeout: float = 300) -> None:
     raise AssertionError("no dashboard answered through nginx")
 
 
+def static_file_from_nginx(url: str, timeout: float = 120) -> dict[str, str]:
+    """The headers of the app's main script fetched as a browser does, once nginx sends it compressed (it packs
+    Streamlit's files after it starts; Streamlit itself never compresses them)."""
+    import re
+
+    script = re.search(r'src="\./(static/js/[^"]+\.js)"', urllib.request.urlopen(url + "/").read().decode()).group(1)
+    deadline = time.time() + timeout
+    while True:
+        request = urllib.request.Request(f"{url}/{script}", headers={"Accept-Encoding": "gzip"})
+        with urllib.request.urlopen(request) as response:
+            headers = {k.lower(): v for k, v in response.headers.items()}
+        if headers.get("content-encoding") == "gzip" or time.time() > deadline:
+            return headers
+        time.sleep(0.5)
+
+
 def backend_pids(process) -> list[int]:
     """The streamlit processes serve_many.py started (its children running app.py)."""
     out = subprocess.run(["pgrep", "-P", str(process.pid), "-f", "streamlit run app.py"], capture_output=True,
@@ -45,6 +61,10 @@ def test_two_processes_behind_nginx_keep_each_browser_and_survive_one_dying(brow
     try:
         wait_healthy(url, server)
         assert len(backend_pids(server)) == 2
+        # Streamlit's own files come from nginx, compressed and cached for good: no dashboard process serves them.
+        headers = static_file_from_nginx(url)
+        assert headers.get("content-encoding") == "gzip" and headers["content-type"] == "application/javascript"
+        assert "immutable" in headers["cache-control"]
         for _ in range(4):  # four browsers: each gets its own route cookie and a whole app
             page = new_page(browser)
             pages.append(page)
