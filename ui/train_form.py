@@ -10,6 +10,7 @@ says why.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
@@ -24,6 +25,7 @@ from ui.text import plain
 from vision_core.config import OPTIMIZERS, SCHEDULERS, RunConfig
 from vision_core.data import archives, augment, datasets, own_datasets
 from vision_core.figures import training as figures
+from vision_core.figures.png import png_source
 from vision_core.limits import Limits, load_limits
 from vision_core.models import zoo as models
 from vision_core.runs import challenges
@@ -145,9 +147,11 @@ def cached_preview(name: str, options_key: tuple, source: tuple = ()) -> dataset
 @st.cache_resource(show_spinner=False, max_entries=16)
 def preview_view(name: str, options_key: tuple, source: tuple = ()):
     """(the preview's pictures, its class-count chart), made once per data for every student: on every rerun of the
-    Train page they cost ~0.1 s of server CPU (upscaling 16 images, validating the chart)."""
+    Train page they cost ~0.1 s of server CPU (upscaling 16 images, validating the chart). The pictures are PNG data
+    URIs, which st.image sends as they are (arrays it would encode again on every rerun: ~8 % of a Train switch)."""
     preview = cached_preview(name, options_key, source)
-    return figures.to_display(preview.images), figures.class_counts(preview.classes, preview.class_counts)
+    pictures = [png_source(picture) for picture in figures.to_display(preview.images)]
+    return pictures, figures.class_counts(preview.classes, preview.class_counts)
 
 
 # --------------------------------------------------------------------------- data
@@ -488,6 +492,12 @@ def model_preview(name: str, options_key: str, input_shape: tuple[int, int, int]
 # --------------------------------------------------------------------------- training
 
 
+@functools.lru_cache(maxsize=1)
+def has_gpu() -> bool:
+    """Asked once per server: torch asks NVML afresh on every call (loading its library: ~1 ms of every rerun)."""
+    return torch.cuda.is_available()
+
+
 def hyper_section(limits: Limits) -> tuple[dict[str, Any], list[str]]:
     problems: list[str] = []
     c = st.columns(4)
@@ -503,7 +513,7 @@ def hyper_section(limits: Limits) -> tuple[dict[str, Any], list[str]]:
     values["batch_size"] = whole_number(c[0], "Batch size", "train_batch_size", 1, limits.max_batch_size, problems)
     values["epochs"] = whole_number(c[1], "Epochs", "train_epochs", 1, limits.max_epochs, problems)
     values["seed"] = whole_number(c[2], "Seed", "train_seed", 0, 2**31 - 1, problems)
-    gpu = torch.cuda.is_available()
+    gpu = has_gpu()
     devices = ["auto", "cpu", "gpu"] if gpu else ["auto", "cpu"]
     values["accelerator"] = c[3].selectbox("Device", devices, key="train_accelerator", disabled=_locked(),
                                            index=kept_index(devices, "train_accelerator"),
@@ -617,7 +627,7 @@ def _recipe_menu() -> None:
 def config_form() -> tuple[RunConfig | None, str | None]:
     """Draw the whole form; returns (config, problem). ``problem`` explains why Start is disabled."""
     _defaults()
-    if st.session_state.get("train_accelerator") == "gpu" and not torch.cuda.is_available():
+    if st.session_state.get("train_accelerator") == "gpu" and not has_gpu():
         st.session_state["train_accelerator"] = "auto"
     if st.session_state.get("train_preset") not in (OWN_SETUP, *presets.PRESETS):
         st.session_state["train_preset"] = OWN_SETUP

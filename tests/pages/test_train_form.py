@@ -387,7 +387,9 @@ def test_the_augmentation_preview_labels_its_rows_not_each_image(page_env):
     at = open_page("pages/train.py")
     at.toggle(key="train_aug_hflip").set_value(True).run()
     assert not at.exception
-    captions = [img.caption for element in at.get("imgs") for img in element.proto.imgs]
+    shown = at.get("image")  # the data preview, the originals, the augmented views
+    assert len(shown) == 3 and all(len(element.proto.imgs) >= 8 for element in shown)
+    captions = [img.caption for element in shown for img in element.proto.imgs]
     # "augmented" under each 64-pixel image broke mid-word; a caption above each row says what it is.
     assert "augmented" not in captions and "original" not in captions
     assert any(c.value == "Original images" for c in at.caption)
@@ -446,3 +448,22 @@ def test_a_second_student_gets_the_form_without_building_a_figure(page_env):
     assert not one.exception and not two.exception
     assert built[0] == 0
     assert {"train_counts_chart", "train_param_chart"} <= {c.proto.id.rsplit("-", 1)[-1] for c in two.get("plotly_chart")}
+
+
+def test_the_data_preview_pictures_are_sent_as_made_once(page_env):
+    """The 16 sample pictures go to st.image as PNG data URIs made once per data (arrays were encoded again on
+    every rerun of every student's page), and they are the preview's pictures, pixel for pixel."""
+    import base64
+
+    import numpy as np
+
+    from vision_core.figures import training as figures
+
+    at = open_page("pages/train.py")
+    (pictures,) = [element.proto.imgs for element in at.get("image")]
+    urls = [img.url for img in pictures]
+    assert len(urls) == 16 and all(url.startswith("data:image/png;base64,") for url in urls)
+    expected = figures.to_display(datasets.preview("digits").images)
+    for url, array in zip(urls, expected):
+        shown = np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
+        assert np.array_equal(shown, array)

@@ -12,13 +12,10 @@ They are redrawn several times a second while a model trains, so each must be ch
 
 from __future__ import annotations
 
-import base64
-import io
-
 import numpy as np
 import plotly.graph_objects as go
-from PIL import Image
 
+from vision_core.figures.png import png_source
 from vision_core.lessons.playground import History, PlaygroundData, thin
 
 STYLE = {
@@ -52,13 +49,6 @@ def colorize(values: np.ndarray, low: float = 0.0, high: float = 1.0) -> np.ndar
     rgb = stops[lower] * (1 - frac) + stops[lower + 1] * frac
     rgb[nan] = STYLE["blank"]
     return np.round(rgb).astype(np.uint8)
-
-
-def png_source(rgb: np.ndarray) -> str:
-    """An (H, W, 3) uint8 picture as a PNG data URI, for a Plotly image trace's ``source``."""
-    buffer = io.BytesIO()
-    Image.fromarray(rgb, "RGB").save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def boundary_figure(xs: np.ndarray, ys: np.ndarray, p: np.ndarray, data: PlaygroundData, *,
