@@ -12,7 +12,6 @@ import streamlit as st
 from ui import conv_controls as controls
 from ui import step_through, transposed_view
 from ui.frame import ensure_app_frame
-from vision_core.data import images
 from vision_core.figures import convolution as figs
 from vision_core.figures import step_through as step_figs
 from vision_core.lessons import convolution
@@ -111,7 +110,7 @@ if side_by_side:
     maps = {name: out.reshape(steps.out_channels, *steps.map_shape)[out_channel] for name, out in both.items()}
     cols = st.columns(2)
     for col, (name, values) in zip(cols, maps.items()):
-        col.plotly_chart(figs.grid_figure(values, name, signed=True), key=f"conv_side_{name[:4]}")
+        col.plotly_chart(controls.shared_grid(values, name, signed=True), key=f"conv_side_{name[:4]}")
     map_bias = float(np.asarray(given.bias, dtype=np.float64).reshape(-1)[out_channel if np.size(given.bias) > 1 else 0])
     a, b = (m - map_bias for m in maps.values())
     st.caption("Same result: this kernel looks the same when flipped." if np.allclose(a, b) else
@@ -127,13 +126,11 @@ if given.full_photo is not None:
         chosen = controls.TRUE if flip else controls.CROSS
         variants = [(chosen, flip)] + ([(controls.CROSS if flip else controls.TRUE, not flip)] if side_by_side else [])
         cols = st.columns(len(variants) + 1)
-        cols[0].image(images.to_display(np.moveaxis(full, 0, -1) if len(full) == 3 else full[0], signed=False),
-                      caption="Input")
+        cols[0].image(controls.photo_picture(full), caption="Input")
         for col, (name, f) in zip(cols[1:], variants):
-            result = convolution.convolve(full, kernel_o, settings["stride"], settings["padding"],
-                                          settings["dilation"], f, bias_o)
-            col.image(images.to_display(result), caption=f"{name}: {result.shape[1]}×{result.shape[0]} "
-                      "(mid-grey = 0 when the result has negative values)")
+            picture, (width, height) = controls.whole_photo(full, np.asarray(kernel_o), settings["stride"],
+                                                            settings["padding"], settings["dilation"], f, bias_o)
+            col.image(picture, caption=f"{name}: {width}×{height} (mid-grey = 0 when the result has negative values)")
     except ValueError as exc:
         st.error(f"The whole photo cannot be convolved with these settings: {exc}")
 

@@ -51,6 +51,43 @@ def on_source_change() -> None:
 
 
 
+# The page's figures and pictures, built once per input for every student (hashed by value: arrays included). A
+# rerun built them again: validating Plotly figures was a quarter of the server's CPU for a Convolution switch.
+shared_grid = st.cache_resource(max_entries=64, show_spinner=False)(figs.grid_figure)
+shared_kernel = st.cache_resource(max_entries=64, show_spinner=False)(figs.kernel_figure)
+
+
+@st.cache_data(max_entries=32, show_spinner="Convolving the whole photo…")
+def whole_photo(full: np.ndarray, kernel: np.ndarray, stride, padding, dilation, flip: bool,
+                bias: float) -> tuple[str, tuple[int, int]]:
+    """(the result over the whole photo as a PNG data URI, its width × height), once per input."""
+    from vision_core.figures.png import png_source
+    from vision_core.lessons import convolution
+
+    result = convolution.convolve(full, kernel, stride, padding, dilation, flip, bias)
+    return png_source(images.to_display(result)), (result.shape[1], result.shape[0])
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def photo_views(name: str, rgb: bool, side: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """A sample photo (C, H, W) at ``side`` px for stepping, at 320 px whole, and that as a PNG data URI."""
+    from vision_core.figures.png import png_source
+
+    picture = images.sample_photos()[name]
+    picture = picture if rgb else images.to_grayscale(picture)
+    large = images.resize_for_display(picture, 320)
+    return images.to_channels_first(images.resize_for_display(picture, side)), images.to_channels_first(large), \
+        png_source(large)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def photo_picture(full: np.ndarray) -> str:
+    """The (C, H, W) photo as a PNG data URI, once per photo."""
+    from vision_core.figures.png import png_source
+
+    return png_source(images.to_display(np.moveaxis(full, 0, -1) if len(full) == 3 else full[0], signed=False))
+
+
 @st.cache_resource(max_entries=2, show_spinner="Loading the dataset…")
 def load_dataset(name: str):
     from vision_core.data import datasets
@@ -136,10 +173,8 @@ def inputs() -> Inputs:
             colour = c2.radio("Channels", ["Grayscale (1)", "RGB (3)"], key="conv_colour")
             side = c3.slider("Step on (px, longest side)", 8, 64, 24, 4, key="conv_photo_side",
                              help="Stepping needs a small picture; the whole photo is convolved below as well.")
-            picture = photos[name] if colour == "RGB (3)" else images.to_grayscale(photos[name])
-            x = images.to_channels_first(images.resize_for_display(picture, side))
-            full_photo = images.to_channels_first(images.resize_for_display(picture, 320))
-            st.image(images.resize_for_display(picture, 320), caption=f"{name} ({x.shape[2]}×{x.shape[1]} for stepping)")
+            x, full_photo, shown = photo_views(name, colour == "RGB (3)", side)
+            st.image(shown, caption=f"{name} ({x.shape[2]}×{x.shape[1]} for stepping)")
         else:
             c1, c2 = st.columns(2)
             dataset_name = c1.selectbox("Dataset", ["digits", "shapes"], key="conv_dataset")
@@ -237,7 +272,7 @@ def inputs() -> Inputs:
                     x = (x - mean) / std
                     full_photo = None if full_photo is None else (full_photo - mean) / std
         if kernel_source != NUMBERS:
-            st.plotly_chart(figs.kernel_figure(np.asarray(kernel).reshape(-1, *np.asarray(kernel).shape[-2:])[0]
+            st.plotly_chart(shared_kernel(np.asarray(kernel).reshape(-1, *np.asarray(kernel).shape[-2:])[0]
                                                if not one_d else np.atleast_2d(kernel[0]), "Kernel (as given)"),
                             key="conv_kernel_given")
     return Inputs(x, kernel, bias, one_d, kernel_source, list(chosen) if kernel_source == PRESET else [], full_photo)

@@ -355,3 +355,47 @@ def test_picking_a_cell_of_a_1d_signal(page):
     page.session_state["conv_pick"] = (0, 0)  # a 2-D pick from before: forgotten, no error
     page.run()
     assert not page.exception and not [m for m in page.markdown if m.value.startswith("Input cell (")]
+
+
+
+def test_a_second_student_on_a_photo_builds_no_figure_and_gets_the_pictures_as_made_once(tmp_path, monkeypatch):
+    """The kernel, the side-by-side maps and the whole-photo pictures are made once per input for every student."""
+    from tests.pages.apptest import figures_built
+
+    monkeypatch.setenv("VISION_CORE_RUNS", str(tmp_path))
+
+    def on_a_photo() -> AppTest:
+        at = open_page()
+        at.radio(key="conv_source").set_value("Sample photo").run()
+        at.radio(key="conv_kernel_source").set_value("Preset(s)").run()
+        at.toggle(key="conv_side_by_side").set_value(True).run()
+        assert not at.exception
+        return at
+
+    on_a_photo()
+    with figures_built() as built:
+        at = on_a_photo()
+    assert built[0] == 0
+    assert {"conv_kernel_given", "conv_side_cros", "conv_side_true"} <= {
+        e.proto.id.rsplit("-", 1)[-1].lower() for e in at.get("plotly_chart")}
+    urls = [img.url for element in at.get("image") for img in element.proto.imgs]
+    assert len(urls) >= 3 and all(url.startswith("data:image/png;base64,") for url in urls)
+
+
+def test_the_whole_photo_picture_is_what_convolve_computes():
+    import base64
+    import io
+
+    from PIL import Image
+
+    from ui import conv_controls
+    from vision_core.data import images
+
+    rng = np.random.default_rng(0)
+    full = rng.random((1, 40, 52))
+    kernel = np.stack([kernels.kernel_preset("sobel x", 3)])
+    for stride, padding, flip, bias in ((1, 0, False, 0.0), (2, 1, True, 0.5)):
+        url, (width, height) = conv_controls.whole_photo(full, kernel, stride, padding, 1, flip, bias)
+        expected = images.to_display(convolve(full, kernel, stride, padding, 1, flip, bias))
+        shown = np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
+        assert np.array_equal(shown, expected) and (height, width) == expected.shape
