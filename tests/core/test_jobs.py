@@ -393,6 +393,25 @@ def test_a_cli_run_beside_a_running_scheduler_is_trained_once_and_shown_live(tmp
     assert live(run)["status"] == "finished" and live(run)["epochs"]  # the curves a page draws
 
 
+def test_engine_train_called_from_python_beside_a_running_scheduler_is_trained_once(tmp_path):
+    """A notebook or a test calling engine.train on the dashboard's runs folder: the scheduler never starts a
+    worker for that run too (it saw a queued run, and two trainers wrote one metrics.csv: an e2e failure)."""
+    from vision_core.training import engine
+
+    launcher = RecordingLauncher()
+    scheduler = jobs.Scheduler(tmp_path, launcher=launcher, tick=0.05, cpu_slots=4)
+    scheduler.start()
+    try:
+        summary = engine.train(QUICK, root=tmp_path, trainer_options={"limit_train_batches": 5})
+        time.sleep(0.3)  # a few more ticks of the scheduler after the run ended
+    finally:
+        scheduler.close()
+    [run] = runs.list_runs(tmp_path)
+    assert run.state == "finished" and summary["test_acc"] is not None
+    assert launcher.launched == []
+    assert runs.training_claim(run.path)["by"] == "python"
+
+
 def test_two_schedulers_on_one_runs_folder_start_a_queued_run_exactly_once(tmp_path, monkeypatch):
     first_launcher, second_launcher = RecordingLauncher(), RecordingLauncher()
     first = threadless(jobs.Scheduler(tmp_path, launcher=first_launcher, tick=60, cpu_slots=4))

@@ -255,7 +255,7 @@ def _write_name(path: Path, name: str) -> None:
     _write_json(path / "name.json", {"name": name})
 
 
-# Who trains a run: ``trainer.json`` {"by": "cli" | "scheduler", "pid", "at"}, made with O_CREAT | O_EXCL, so
+# Who trains a run: ``trainer.json`` {"by": "cli" | "python" | "scheduler", "pid", "at"}, made with O_CREAT | O_EXCL, so
 # exactly one process ever holds the right to train an attempt. The command line takes it when it makes its
 # folder (a dashboard's scheduler then never starts a worker for that run); a scheduler takes it just before
 # it starts a worker, so two schedulers, or a scheduler and the command line, can never both train one run.
@@ -305,7 +305,7 @@ def create_run(config: RunConfig, root: str | os.PathLike | None = None, run_id:
 
     ``owner`` (identity.owner_id of the person who started it, None from the command line) goes in
     ``owner.json``, the display name (``config.name`` at first) in ``name.json``. ``trained_by`` (the
-    command line: ``"cli"``) claims the run for the process that makes it before any scheduler can see
+    command line: ``"cli"``; ``engine.train`` making its own run: ``"python"``) claims the run for the process that makes it before any scheduler can see
     it (``claim_training``); its status then starts as ``starting``: it never waits in a queue.
     """
     kind, options = _job(job) if job is not None else (TRAIN, {})

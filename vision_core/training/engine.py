@@ -142,7 +142,8 @@ def train(
         raise ValueError("resume=True continues an existing run: pass run=")
     control = control or JobControl()
     trainer_options = dict(trainer_options or {})
-    run = run or runs.create_run(config, root)
+    # Claimed as it is made: a dashboard's scheduler serving the same runs folder must not start a worker for it.
+    run = run or runs.create_run(config, root, trained_by="python")
     state = state or (continued_state(run.path, config.epochs) if resume else LiveState(total_epochs=config.epochs))
     checkpoint = run.checkpoint("last") if resume else None
     if resume and checkpoint is None:
