@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 
-from tests.e2e.browser import wait_for_app
+from tests.e2e.browser import click_until, wait_for_app
 from tests.e2e.conftest import TEACHER_PASSWORD, new_page, start_server, stop_server
 from tests.e2e.test_train_flow import chart_points, wait_points_above
 from vision_core.runs import store as runs
@@ -27,7 +27,8 @@ def start_long_run(page, url: str) -> str:
 def enter_teacher_mode(page, url: str) -> None:
     page.goto(url)
     wait_for_app(page)
-    page.get_by_text("Teacher", exact=True).click()
+    # The sidebar's status strip redraws every 2 s: a click on the expander that lands during a redraw is lost.
+    click_until(page, page.get_by_text("Teacher", exact=True), page.get_by_label("Teacher password"))
     page.get_by_label("Teacher password").fill(TEACHER_PASSWORD)
     page.get_by_role("button", name="Enter teacher mode").click()
     page.get_by_text("Teacher mode: you manage every run").wait_for()

@@ -23,12 +23,15 @@ PROBE = """
 import json, resource, sys, time
 from tests.pages.apptest import open_page
 open_page("pages/train.py")  # warm: every import and the quick start's preview, once
+started = time.perf_counter()
+open_page("pages/train.py")  # the plain page again: what opening it costs on this machine now
+plain = time.perf_counter() - started
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 started = time.perf_counter()
 at = open_page("pages/train.py", query_params={"setup": sys.argv[1]})
 seconds = time.perf_counter() - started
 grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
-print(json.dumps({"seconds": seconds, "grown_mb": grown, "exception": [str(e.value) for e in at.exception],
+print(json.dumps({"seconds": seconds, "plain_seconds": plain, "grown_mb": grown, "exception": [str(e.value) for e in at.exception],
                   "errors": [e.value for e in at.error], "warnings": [w.value for w in at.warning],
                   "start_disabled": at.button(key="train_start").disabled,
                   "markdown": [m.value for m in at.markdown]}))
@@ -56,7 +59,9 @@ def test_an_oversized_link_opens_fast_names_the_limit_and_builds_nothing(tmp_pat
     assert any(limit.replace("_", r"\_") in e for e in seen["errors"]), seen["errors"]
     assert any(w.startswith("Start is disabled") and limit.replace("_", r"\_") in w for w in seen["warnings"])
     assert seen["start_disabled"]
-    assert seen["seconds"] < 5, seen
+    # Opened about as fast as the plain page measured just before it (not an absolute bound: a loaded machine took
+    # 5.5 s for both); building the set would take minutes, and grown_mb says nothing was built.
+    assert seen["seconds"] < 3 * seen["plain_seconds"] + 1, seen
     assert seen["grown_mb"] < 200, seen
 
 
