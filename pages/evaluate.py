@@ -7,6 +7,7 @@ import streamlit as st
 from ui.frame import ensure_app_frame
 from ui.kept import kept_index
 from ui.run_picker import pick_run
+from ui.shared_figures import shared_figures
 from ui.text import plain
 from vision_core.analysis import evaluation
 from vision_core.data import datasets
@@ -65,7 +66,7 @@ def load_evaluation(run: runs.RunRecord, path) -> evaluation.Evaluation | None:
 # Figures are built once per (checkpoint, what they show) for every student: building one validates every property
 # (an image grid ~100 ms of server CPU), and each page view and click reruns the whole page, every tab included.
 # st.plotly_chart copies a figure and never changes it, so one object serves every session.
-@st.cache_resource(max_entries=64, show_spinner=False)
+@shared_figures(max_entries=64)
 def grid_figure(run_path: str, which: str, checkpoint_mtime: float, indices: tuple[int, ...], cols: int):
     ev = evaluate_run(run_path, which, checkpoint_mtime)
     items = [evaluation.item(ev, i) for i in indices]
@@ -74,7 +75,7 @@ def grid_figure(run_path: str, which: str, checkpoint_mtime: float, indices: tup
         subtitles=[" · ".join(f"{c} {v:.0%}" for c, v in p.top3) for p in items], cols=cols)
 
 
-@st.cache_resource(max_entries=64, show_spinner=False)
+@shared_figures(max_entries=64)
 def confusion_figure(run_path: str, which: str, checkpoint_mtime: float, normalized: bool,
                      selected: tuple[str, str] | None, title: str = ""):
     ev = evaluate_run(run_path, which, checkpoint_mtime)
@@ -82,7 +83,7 @@ def confusion_figure(run_path: str, which: str, checkpoint_mtime: float, normali
                                           normalized=normalized, selected=selected, title=title)
 
 
-@st.cache_resource(max_entries=16, show_spinner=False)
+@shared_figures(max_entries=16)
 def per_class_figure(run_path: str, which: str, checkpoint_mtime: float):
     return eval_figures.per_class_bars(evaluate_run(run_path, which, checkpoint_mtime).per_class)
 

@@ -12,6 +12,7 @@ import streamlit as st
 from ui import step_through
 from ui.frame import ensure_app_frame
 from ui.kept import kept, kept_index
+from ui.shared_figures import shared_figures
 from vision_core.data import images
 from vision_core.figures import convolution as figs
 from vision_core.figures import step_through as step_figs
@@ -120,12 +121,12 @@ st.caption("▶ Play, or step with Previous / Next and the slider (in your brows
 # view for these four small grids, on every rerun); ``key`` names the unhashed arguments ----------------------
 
 
-@st.cache_resource(max_entries=32, show_spinner=False)
+@shared_figures(max_entries=32)
 def bar_figure(key: str, _means):
     return figs.bar_figure(_means, [f"channel {c}" for c in range(len(_means))], "Mean of each channel")
 
 
-@st.cache_resource(max_entries=64, show_spinner=False)
+@shared_figures(max_entries=64)
 def invariance_figures(key: str, _shown):
     return (figs.changed_figure(_shown["changed_input"], _shown["input_changed"], "Changed input (red: changed pixels)"),
             figs.grid_figure(_shown["before"], "Pooled before"),

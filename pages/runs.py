@@ -18,6 +18,7 @@ from ui import identity
 from ui.frame import ensure_app_frame
 from ui.live_panel import continue_button
 from ui.names import display as display_name
+from ui.shared_figures import shared_figures
 from ui.text import plain
 from vision_core.code_export import ready as code_export
 from vision_core.figures import runs as cf
@@ -105,7 +106,7 @@ def file_stamp(path) -> tuple[int, int] | None:
     return stat.st_mtime_ns, stat.st_size
 
 
-@st.cache_resource(max_entries=32, show_spinner=False)
+@shared_figures(max_entries=32)
 def curves_figure(shown_key: tuple, metric: str, x_axis: str, smoothing: float, log_y: bool, _curves):
     """The overlay of ``_curves`` (named by ``shown_key``), built once for every viewer of the same runs."""
     return cf.compare_curves(_curves, metric, x_axis, smoothing, log_y)
@@ -197,7 +198,7 @@ if records:
     log_y = c[1].toggle("Log scale", key="runs_log")
     fig = curves_figure(shown_key, metric or metrics[0], x_axis, smoothing, log_y, curves)
     st.plotly_chart(fig, key="runs_overlay")
-    missing = fig.layout.meta.get("missing", []) if fig.layout.meta else []
+    missing = (fig.to_dict()["layout"].get("meta") or {}).get("missing", [])
     if missing:
         st.text(f"Not drawn (no {cf.metric_label(metric)} on this axis yet): {', '.join(missing)}")
     st.download_button("Download these curves (CSV)", lambda: cf.metrics_csv(curves), file_name="runs-metrics.csv",

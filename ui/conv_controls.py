@@ -14,6 +14,7 @@ import streamlit as st
 import torch
 
 from ui.kept import kept, kept_index
+from ui.shared_figures import shared_figures
 from vision_core.data import images
 from vision_core.figures import convolution as figs
 from vision_core.lessons import kernels
@@ -53,8 +54,8 @@ def on_source_change() -> None:
 
 # The page's figures and pictures, built once per input for every student (hashed by value: arrays included). A
 # rerun built them again: validating Plotly figures was a quarter of the server's CPU for a Convolution switch.
-shared_grid = st.cache_resource(max_entries=64, show_spinner=False)(figs.grid_figure)
-shared_kernel = st.cache_resource(max_entries=64, show_spinner=False)(figs.kernel_figure)
+shared_grid = shared_figures(max_entries=64)(figs.grid_figure)
+shared_kernel = shared_figures(max_entries=64)(figs.kernel_figure)
 
 
 @st.cache_data(max_entries=32, show_spinner="Convolving the whole photo…")

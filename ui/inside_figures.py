@@ -15,6 +15,7 @@ import json
 import streamlit as st
 import torch
 
+from ui.shared_figures import shared_figures
 from vision_core.analysis import inspection
 from vision_core.data import datasets
 from vision_core.figures import inspection as inspect_figures
@@ -35,7 +36,7 @@ def load_model(run_path: str, which: str, checkpoint_mtime: float):
     return runs.load_model(runs.reload(run_path), which)
 
 
-@st.cache_resource(max_entries=16, show_spinner=False)
+@shared_figures(max_entries=16)
 def filters_figure(run_path: str, which: str, checkpoint_mtime: float):
     """(the first convolution's weights' shape, its filter grid); ValueError when the network has none."""
     weights = inspection.first_layer_filters(load_model(run_path, which, checkpoint_mtime))
@@ -49,7 +50,7 @@ def predicted_class(model, x: torch.Tensor, classes: list[str]) -> str:
     return classes[index]
 
 
-@st.cache_resource(max_entries=64, show_spinner=False)
+@shared_figures(max_entries=64)
 def feature_maps_view(run_path: str, which: str, checkpoint_mtime: float, dataset_key: tuple, index: int,
                       every: bool) -> tuple[str, list[tuple[str, object]]]:
     """(what the network says test image ``index`` is, [(a line about a layer, its maps' figure)]): the conv and
@@ -77,7 +78,7 @@ def channel_count(run_path: str, which: str, checkpoint_mtime: float, dataset_ke
     return int(inspection.feature_maps(model, dataset.normalize(dataset.test[0][0]), [layer])[layer].shape[0])
 
 
-@st.cache_resource(max_entries=64, show_spinner="Scoring the test images…")
+@shared_figures(max_entries=64, show_spinner="Scoring the test images…")
 def top_figure(run_path: str, which: str, checkpoint_mtime: float, dataset_key: tuple, layer: str, channel: int,
                reduce: str):
     """The 9 of the first TOP_LIMIT test images on which ``channel`` of ``layer`` answers most, as a grid."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ui.shared_figures import shared_figures
 from vision_core.figures import histograms as figures
 from vision_core.lessons import gradients
 from vision_core.training import snapshots
@@ -18,7 +19,7 @@ def lesson_runs() -> dict[str, gradients.LessonRun]:
     return {gradients.label(a, b): gradients.train_variant(a, b) for a, b in gradients.VARIANTS}
 
 
-@st.cache_resource(max_entries=16, show_spinner=False)
+@shared_figures(max_entries=16)
 def histogram_figures(run_path: str, snapshots_mtime: float, layer: str, _snaps: list[snapshots.Snapshot]):
     """(weights heat map, gradients heat map, gradient norms) of ``layer``, built once per version of the run's
     snapshots.pt for every student (``_snaps`` is that version, read by the page)."""

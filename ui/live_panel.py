@@ -16,6 +16,7 @@ from ui import identity
 from ui.text import plain
 from vision_core.classroom import jobs
 from vision_core.figures import training as figures
+from vision_core.figures.frozen import frozen
 from vision_core.runs import store as runs
 from vision_core.runs.live_files import RemoteControl, read_live  # not training.live: no Lightning import
 
@@ -37,7 +38,7 @@ def shared_curves(run_id: str, snap: dict):
         if figure is not None:
             _figures.move_to_end(key)
             return figure
-    figure = figures.training_curves(snap)
+    figure = frozen(figures.training_curves(snap))  # each viewer's draw then skips Plotly's to_dict
     with _figures_lock:
         _figures[key] = figure
         while len(_figures) > 64:

@@ -21,6 +21,7 @@ import torch
 
 from ui import identity
 from ui.kept import kept, kept_index
+from ui.shared_figures import shared_figures
 from ui.text import plain
 from vision_core.config import OPTIMIZERS, SCHEDULERS, RunConfig
 from vision_core.data import archives, augment, datasets, own_datasets
@@ -144,7 +145,7 @@ def cached_preview(name: str, options_key: tuple, source: tuple = ()) -> dataset
     return datasets.preview(name, count=PREVIEW_IMAGES, **dict(options_key))
 
 
-@st.cache_resource(show_spinner=False, max_entries=16)
+@shared_figures(max_entries=16)
 def preview_view(name: str, options_key: tuple, source: tuple = ()):
     """(the preview's pictures, its class-count chart), made once per data for every student: on every rerun of the
     Train page they cost ~0.1 s of server CPU (upscaling 16 images, validating the chart). The pictures are PNG data
@@ -473,7 +474,7 @@ def model_section(dataset: datasets.Preview | None) -> tuple[str, dict[str, Any]
     return name, options, None
 
 
-@st.cache_resource(max_entries=64, show_spinner=False)
+@shared_figures(max_entries=64)
 def model_preview(name: str, options_key: str, input_shape: tuple[int, int, int], num_classes: int,
                   _options: dict[str, Any]):
     """(parameters, the layer table, the parameter chart) of a model for this input, made once for every student

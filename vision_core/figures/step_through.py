@@ -20,9 +20,9 @@ from collections.abc import Iterable, Sequence
 from itertools import pairwise
 
 import numpy as np
-import plotly.graph_objects as go
 
 from vision_core.figures.convolution import STYLE, format_number, view_box
+from vision_core.figures.frozen import FrozenFigure
 from vision_core.lessons.convolution import ConvolutionSteps, TransposedSteps
 from vision_core.lessons.pooling import PoolingSteps
 
@@ -228,14 +228,14 @@ def _assemble(traces: list[dict], layout: dict, frames: list[dict], active: int,
     return AnimatedFigure(traces, layout, frames).opened_at(frames[active]["name"])
 
 
-class AnimatedFigure(go.Figure):
+class AnimatedFigure(FrozenFigure):
     """A figure with frames, kept as the plain dicts it was built from and handed to the browser as they are.
 
     Why: plotly.py validates every property of every frame, even with ``_validate=False`` (3 s for 256 frames of
     a small convolution, where building the dicts takes milliseconds), and its ``to_dict`` deep-copies and walks
     the whole figure again on every draw (most of a cell click's server time). The dicts are checked once by
     tests/core/test_step_through.py (a validating ``go.Figure`` of ``to_dict()`` gives the same figure).
-    Read it with ``to_dict()``; it is frozen (the go.Figure part stays empty): change it with ``opened_at``.
+    Read it with ``to_dict()`` (a FrozenFigure's); change it with ``opened_at``.
     """
 
     def __init__(self, data=None, layout=None, frames=None, **kwargs) -> None:
@@ -250,11 +250,6 @@ class AnimatedFigure(go.Figure):
 
     def trace_index(self, name: str) -> int:
         return next(i for i, t in enumerate(self._raw["data"]) if t.get("name") == name)
-
-    def to_dict(self) -> dict:
-        # Shallow copies: plotly.io.to_json pops each trace's "uid"; nothing else is changed.
-        return {"data": [dict(t) for t in self._raw["data"]], "layout": self._raw["layout"],
-                "frames": self._raw["frames"]}
 
     def opened_at(self, name: str, traces: dict[str, dict] | None = None) -> AnimatedFigure:
         """The same frames, drawn first at frame ``name`` (its data and layout merged in, the slider there);
