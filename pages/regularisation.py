@@ -12,7 +12,9 @@ import pandas as pd
 import streamlit as st
 
 from ui import identity
+from ui.experiment_table import variant_label, variant_row
 from ui.frame import ensure_app_frame
+from ui.shared_figures import shared_figures
 from ui.text import plain as literal
 from vision_core.classroom import jobs
 from vision_core.figures.experiments import VariantCurves, overfitting_figure
@@ -183,38 +185,7 @@ st.caption(" ".join(notes))
 # --------------------------------------------------------------------------- the results
 
 
-def _label(record: runs.RunRecord) -> str:
-    return record.config.name or record.label
-
-
-def _percent(value) -> str:
-    return f"{value:.1%}" if X.is_number(value) else "–"
-
-
-def _row(record: runs.RunRecord, snap: dict, label: str) -> dict:
-    gap = X.final_gap(snap.get("epochs") or [])
-    status = record.state
-    if status in ("running", "paused") and snap.get("status") in ("running", "paused", "testing"):
-        status = snap["status"]
-    if status == "queued":
-        entry = jobs.manager().view.get(record.run_id)
-        status = f"queued (#{entry.position})" if entry and entry.position else "queued"
-    elif status in ("running", "paused"):
-        status = f"{status}: epoch {snap.get('epoch', 0)} of {record.config.epochs}"
-    images = (record.data_info or {}).get("train_size")
-    return {
-        "variant": literal(label),  # st.table renders Markdown in its cells
-        "status": status,
-        "training images": f"{images:,}" if isinstance(images, int) else "–",
-        "epoch": str(gap.epoch) if gap else "–",
-        "training accuracy": _percent(gap.train_acc if gap else None),
-        "validation accuracy": _percent(gap.val_acc if gap else None),
-        "gap": f"{gap.gap * 100:+.1f} pts" if gap else "–",
-        "test accuracy": _percent((record.summary or {}).get("test_acc")),
-    }
-
-
-@st.cache_resource(max_entries=64, show_spinner=False)
+@shared_figures(max_entries=64)
 def _shared_figure(key: tuple, _curves: list[VariantCurves]):
     """Built once per new epoch of any variant, for every viewer of the same experiment."""
     return overfitting_figure(_curves)
@@ -244,9 +215,9 @@ def _results(run_ids: list[str]) -> None:
         curves, rows, key = [], [], []
         for record in current:
             snap = read_live(record.path) or runs.metrics_history(record)
-            label = _label(record)
+            label = variant_label(record)
             curves.append(VariantCurves(label, list(snap.get("epochs") or [])))  # the figure escapes it
-            rows.append(_row(record, snap, label))
+            rows.append(variant_row(record, snap, label))
             key.append((record.run_id, snap.get("version"), record.state, len(snap.get("epochs") or [])))
         for config in waiting:
             rows.append({"variant": literal(config.name), "status": "waiting for one of your places"})
