@@ -7,7 +7,7 @@ drawn below with ``st.page_link``, so every URL still routes through this file.
 
 import streamlit as st
 
-from ui import identity, projector_mode, warm
+from ui import identity, projector_mode, turns, warm
 from ui.names import name_box
 from ui.shutdown import exit_when_the_server_stops
 from ui.status_strip import status_strip
@@ -45,25 +45,26 @@ PAGES = {
 # .streamlit/config.toml already removes Deploy and the developer menu).
 st.html("<style>[data-testid='stStatusWidget'] button {display: none;}</style>")
 page = st.navigation(PAGES, position="hidden")
-if projector_mode.on():  # ?projector=1: the front of the room sees the page alone, large, without controls
-    projector_mode.apply()
-    identity.current_person()
-    identity.write_cookies()
-else:
-    with st.sidebar:
-        for section, entries in PAGES.items():
-            st.caption(section)
-            for entry in entries:
-                st.page_link(entry, label=entry.title, icon=entry.icon)
-        st.divider()
-        st.markdown("#### Training now")
-        status_strip()
-        identity.current_person()  # gives a first-time browser its cookie
-        name_box()
-        identity.teacher_box()
-        identity.write_cookies()
 if page.url_path:  # every page but Home (url_path "") imports torch: after the warm-up's own import of it
     warm.wait()
-page.run()
+with turns.TURNS.turn(turns.priority(page.url_path)):
+    if projector_mode.on():  # ?projector=1: the front of the room sees the page alone, large, without controls
+        projector_mode.apply()
+        identity.current_person()
+        identity.write_cookies()
+    else:
+        with st.sidebar:
+            for section, entries in PAGES.items():
+                st.caption(section)
+                for entry in entries:
+                    st.page_link(entry, label=entry.title, icon=entry.icon)
+            st.divider()
+            st.markdown("#### Training now")
+            status_strip()
+            identity.current_person()  # gives a first-time browser its cookie
+            name_box()
+            identity.teacher_box()
+            identity.write_cookies()
+    page.run()
 # After the page, so a cold server's first page is not slowed by it (st.stop() in a page skips it: the next run).
 warm.start()

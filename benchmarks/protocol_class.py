@@ -175,10 +175,12 @@ async def student(url: str, index: int, walk: int, latencies: dict[str, list[flo
     try:
         t0 = time.perf_counter()
         await asyncio.to_thread(fetch_page_files, url)
+        t1 = time.perf_counter()
         await s.connect()
         start = PAGES[index % len(PAGES)]
         await s.run(page_script_hash="", page_name=start.path)  # as the link /<page> opened in a new tab
         latencies["page view (new session)"].append(time.perf_counter() - t0)
+        latencies["  of which its files"].append(t1 - t0)
         for step in range(1, walk + 1):
             page = PAGES[(index + step) % len(PAGES)]
             latencies["page switch"].append(await s.run(page_script_hash=s.pages.get(page.path, ""),
@@ -200,7 +202,8 @@ async def load(url: str, cpu_seconds, students: list[int], walk: int) -> float:
     print(f"\n{'students':>8}  {'action':<26}{'count':>6}{'p50':>8}{'p95':>8}{'server CPU':>12}{'wall':>8}")
     throughput = 0.0
     for n in students:
-        latencies: dict[str, list[float]] = {"page view (new session)": [], "page switch": [],
+        latencies: dict[str, list[float]] = {"page view (new session)": [], "  of which its files": [],
+                                             "page switch": [],
                                              "lesson interaction": [], "failed": []}
         cpu0, t0 = cpu_seconds(), time.perf_counter()
         await asyncio.gather(*(student(url, i, walk, latencies) for i in range(n)))
