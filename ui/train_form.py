@@ -10,7 +10,6 @@ says why.
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from typing import Any
@@ -493,10 +492,8 @@ def model_preview(name: str, options_key: str, input_shape: tuple[int, int, int]
 # --------------------------------------------------------------------------- training
 
 
-@functools.lru_cache(maxsize=1)
 def has_gpu() -> bool:
-    """Asked once per server: torch asks NVML afresh on every call (loading its library: ~1 ms of every rerun)."""
-    return torch.cuda.is_available()
+    return guards.gpu_memory_bytes() is not None  # asked once per server
 
 
 def hyper_section(limits: Limits) -> tuple[dict[str, Any], list[str]]:

@@ -467,3 +467,27 @@ def test_the_data_preview_pictures_are_sent_as_made_once(page_env):
     for url, array in zip(urls, expected):
         shown = np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
         assert np.array_equal(shown, array)
+
+
+def test_the_layer_table_is_sent_as_made_once_and_adds_up_to_the_parameters_shown(page_env, monkeypatch):
+    """The model's layer table is the Arrow table st.dataframe sends, made once per model and data (pandas was
+    converted again on every rerun), and its rows add up to the parameter count the page states."""
+    import re
+    from types import SimpleNamespace
+
+    import pyarrow as pa
+
+    from ui import shared_figures
+
+    open_page("pages/train.py")
+    converted = []
+    monkeypatch.setattr(shared_figures, "pa", SimpleNamespace(Table=SimpleNamespace(
+        from_pandas=lambda df: converted.append(df) or pa.Table.from_pandas(df))))
+    again = open_page("pages/train.py")
+    assert not again.exception
+    assert converted == []  # a second student's page converted no table
+    (table,) = [t.value for t in again.dataframe if "layer" in t.value.columns]
+    (stated,) = [int(m.group(1).replace(",", "")) for m in
+                 (re.match(r"\*\*([\d,]+) parameters\*\*", md.value) for md in again.markdown) if m]
+    assert len(table) >= 3 and list(table.columns) == ["layer", "what", "output shape", "parameters"]
+    assert table["parameters"].sum() == stated

@@ -184,11 +184,18 @@ def estimate(config: RunConfig, input_shape: tuple[int, int, int], num_classes: 
 # --------------------------------------------------------------------------- checking against the limits
 
 
+@functools.lru_cache(maxsize=1)
+def gpu_memory_bytes() -> int | None:
+    """The first GPU's memory, None without one. Asked once per process: ``torch.cuda.is_available()`` loads NVML
+    afresh on every call (~1 ms of every Train page rerun, py-spy)."""
+    return torch.cuda.get_device_properties(0).total_memory if torch.cuda.is_available() else None
+
+
 def memory_limit_bytes(limits: Limits, config: RunConfig | None = None) -> int:
     """One job's memory limit: ``max_memory_mb``, and never more than the GPU share when it trains on a GPU."""
     limit = limits.max_memory_bytes
-    if torch.cuda.is_available() and (config is None or config.accelerator in ("auto", "gpu")):
-        gpu_total = torch.cuda.get_device_properties(0).total_memory
+    gpu_total = gpu_memory_bytes()
+    if gpu_total is not None and (config is None or config.accelerator in ("auto", "gpu")):
         limit = min(limit, int(limits.gpu_memory_share * gpu_total))
     return limit
 
