@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io as pio
 import pytest
 import torch
 
@@ -172,9 +175,10 @@ def test_thin_keeps_the_last_row():
 
 
 def validated(fig: go.Figure) -> go.Figure:
-    """The builders skip Plotly's validation for speed: check here that what they build is valid."""
-    go.Figure(fig.to_dict())  # raises on an unknown property or a bad value
-    return fig
+    """The builders skip Plotly's validation for speed and send their dicts as they are (``FrozenFigure``): check
+    here that what is sent is valid, and read it back as a figure."""
+    assert json.loads(pio.to_json(fig.to_dict(), validate=False))["data"] is not None  # as st.plotly_chart sends
+    return go.Figure(fig.to_dict())  # raises on an unknown property or a bad value
 
 
 def picture(source: str) -> np.ndarray:
@@ -211,7 +215,7 @@ def test_boundary_figure_shows_the_score_and_both_splits():
     assert list(train.marker.color[:3]) == [pf.STYLE["class1"] if v else pf.STYLE["class0"]
                                             for v in data.y_train[:3].tolist()]
     assert len(validated(pf.boundary_figure(xs, ys, p, data, show_test=False)).data) == 2
-    assert len(pf.boundary_figure(*tutorial_xor().boundary(10), make_data("xor4")).data) == 2  # one split
+    assert len(validated(pf.boundary_figure(*tutorial_xor().boundary(10), make_data("xor4"))).data) == 2
 
 
 def test_hidden_units_canvas_tiles_every_unit():

@@ -5,9 +5,10 @@ They are redrawn several times a second while a model trains, so each must be ch
 - in the browser, a Plotly *heat map* trace is slow to redraw (3–4× the cost of the rest of a frame on a busy
   2-core machine), so the score maps are coloured here and sent as small PNG *image* traces, which the
   browser only has to paste;
-- on the server, the figures are written as plain dicts and wrapped without Plotly's property validation,
-  which costs 20–30× more than building the dicts (benchmarks/playground_speed.py). The tests validate every
-  figure once with ``go.Figure(fig.to_dict())``.
+- on the server, the figures are written as plain dicts and sent as they are (``FrozenFigure``): Plotly's
+  property validation costs 20–30× more than building the dicts (benchmarks/playground_speed.py), and even
+  unvalidated trace objects plus ``to_dict`` at each draw were a quarter of a Playground rerun (py-spy). The
+  tests validate every figure once with ``go.Figure(fig.to_dict())``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from vision_core.figures.frozen import FrozenFigure
 from vision_core.figures.png import png_source
 from vision_core.lessons.playground import History, PlaygroundData, thin
 
@@ -30,9 +32,10 @@ STYLE = {
 }
 
 
-def _figure(data: list[dict], layout: dict) -> go.Figure:
-    """A figure from plain dicts, without Plotly's (slow) validation: see the module docstring."""
-    return go.Figure({"data": data, "layout": layout}, _validate=False)
+def _figure(data: list[dict], layout: dict) -> FrozenFigure:
+    """A figure from plain dicts, sent as they are: no validation, no trace objects, no ``to_dict`` copy at each
+    draw (see the module docstring; read it with ``to_dict()``)."""
+    return FrozenFigure({"data": data, "layout": layout})
 
 
 def colorize(values: np.ndarray, low: float = 0.0, high: float = 1.0) -> np.ndarray:
