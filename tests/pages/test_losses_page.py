@@ -118,3 +118,19 @@ def test_the_logits_form_shows_the_formula_it_rearranges(page):
     logits = next(f for f in formulas if r"\max(z, 0)" in f)
     assert r"y \ln \sigma(z)" in logits and r"\ln(1-\sigma(z))" in logits  # BCE on p = σ(z), then rearranged
     assert any("BCEWithLogitsLoss" in c.value for c in page.caption)
+
+
+def test_a_second_student_with_the_same_numbers_computes_nothing_again(page, monkeypatch):
+    """The tables are made once per numbers for the class: a second student's page asks torch for no loss and
+    shows the same tables; numbers of their own are computed for them."""
+    from vision_core.lessons import losses
+
+    asked = []
+    original = losses.torch_losses
+    monkeypatch.setattr(losses, "torch_losses", lambda *a, **k: asked.append(a[0]) or original(*a, **k))
+    second = open_page("pages/losses.py")
+    assert asked == [] and not second.exception
+    assert [t.value.to_dict() for t in second.dataframe] == [t.value.to_dict() for t in page.dataframe]
+    second.text_input(key="loss_bce_p").set_value("0.31, 0.2, 0.6").run()
+    assert asked == ["bce_probabilities"]
+    assert second.dataframe[0].value["p"].iloc[0] == pytest.approx(0.31)
