@@ -47,7 +47,9 @@ st.html("<style>[data-testid='stStatusWidget'] button {display: none;}</style>")
 page = st.navigation(PAGES, position="hidden")
 if page.url_path:  # every page but Home (url_path "") imports torch: after the warm-up's own import of it
     warm.wait()
-with turns.TURNS.turn(turns.priority(page.url_path)):
+notice = st.empty()  # "the server is busy", while this page waits for its turn
+with turns.TURNS.turn(turns.priority(page.url_path), when_waiting=turns.waiting_notice(notice)):
+    notice.empty()
     if projector_mode.on():  # ?projector=1: the front of the room sees the page alone, large, without controls
         projector_mode.apply()
         identity.current_person()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import streamlit as st
@@ -30,6 +30,7 @@ CLICK, SWITCH, NEW_SESSION = 0, 1, 1
 # two keep the class moving while one script waits on a disk or computes for long (a cold page's first view).
 AT_ONCE = 2
 LONGEST_WAIT_S = 2.0
+SAY_SO_FROM = 3  # a page waiting behind this many or more says so at its top while it waits
 
 
 class Turns:
@@ -43,22 +44,27 @@ class Turns:
         self._arrivals = itertools.count()
 
     @contextmanager
-    def turn(self, priority: int) -> Iterator[bool]:
-        """Wait for a place (at most the longest wait), hold it for the block; yields whether one was held."""
-        held = self._acquire(priority)
+    def turn(self, priority: int, when_waiting: Callable[[int], None] | None = None) -> Iterator[bool]:
+        """Wait for a place (at most the longest wait), hold it for the block; yields whether one was held.
+        ``when_waiting(ahead)`` is called first when the script has to wait, with the number waiting before it."""
+        held = self._acquire(priority, when_waiting)
         try:
             yield held
         finally:
             if held:
                 self._release()
 
-    def _acquire(self, priority: int) -> bool:
+    def _acquire(self, priority: int, when_waiting: Callable[[int], None] | None = None) -> bool:
         with self._lock:
             if self._free and not self._waiting:
                 self._free -= 1
                 return True
             woken = threading.Event()
-            heapq.heappush(self._waiting, (priority, next(self._arrivals), woken))
+            entry = (priority, next(self._arrivals), woken)
+            heapq.heappush(self._waiting, entry)
+            ahead = sum(1 for other in self._waiting if other[:2] < entry[:2])
+        if when_waiting is not None:
+            when_waiting(ahead)
         if woken.wait(self._longest_wait_s):
             return True  # _release handed its place to us
         with self._lock:
@@ -82,6 +88,15 @@ class Turns:
 
 
 TURNS = Turns()  # one per dashboard process: every session's scripts share it
+
+
+def waiting_notice(place) -> Callable[[int], None]:
+    """``when_waiting`` for a page: a line in ``place`` (an ``st.empty()``) while it waits behind several others."""
+    def say(ahead: int) -> None:
+        if ahead >= SAY_SO_FROM:
+            place.caption(f"⏳ The server is busy: {ahead} pages of your classmates come before this one "
+                          f"(a second or two).")
+    return say
 
 
 def priority(url_path: str) -> int:

@@ -88,3 +88,36 @@ def test_every_page_runs_inside_a_turn():
     at = open_page("pages/losses.py")
     assert at.session_state["turns_last_page"] == "losses"
     assert turns.TURNS._free == turns.AT_ONCE  # given back when the run ended
+
+
+def test_a_waiting_page_is_told_how_many_come_before_it():
+    gate = turns.Turns(at_once=1, longest_wait_s=30)
+    told: list[int] = []
+
+    def page(priority: int) -> None:
+        with gate.turn(priority, when_waiting=told.append):
+            pass
+
+    holding = gate.turn(turns.SWITCH)
+    holding.__enter__()
+    threads = []
+    for priority in (turns.SWITCH, turns.NEW_SESSION, turns.CLICK):
+        threads.append(threading.Thread(target=page, args=(priority,)))
+        threads[-1].start()
+        while gate.waiting < len(threads):
+            time.sleep(0.001)
+    assert told == [0, 1, 0]  # the click goes before both: nobody before it
+    holding.__exit__(None, None, None)
+    for thread in threads:
+        thread.join(timeout=10)
+    page(turns.SWITCH)  # a free place: no wait, nothing told
+    assert told == [0, 1, 0]
+
+
+def test_the_busy_line_shows_only_behind_several_pages():
+    lines: list[str] = []
+    say = turns.waiting_notice(SimpleNamespace(caption=lines.append))
+    say(turns.SAY_SO_FROM - 1)
+    assert lines == []  # a short wait: no flicker
+    say(12)
+    assert lines == ["⏳ The server is busy: 12 pages of your classmates come before this one (a second or two)."]
