@@ -3,6 +3,7 @@ imports warmed in the background once per server."""
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 from pathlib import Path
@@ -41,16 +42,23 @@ def test_a_train_page_view_imports_no_lightning():
 def test_warming_starts_one_thread_per_process_and_imports_its_modules(monkeypatch):
     monkeypatch.setattr(warm, "_thread", None)
     monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
     thread = warm.start(("colorsys",))
     assert warm.start(("colorsys",)) is thread  # every rerun calls it: one thread, not one per rerun
     thread.join(timeout=60)
     assert "colorsys" in sys.modules
     assert thread.name == "warm-imports" and thread.daemon  # never keeps a stopping server alive
+    # What it loaded is frozen out of the collector's full collections (they walked all of torch's objects).
+    assert gc.get_freeze_count() > 0
+    gc.unfreeze()
 
 
 def test_a_module_that_fails_to_import_does_not_stop_the_others(monkeypatch):
     monkeypatch.setattr(warm, "_thread", None)
     monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
     warm.start(("vision_core.no_such_module", "colorsys")).join(timeout=60)
     assert "colorsys" in sys.modules
 
