@@ -9,6 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ui.run_picker import plain
+from ui.shared_figures import shared_figures
 from vision_core.analysis import projector
 from vision_core.figures import projector as figures
 from vision_core.figures import training as training_figures
@@ -27,7 +28,7 @@ def projection(run_path: str, which: str, checkpoint_mtime: float, dataset_key: 
     return projector.embed(model, _dataset.test, _dataset.normalize, method=method)
 
 
-@st.cache_resource(max_entries=32, show_spinner=False)
+@shared_figures(max_entries=32)
 def scatter(run_path: str, which: str, checkpoint_mtime: float, dataset_key: tuple, method: str, title: str,
             _dataset):
     """A projection's scatter, built once for every student (1,000 validated points cost ~0.2 s per page view)."""

@@ -5,8 +5,8 @@ for a function that returns figures or tables, alone or in a tuple / list / dict
 figure becomes a ``FrozenFigure`` (vision_core/figures/frozen.py), the dict Plotly sends, made once instead of on
 every ``st.plotly_chart`` of every student's every rerun; each pandas table becomes the Arrow table
 ``st.dataframe`` sends (``pa.Table.from_pandas``, as Streamlit converts it itself, index included), made once
-instead of on every ``st.dataframe``. Such a figure is read with ``to_dict()`` only (a page that reads ``fig.data``
-after drawing, the projector's click fallback, keeps plain ``st.cache_resource``); such a table is for showing.
+instead of on every ``st.dataframe``. Such a figure is read with ``to_dict()`` only (its ``fig.data`` is empty: the
+projector's click fallback reads the traces from ``to_dict()``); such a table is for showing.
 
 Example::
 

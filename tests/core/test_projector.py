@@ -12,6 +12,7 @@ from vision_core.analysis import projector
 from vision_core.config import RunConfig
 from vision_core.data import datasets
 from vision_core.figures import projector as figures
+from vision_core.figures.frozen import FrozenFigure
 from vision_core.models import zoo as models
 from vision_core.runs import store as runs
 from vision_core.training import engine
@@ -88,6 +89,8 @@ def test_the_scatter_colours_by_class_crosses_the_mistakes_and_carries_the_index
     assert list(fig.data[1].marker.symbol) == ["x", "circle"]
     assert [list(c) for c in fig.data[1].customdata] == [[9, "one", "zero"], [12, "one", "one"]]
     assert "1 misclassified" in fig.layout.title.text
-    assert figures.clicked_index(fig, [{"curve_number": 1, "point_index": 1}]) == 12
-    assert figures.clicked_index(fig, [{"customdata": [5, "zero", "zero"]}]) == 5
-    assert figures.clicked_index(fig, []) is None
+    for shown in (fig, FrozenFigure(fig)):  # as built, and as the page keeps it for every student
+        assert figures.clicked_index(shown, [{"curve_number": 1, "point_index": 1}]) == 12
+        assert figures.clicked_index(shown, [{"customdata": [5, "zero", "zero"]}]) == 5
+        assert figures.clicked_index(shown, [{"curve_number": 7, "point_index": 0}]) is None
+        assert figures.clicked_index(shown, []) is None

@@ -47,14 +47,17 @@ def embedding_scatter(coords: torch.Tensor, labels: torch.Tensor, predictions: t
 
 
 def clicked_index(fig: go.Figure, points: Sequence[dict]) -> int | None:
-    """The test index of the first clicked point (Streamlit's selection points), or None."""
+    """The test index of the first clicked point (Streamlit's selection points), or None. ``fig`` may be a
+    ``FrozenFigure``: a point without its customdata is looked up in the traces ``to_dict()`` gives."""
+    traces = None
     for point in points:
         data = point.get("customdata")
         if isinstance(data, (list, tuple)) and data:
             return int(data[0])
         curve, index = point.get("curve_number"), point.get("point_index")
-        if isinstance(curve, int) and isinstance(index, int) and 0 <= curve < len(fig.data):
-            custom = fig.data[curve].customdata
+        if isinstance(curve, int) and isinstance(index, int):
+            traces = fig.to_dict()["data"] if traces is None else traces
+            custom = traces[curve].get("customdata") if 0 <= curve < len(traces) else None
             if custom is not None and 0 <= index < len(custom):
                 return int(custom[index][0])
     return None
