@@ -18,7 +18,10 @@ The server runs as ``scripts/dashboard`` starts it, pinned to the first core; th
 asyncio loop) to the second. ``--processes 1 2``: the same class behind ``scripts/serve_many.py --processes N``
 (nginx in front, unpinned), page views per second and the ratio to the first N.
 
-Run: ``.venv/bin/python benchmarks/protocol_class.py --students 1 10 30 [--processes 1 2]``. Targets (issue 18,
+``--idle 30``: then 30 students who open Home and stay (the sidebar strip's timed refreshes): the server's share
+of a core.
+
+Run: ``.venv/bin/python benchmarks/protocol_class.py --students 1 10 30 [--processes 1 2] [--idle 30]``. Targets (issue 18,
 30 students on this 2-core machine): p95 page view ≤ 2 s, p95 lesson interaction ≤ 0.5 s; 2 processes ≥ 1.6× the
 page views per second of one. Never run by the tests.
 """
@@ -217,6 +220,21 @@ async def load(url: str, cpu_seconds, students: list[int], walk: int) -> float:
     return throughput
 
 
+async def idle_class(url: str, cpu_seconds, n: int, seconds: float = 20.0) -> None:
+    """``n`` students who opened Home and stay on it: the server's share of a core for their timed refreshes."""
+    students = [Student(url) for _ in range(n)]
+    for s in students:
+        await s.connect()
+        await s.run(page_script_hash="", page_name="")
+    await asyncio.sleep(3)  # their first timed refreshes are on their way
+    cpu0, t0 = cpu_seconds(), time.perf_counter()
+    await asyncio.sleep(seconds)
+    share = (cpu_seconds() - cpu0) / (time.perf_counter() - t0)
+    print(f"\n{n} students idle on Home for {seconds:.0f} s: the server used {100 * share:.1f} % of a core")
+    for s in students:
+        await s.close()
+
+
 async def main_async(args) -> None:
     # Every student fetches the page's files at once: enough threads that the client never queues them.
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=64))
@@ -232,6 +250,8 @@ async def main_async(args) -> None:
             await load(server.url, server.cpu_seconds, [1], args.walk)  # the server's first imports, apart
             print("(above: one student on a fresh server, its imports included)")
             await load(server.url, server.cpu_seconds, args.students, args.walk)
+            if args.idle:
+                await idle_class(server.url, server.cpu_seconds, args.idle)
         finally:
             server.stop()
     if args.processes:
@@ -257,6 +277,8 @@ def main() -> None:
     parser.add_argument("--students", type=int, nargs="*", default=[1, 10, 30], help="class sizes")
     parser.add_argument("--walk", type=int, default=4, help="pages each student visits after the first")
     parser.add_argument("--processes", type=int, nargs="*", default=[], help="dashboard processes behind nginx")
+    parser.add_argument("--idle", type=int, default=0, metavar="N",
+                        help="then N students who stay on Home: the server's CPU for their timed refreshes")
     asyncio.run(main_async(parser.parse_args()))
 
 

@@ -1,5 +1,5 @@
 """AppTest: the sidebar's *Training now* strip. A student sees their own runs, each with a link, and the rest of the
-class as one line with a link to the Class page (it redraws every 2 s for every student on every page: a handful
+class as one line with a link to the Class page (it redraws every few seconds for every student on every page: a handful
 of elements, not one pair per run of the class)."""
 
 from __future__ import annotations
@@ -62,3 +62,27 @@ def test_many_runs_of_mine_are_counted_after_the_first_three(tmp_path, monkeypat
 def test_nobody_training(tmp_path, monkeypatch):
     at = strip(tmp_path, monkeypatch, mine=0, others=0)
     assert "No training running." in sidebar_text(at)
+
+
+def test_the_strip_redraws_every_2_s_while_my_run_moves_else_every_5_s(tmp_path, monkeypatch):
+    import streamlit as st
+
+    from ui import status_strip
+
+    intervals: list[float] = []
+    original = st.fragment
+
+    def recording(func=None, *, run_every=None):
+        decorate = original(run_every=run_every)
+
+        def recorded(f):
+            if f is status_strip._strip:
+                intervals.append(run_every)
+            return decorate(f)
+
+        return recorded if func is None else recorded(func)
+
+    monkeypatch.setattr(st, "fragment", recording)
+    strip(tmp_path / "idle", monkeypatch, mine=0, others=3)
+    strip(tmp_path / "mine", monkeypatch, mine=1, others=3)
+    assert intervals == [status_strip.IDLE_S, status_strip.WATCHING_S] == [5.0, 2.0]
