@@ -27,7 +27,7 @@ def start_long_run(page, url: str) -> str:
 def enter_teacher_mode(page, url: str) -> None:
     page.goto(url)
     wait_for_app(page)
-    # The sidebar's status strip redraws every 2 s: a click on the expander that lands during a redraw is lost.
+    # The sidebar's status strip redraws every few seconds: a click on the expander that lands during a redraw is lost.
     click_until(page, page.get_by_text("Teacher", exact=True), page.get_by_label("Teacher password"))
     page.get_by_label("Teacher password").fill(TEACHER_PASSWORD)
     page.get_by_role("button", name="Enter teacher mode").click()

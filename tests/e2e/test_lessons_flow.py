@@ -58,7 +58,7 @@ def wait_for_metric(page, label: str, predicate, timeout: float = PATIENT_S) -> 
 def chart_in_view(page, key: str) -> None:
     """Streamlit draws a Plotly chart once it is scrolled into view."""
     # Not scroll_into_view_if_needed: it waits for the element to stop moving, and on a busy machine the page
-    # above it (the status strip redrawn every 2 s) can keep it moving longer than its timeout.
+    # above it (the status strip redrawn every few seconds) can keep it moving longer than its timeout.
     # Not the element a rerun is about to replace (Streamlit keeps it, marked data-retained, while the new one draws).
     page.locator(f".st-key-{key}:not([data-retained])").first.evaluate("(e) => e.scrollIntoView({block: 'center'})")
     page.wait_for_function("(key) => !!document.querySelector(`.st-key-${key} .js-plotly-plot`)", arg=key,
@@ -130,7 +130,7 @@ def button(page, key: str, label: str):
 
 def asked_of_the_server(payload) -> str | None:
     """What a message from the browser asks Streamlit to do, or None for the clock's own messages: heartbeats and
-    the timed reruns of other fragments (the status strip polls every 2 s on every page, whatever a student does)."""
+    the timed reruns of other fragments (the status strip polls every few seconds on every page, whatever a student does)."""
     from streamlit.proto.BackMsg_pb2 import BackMsg
 
     message = BackMsg.FromString(payload if isinstance(payload, bytes) else payload.encode())
