@@ -40,8 +40,9 @@ def class_line(others: list[jobs.Entry]) -> str:
 
 
 # How often the strip redraws: every 2 s while this person has a run queued or training (they watch it move), else
-# every 5 s. Thirty idle students' strips at 2 s cost the server 8 % of a core (5.6 ms per redraw, mostly
-# Streamlit's own); a student's Start reruns the whole page, so their strip speeds up at once.
+# every 5 s. Thirty idle students' strips at 2 s cost the server 6.0 % of a core, at 5 s 3.3 % (mostly Streamlit's
+# own work per redraw; protocol_class.py --idle 30); a student's Start reruns the whole page, so their strip
+# speeds up at once.
 WATCHING_S, IDLE_S = 2.0, 5.0
 
 

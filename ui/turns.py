@@ -63,16 +63,25 @@ class Turns:
             entry = (priority, next(self._arrivals), woken)
             heapq.heappush(self._waiting, entry)
             ahead = sum(1 for other in self._waiting if other[:2] < entry[:2])
-        if when_waiting is not None:
-            when_waiting(ahead)
-        if woken.wait(self._longest_wait_s):
-            return True  # _release handed its place to us
+        try:
+            if when_waiting is not None:
+                when_waiting(ahead)  # draws on the page: may raise Streamlit's rerun or stop exceptions
+            if woken.wait(self._longest_wait_s):
+                return True  # _release handed its place to us
+        except BaseException:
+            if self._leave(woken):  # a place was handed over meanwhile: pass it on, or it is lost for good
+                self._release()
+            raise
+        return self._leave(woken)  # waited long enough: run without a place (unless one came just now)
+
+    def _leave(self, woken: threading.Event) -> bool:
+        """Step out of the line; True when a place was handed over just before (the caller holds it then)."""
         with self._lock:
-            if woken.is_set():  # handed over just as the wait ran out
+            if woken.is_set():
                 return True
             self._waiting = [entry for entry in self._waiting if entry[2] is not woken]
             heapq.heapify(self._waiting)
-            return False  # waited long enough: run without a place
+            return False
 
     def _release(self) -> None:
         with self._lock:

@@ -33,9 +33,10 @@ def _import_all(modules: tuple[str, ...]) -> None:
             importlib.import_module(name)
         except Exception:  # a page that needs it will import it again and show the error itself
             logging.getLogger(__name__).warning("warming %s failed", name, exc_info=True)
-    # What is loaded now (torch, Lightning: ~450,000 objects) lives as long as the server: moved out of the
+    # What is loaded now (torch, Lightning: ~530,000 objects) lives as long as the server: moved out of the
     # collector's sight, Python's full collections, which walked every one of them every few dozen page views
-    # (~0.12 s of the one server's CPU each, landing in some student's page view), look at the rest alone.
+    # (260 ms of the one server's CPU each, landing in some student's page view: benchmarks/gc_pause.py), look
+    # at the rest alone.
     gc.collect()  # nothing garbage is frozen with them
     gc.freeze()
 

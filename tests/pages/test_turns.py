@@ -121,3 +121,20 @@ def test_the_busy_line_shows_only_behind_several_pages():
     assert lines == []  # a short wait: no flicker
     say(12)
     assert lines == ["⏳ The server is busy: 12 pages of your classmates come before this one (a second or two)."]
+
+
+def test_a_page_interrupted_while_it_waits_leaves_the_line_and_loses_no_place():
+    # Drawing the busy line can raise (Streamlit stops or reruns a script at its next element when the student
+    # clicked again): the waiter must leave the line, or the place later handed to it would be lost for good.
+    gate = turns.Turns(at_once=1, longest_wait_s=30)
+
+    def interrupted(ahead: int) -> None:
+        raise KeyboardInterrupt("the student clicked again")  # a BaseException, as Streamlit's are
+
+    with gate.turn(turns.SWITCH):
+        with pytest.raises(KeyboardInterrupt), gate.turn(turns.CLICK, when_waiting=interrupted):
+            pass
+        assert gate.waiting == 0
+    assert gate._free == 1
+    with gate.turn(turns.SWITCH) as held:  # the place is there for the next one, at once
+        assert held
