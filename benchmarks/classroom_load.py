@@ -1,6 +1,6 @@
 """A classroom watching one live run (issue 9.5): what N browser viewers cost the server and the training.
 
-Method: the dashboard is started as ``scripts/dashboard`` starts it (``streamlit run app.py --server.headless true``,
+Method: the dashboard is started as ``scripts/dashboard`` starts it (``streamlit run serve.py --server.headless true``,
 its own runs folder, a free port, ``VISION_CORE_MAX_JOBS_CPU=1``), pinned with ``taskset`` to the first core; its
 training worker inherits that core, so every cycle the server spends on viewers is taken from training. This
 process, Playwright's driver and one headless Chromium (small 800×600 pages) are pinned to the second core.

@@ -1,7 +1,7 @@
 """How fast the first page comes (issue 9.3): a cold server's Home page, then page switches in one browser tab.
 
 Method: Chromium is started first (pinned to the second core, as this process is); then the dashboard is started
-exactly as ``scripts/dashboard`` starts it (``streamlit run app.py --server.headless true``, on its own empty
+exactly as ``scripts/dashboard`` starts it (``streamlit run serve.py --server.headless true``, on its own empty
 runs folder and a free port, pinned with ``taskset`` to the first core). The clock starts when ``streamlit run``
 is launched. The script polls ``/_stcore/health`` every 50 ms and opens ``/`` as soon as it answers, then waits
 for the Home page's title to be drawn ("home drawn") and for the script run to end ("home done"). Then it clicks

@@ -8,7 +8,7 @@ Method: a one-epoch LeNet run is trained first (so Inside, Evaluate and Predict 
 servers are started as ``scripts/dashboard`` starts the dashboard (``streamlit run … --server.headless true``,
 each on a free port, both pinned with ``taskset`` to the first core): the dashboard, and a hello-world page
 (``st.title`` + one ``st.plotly_chart``) written to a temp folder with a copy of the project's
-``.streamlit/config.toml``. This process, Playwright's driver and one headless Chromium are pinned to the second
+``.streamlit/config.toml``, served as serve.py serves the dashboard (its frontend files from memory). This process, Playwright's driver and one headless Chromium are pinned to the second
 core, so the figures are the server's. A server's CPU is utime+stime of its process (all its threads) from
 /proc/<pid>/stat, from just before the browser acts until the script run ended (Streamlit's ``script_finished``
 message on the page's websocket) and the process's CPU then stayed still for 0.3 s; the server's idle rate
@@ -81,6 +81,19 @@ import streamlit as st
 
 st.title("Hello")
 st.plotly_chart(go.Figure(go.Scatter(x=[1, 2, 3], y=[1, 3, 2])))
+'''
+
+# The hello page is served as serve.py serves the dashboard: under uvicorn, Streamlit's files from memory.
+HELLO_SERVE = f'''import sys
+
+sys.path.insert(0, {str(ROOT)!r})
+
+import streamlit as st
+from starlette.middleware import Middleware
+
+from ui.frontend_files import FrontendFiles
+
+app = st.App("hello.py", middleware=[Middleware(FrontendFiles)])
 '''
 
 
@@ -441,6 +454,7 @@ def train_one_run(folder: Path) -> None:
 def hello_folder() -> Path:
     folder = Path(tempfile.mkdtemp(prefix="cnnlab-hello-"))
     (folder / "hello.py").write_text(HELLO)
+    (folder / "serve.py").write_text(HELLO_SERVE)
     shutil.copytree(ROOT / ".streamlit", folder / ".streamlit")
     return folder
 
@@ -457,7 +471,7 @@ async def main_async(args) -> None:
         train_one_run(folder)
     hello_dir = hello_folder()
     dash = Server(folder, pin)
-    hello = Server(hello_dir, pin, script="hello.py", cwd=hello_dir)
+    hello = Server(hello_dir, pin, script="serve.py", cwd=hello_dir)
     dashes = {"dashboard": dash}
     if args.compare:  # another checkout (e.g. main, before a change), on the same runs folder
         other = Path(args.compare).resolve()

@@ -77,10 +77,10 @@ def workspace(max_epochs: int = 200) -> Path:
 
 
 class Server:
-    """``streamlit run app.py --server.headless true`` (scripts/dashboard's command) on a free port, pinned."""
+    """``streamlit run serve.py --server.headless true`` (scripts/dashboard's command) on a free port, pinned."""
 
     def __init__(self, folder: Path, cpu: int | None, env: dict[str, str] | None = None,
-                 script: str = "app.py", cwd: Path = ROOT) -> None:
+                 script: str = "serve.py", cwd: Path = ROOT) -> None:
         """``script`` and ``cwd``: another app served the same way (page_cost.py's hello-world page; Streamlit reads
         ``cwd/.streamlit/config.toml``)."""
         self.folder = folder

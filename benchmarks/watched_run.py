@@ -1,6 +1,6 @@
 """Does watching a run slow it down (issue 13.1)? The same run trained with no browser and with one viewer.
 
-Method: the dashboard is started exactly as ``scripts/dashboard`` starts it (``streamlit run app.py --server.headless
+Method: the dashboard is started exactly as ``scripts/dashboard`` starts it (``streamlit run serve.py --server.headless
 true``, its own empty runs folder, a free port), pinned with ``taskset`` to the first core; the training worker
 processes it starts inherit that core, so whatever the server spends on a viewer is taken from training. This
 process, Playwright's driver and headless Chromium are pinned to the second core. Each run is started the way a

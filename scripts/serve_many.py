@@ -141,7 +141,7 @@ def write_conf(tmp: Path, address: str, port: int, backends: list[int], upload_m
 
 
 def start_dashboard(port: int, extra: list[str]) -> subprocess.Popen:
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+    command = [sys.executable, "-m", "streamlit", "run", "serve.py", "--server.headless", "true",
                "--server.address", "127.0.0.1", "--server.port", str(port), *extra]
     # Each process serves its own browsers; the nginx cookie keeps them apart, so no CORS/XSRF sharing is needed.
     return subprocess.Popen(command, cwd=ROOT)

@@ -17,6 +17,7 @@ in the run folders, and workers outlive the server by design. So once Streamlit'
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import sys
@@ -44,6 +45,23 @@ def exit_when_the_server_stops() -> None:
     # When Streamlit's main thread gets there first (it returns once its sessions are closed, and the thread above
     # polls), Python's exit would still finalise the interpreter: end there the same way.
     atexit.register(_end_if_stopped)
+
+
+@contextlib.asynccontextmanager
+async def end_with_the_server(_app):
+    """serve.py's lifespan for st.App: when uvicorn shuts down, stop Streamlit's runtime and end the short way.
+
+    Why here too: under uvicorn (``streamlit run serve.py``) a signal's shutdown ends with uvicorn raising the signal
+    again, which kills the process before the thread above sees the runtime stopped (exit status −15, no line).
+    """
+    yield
+    from streamlit.runtime import Runtime
+
+    if _under_a_server():
+        runtime = Runtime.instance()
+        runtime.stop()
+        await runtime.stopped
+        _end()
 
 
 def _under_a_server() -> bool:

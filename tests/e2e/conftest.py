@@ -1,4 +1,4 @@
-"""Browser end-to-end tests: `streamlit run app.py` on a free port, driven by Playwright in Debian's chromium."""
+"""Browser end-to-end tests: `streamlit run serve.py` (app.py behind ui/frontend_files.py) on a free port, driven by Playwright in Debian's chromium."""
 
 from __future__ import annotations
 
@@ -40,14 +40,14 @@ TEACHER_PASSWORD = "e2e-teacher-password"
 
 
 def start_server(runs_dir: Path, port: int | None = None, log_name: str = "streamlit.log"):
-    """``streamlit run app.py`` as the README says, on a local port; returns (process, url)."""
+    """``streamlit run serve.py`` as the README says, on a local port; returns (process, url)."""
     port = port or _free_port()
     env = {**os.environ, "VISION_CORE_RUNS": str(runs_dir), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
            "VISION_CORE_TEACHER_PASSWORD": TEACHER_PASSWORD}
     log_path = runs_dir / log_name
     with open(log_path, "a") as log:  # the server keeps its own copy of the descriptor
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+            [sys.executable, "-m", "streamlit", "run", "serve.py", "--server.headless", "true",
              "--server.port", str(port), "--server.address", "127.0.0.1"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )

@@ -43,7 +43,7 @@ def static_file_from_nginx(url: str, timeout: float = 120) -> dict[str, str]:
 
 def backend_pids(process) -> list[int]:
     """The streamlit processes serve_many.py started (its children running app.py)."""
-    out = subprocess.run(["pgrep", "-P", str(process.pid), "-f", "streamlit run app.py"], capture_output=True,
+    out = subprocess.run(["pgrep", "-P", str(process.pid), "-f", "streamlit run serve.py"], capture_output=True,
                          text=True, check=False).stdout
     return [int(p) for p in out.split()]
 
