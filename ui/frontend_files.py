@@ -114,7 +114,11 @@ class FrontendFiles:
         headers = [(k.lower(), v) for k, v in start.get("headers", [])]
         if any(k == b"content-encoding" for k, _ in headers):
             return None
-        body = b"".join(m.get("body", b"") for m in messages[1:] if m.get("type") == "http.response.body")
+        parts = [m for m in messages[1:] if m.get("type") == "http.response.body"]
+        body = b"".join(m.get("body", b"") for m in parts)
+        length = next((v for k, v in headers if k == b"content-length"), None)
+        if not parts or parts[-1].get("more_body", False) or (length is not None and int(length) != len(body)):
+            return None  # cut short (the browser left while Streamlit sent it): never kept for everybody
         headers = [(k, v) for k, v in headers if k != b"content-length"]
         content_type = next((v for k, v in headers if k == b"content-type"), b"")
         packed = None

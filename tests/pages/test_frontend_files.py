@@ -186,3 +186,29 @@ def test_under_a_base_url_only_its_static_files_are_kept(served, monkeypatch):
         assert (status, body) == (200, script)
     assert list(app.kept) == ["static/js/index.abc123.js"]
     assert mounted.paths == ["/static/js/index.abc123.js", "/lab/static/js/index.abc123.js"]
+
+
+def test_an_answer_cut_short_is_never_kept(tmp_path):
+    """The browser that asked first left while Streamlit sent the file: what arrived is not kept for everybody."""
+    (tmp_path / "static").mkdir()
+    (tmp_path / "static" / "a.js").write_text("x" * 5000)
+    calls = []
+
+    async def cut_short(scope, receive, send):
+        calls.append(scope["path"])
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/javascript"), (b"content-length", b"5000")]})
+        await send({"type": "http.response.body", "body": b"x" * 100, "more_body": True})
+
+    app = FrontendFiles(cut_short, static_dir=str(tmp_path))
+    request(app, "/static/a.js", headers=GZIP)
+    assert app.kept == {} and len(calls) == 2
+
+    async def wrong_length(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/javascript"), (b"content-length", b"5000")]})
+        await send({"type": "http.response.body", "body": b"x" * 100})
+
+    app = FrontendFiles(wrong_length, static_dir=str(tmp_path))
+    request(app, "/static/a.js", headers=GZIP)
+    assert app.kept == {}
