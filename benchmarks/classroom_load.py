@@ -265,7 +265,7 @@ def class_wall_cost(args) -> None:
     folder = app.workspace()
     server = Server(folder, server_cpu, env={"VISION_CORE_MAX_JOBS_CPU": "1", "VISION_CORE_WARM_WORKERS": "0"})
     print(f"server on CPU {server_cpu}, Chromium and the fake workers on CPU {browser_cpu}; "
-          f"up in {server.wait_healthy():.1f} s")
+          f"up in {server.wait_healthy():.1f} s, every page opened in {server.wait_ready():.1f} s")
     fake = FakeClass(server.runs_dir, args.class_wall)
     fake.start()
     results = []
@@ -347,7 +347,7 @@ def main() -> None:
     folder = app.workspace(max_epochs=max(args.epochs, 200))
     server = Server(folder, server_cpu, env={"VISION_CORE_MAX_JOBS_CPU": "1"})
     print(f"server (and its training worker) on CPU {server_cpu}, Chromium on CPU {browser_cpu}; "
-          f"up in {server.wait_healthy():.1f} s")
+          f"up in {server.wait_healthy():.1f} s, every page opened in {server.wait_ready():.1f} s")
     results, control, queued, sampler = [], None, [], None
     try:
         with sync_playwright() as p:

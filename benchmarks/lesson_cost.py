@@ -123,6 +123,7 @@ def main() -> None:
         server = Server(workspace(), server_cpu)
         try:
             server.wait_healthy()
+            server.wait_ready()
             warm = browser.new_page()
             warm.goto(server.url + "/convolution")  # the first view imports the page's modules: not a lesson's cost
             warm.wait_for_selector(".st-key-conv_anim", state="attached", timeout=180_000)

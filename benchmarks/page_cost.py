@@ -431,6 +431,7 @@ async def processes_throughput(browser, folder: Path, processes: list[int], stud
         many = app.ManyServers(folder, n)
         try:
             many.wait_healthy()
+            many.wait_ready()
             print(f"\n{n} dashboard process(es) behind nginx:", flush=True)
             await load(browser, many, [1], walk)  # each process's first imports, outside the figure
             results[n] = await load(browser, many, [students], walk)
@@ -480,6 +481,7 @@ async def main_async(args) -> None:
     try:
         for server in [*dashes.values(), hello]:
             server.wait_healthy()
+            server.wait_ready()
         print(f"servers on CPU {server_cpu if pin is not None else 'any'}, browser on CPU "
               f"{browser_cpu if pin is not None else 'any'}; {args.repeats} round(s)", flush=True)
         async with async_playwright() as p:

@@ -15,7 +15,9 @@ every 2 s, the class wall), for as long as it is connected. Latency is from the 
 ``script_finished`` for that run; p50 / p95 per kind of action, for each N.
 
 The server runs as ``scripts/dashboard`` starts it, pinned to the first core; this process (all the students, one
-asyncio loop) to the second. ``--processes 1 2``: the same class behind ``scripts/serve_many.py --processes N``
+asyncio loop) to the second. The class comes once the server has said it opened every page (ui/warm_pages.py), as
+for a teacher who waits for that line; ``VISION_CORE_WARM_PAGES=0`` in this script's environment measures a server
+that does not, whose first class builds the pages' figures itself. ``--processes 1 2``: the same class behind ``scripts/serve_many.py --processes N``
 (nginx in front, unpinned), twice (the first class builds the pages' figures in every process, the second finds
 them built): page views per second and the ratio to the first N. On a 2-core machine the students' client shares
 the cores with the processes (its share of a core is printed): the ratio cannot reach 2 there.
@@ -249,10 +251,12 @@ async def main_async(args) -> None:
         server = Server(folder, server_cpu)
         try:
             server.wait_healthy()
-            print(f"server on CPU {server_cpu}, the students on CPU {client_cpu}", flush=True)
+            print(f"server on CPU {server_cpu}, the students on CPU {client_cpu}; every page opened "
+                  f"{server.wait_ready():.1f} s after the start", flush=True)
             await load(server.url, server.cpu_seconds, [1], args.walk)  # the server's first imports, apart
             print("(above: one student on a fresh server, its imports included)")
-            print("first class (the pages' figures are built):")
+            print("first class (the pages' figures are built by the server's own visit, or by this class when it is "
+                  "off):")
             await load(server.url, server.cpu_seconds, args.students, args.walk)
             print("second class (figures built):")
             await load(server.url, server.cpu_seconds, args.students, args.walk)
@@ -266,6 +270,7 @@ async def main_async(args) -> None:
             many = app.ManyServers(folder, n)
             try:
                 many.wait_healthy()
+                many.wait_ready()
                 print(f"\n{n} dashboard process(es) behind nginx, unpinned:", flush=True)
                 for backend in many.backends:  # each process's first imports, outside the figure
                     await load(backend, many.cpu_seconds, [1], args.walk)

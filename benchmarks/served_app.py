@@ -86,9 +86,12 @@ class Server:
         self.folder = folder
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # Only this checkout's serve.py opens every page at start-up (not a hello page, nor an older checkout).
+        self.opens_pages = script == "serve.py" and (cwd / "ui" / "warm_pages.py").exists()
         env = {**os.environ, "VISION_CORE_RUNS": str(folder / "runs"),
                "VISION_CORE_CLASSROOM": str(folder / "classroom.toml"),
                "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", **(env or {})}
+        self.env = env
         streamlit = ROOT / ".venv/bin/streamlit"  # a git worktree has no .venv: this interpreter's then
         launcher = [str(streamlit)] if streamlit.exists() else [sys.executable, "-m", "streamlit"]
         command = [*launcher, "run", script, "--server.headless", "true",
@@ -96,6 +99,7 @@ class Server:
         if cpu is not None:
             command = ["taskset", "-c", str(cpu)] + command  # taskset execs: the pid below is streamlit's
         self.log_path = folder / "server.log"
+        self.log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         self.started = time.perf_counter()
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -113,6 +117,13 @@ class Server:
                     raise RuntimeError(f"streamlit exited: {self.log_path.read_text()[-2000:]}") from None
                 time.sleep(0.05)
         raise RuntimeError(f"streamlit did not answer in {timeout:.0f} s")
+
+    def wait_ready(self, timeout: float = 300) -> float:
+        """Seconds from the start until the server said it had opened every page once (ui/warm_pages.py), as a
+        teacher who waits for that line before sharing the link; at once when the visit is turned off."""
+        if self.opens_pages:
+            wait_for_lines(self.log_path, self.log_start, 1, timeout, self.env)
+        return time.perf_counter() - self.started
 
     def cpu_seconds(self) -> float:
         return process_cpu_seconds(self.pid)
@@ -144,7 +155,10 @@ class ManyServers:
                "VISION_CORE_CLASSROOM": str(folder / "classroom.toml"),
                "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
         first_backend = free_port()
-        with open(folder / f"serve-many-{processes}.log", "ab") as log:
+        self.processes = processes
+        self.log_path = folder / f"serve-many-{processes}.log"
+        self.log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "scripts/serve_many.py", "--processes", str(processes), "--port", str(self.port),
                  "--address", "127.0.0.1", "--first-backend-port", str(first_backend)],
@@ -163,6 +177,10 @@ class ManyServers:
                         raise RuntimeError(f"serve_many did not answer at {url}") from None
                     time.sleep(0.2)
 
+    def wait_ready(self, timeout: float = 300) -> None:
+        """Until every process said it had opened every page once (ui/warm_pages.py)."""
+        wait_for_lines(self.log_path, self.log_start, self.processes, timeout, os.environ)
+
     def cpu_seconds(self) -> float:
         """The dashboard processes' CPU (the serve_many supervisor's children, nginx included: it is small)."""
         total = 0.0
@@ -176,6 +194,24 @@ class ManyServers:
             self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+
+
+READY_MARK = b"every page was opened once"  # ui/warm_pages.py's READY_LINE
+
+
+def wait_for_lines(log_path: Path, start: int, count: int, timeout: float, env) -> None:
+    """Until ``count`` READY_MARK lines follow byte ``start`` of the log (none awaited when ``env`` turns the visit
+    off: ``VISION_CORE_WARM_PAGES=0 benchmarks/….py`` measures a class arriving before the pages were opened)."""
+    if env.get("VISION_CORE_WARM_PAGES") == "0" or env.get("VISION_CORE_WARM_IMPORTS") == "0":
+        return
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with open(log_path, "rb") as log:
+            log.seek(start)
+            if log.read().count(READY_MARK) >= count:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"no {count} × '{READY_MARK.decode()}' in {log_path} after {timeout:.0f} s")
 
 
 def process_cpu_seconds(pid: int) -> float:

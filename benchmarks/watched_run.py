@@ -69,7 +69,7 @@ def main() -> None:
     app.pin_self(browser_cpu)
     server = Server(app.workspace(), server_cpu)
     print(f"server (and its training workers) on CPU {server_cpu}, Chromium on CPU {browser_cpu}; "
-          f"up in {server.wait_healthy():.1f} s; runs in {server.runs_dir}")
+          f"up in {server.wait_healthy():.1f} s, every page opened in {server.wait_ready():.1f} s; runs in {server.runs_dir}")
     results: dict[str, list[dict[str, float]]] = {"no viewer": [], "1 viewer": []}
     try:
         with sync_playwright() as p:

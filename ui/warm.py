@@ -41,6 +41,11 @@ def _import_all(modules: tuple[str, ...]) -> None:
     gc.freeze()
 
 
+def started() -> bool:
+    """Whether a page has started the warm-up (the end of the server's first page view does)."""
+    return _thread is not None
+
+
 def wait() -> None:
     """Return once the warm-up has finished (at once when it has, was never started, or this is its own thread)."""
     thread = _thread

@@ -39,11 +39,15 @@ def runs_dir(tmp_path_factory) -> Path:
 TEACHER_PASSWORD = "e2e-teacher-password"
 
 
-def start_server(runs_dir: Path, port: int | None = None, log_name: str = "streamlit.log"):
-    """``streamlit run serve.py`` as the README says, on a local port; returns (process, url)."""
+def start_server(runs_dir: Path, port: int | None = None, log_name: str = "streamlit.log", open_pages: bool = False):
+    """``streamlit run serve.py`` as the README says, on a local port; returns (process, url).
+
+    ``open_pages``: the server opens every page once after its first page view, as it does for a teacher
+    (ui/warm_pages.py). The session's shared server does; the others, started for one test each, leave it out: each
+    visit is ~6 s of CPU that the two cores of the suite would spend again and again."""
     port = port or _free_port()
     env = {**os.environ, "VISION_CORE_RUNS": str(runs_dir), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
-           "VISION_CORE_TEACHER_PASSWORD": TEACHER_PASSWORD}
+           "VISION_CORE_TEACHER_PASSWORD": TEACHER_PASSWORD, "VISION_CORE_WARM_PAGES": "1" if open_pages else "0"}
     log_path = runs_dir / log_name
     with open(log_path, "a") as log:  # the server keeps its own copy of the descriptor
         proc = subprocess.Popen(
@@ -76,7 +80,7 @@ def stop_server(proc) -> None:
 @pytest.fixture(scope="session")
 def app_url(runs_dir):
     """The dashboard, started exactly as the README says, on a free local port."""
-    proc, url = start_server(runs_dir)
+    proc, url = start_server(runs_dir, open_pages=True)
     yield url
     stop_server(proc)
     stop_workers(runs_dir)

@@ -51,7 +51,8 @@ def backend_pids(process) -> list[int]:
 def test_two_processes_behind_nginx_keep_each_browser_and_survive_one_dying(browser, tmp_path):
     port = _free_port()
     first_backend = _free_port()
-    env = {**os.environ, "VISION_CORE_RUNS": str(tmp_path), "VISION_CORE_TEACHER_PASSWORD": TEACHER_PASSWORD}
+    env = {**os.environ, "VISION_CORE_RUNS": str(tmp_path), "VISION_CORE_TEACHER_PASSWORD": TEACHER_PASSWORD,
+           "VISION_CORE_WARM_PAGES": "0"}  # each process would open every page: CPU the suite needs (conftest.py)
     log = open(tmp_path / "serve_many.log", "w")  # noqa: SIM115 — closed below
     server = subprocess.Popen([sys.executable, "scripts/serve_many.py", "--processes", "2", "--port", str(port),
                                "--address", "127.0.0.1", "--first-backend-port", str(first_backend)],
