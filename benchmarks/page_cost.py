@@ -17,8 +17,8 @@ websocket session stays connected to each server, as the teacher's tab does in a
 compiled-script cache whenever a server's last session leaves; no class sees that).
 
 1. "first view": each page once, in a new browser context, on the fresh server (imports happen here).
-2. Then ``--repeats`` rounds; each round: the hello page in a new browser context ("new session": empty cache and
-   cookies, as a first visit, a refresh or the teacher's shared link), every dashboard page likewise, then one
+2. Then ``--repeats`` rounds; each round: every dashboard page in a new browser context ("new session": empty cache
+   and cookies, as a first visit, a refresh or the teacher's shared link), each after the hello page likewise, then one
    context that opens Home and clicks every sidebar link twice ("first switch": the browser also fetches the code
    Streamlit's frontend loads for that page's elements, once per browser; "switch": the page alone), then the lesson interactions (Next ▶ on the
    step-throughs, a shape change, one Playground step, a radio on Losses and Evaluate). Medians over the rounds;
@@ -207,7 +207,9 @@ class Meter:
         self.server = server
         self.idle_rate = 0.0  # CPU s per s with no browser (the file watcher's polls)
 
-    async def measure_idle(self, seconds: float = 3.0) -> None:
+    async def measure_idle(self, seconds: float = 15.0) -> None:
+        # /proc counts CPU in 10 ms ticks: over 3 s the rate came out anywhere from 3 to 10 ms/s (a long measure of
+        # the same server: 4-5 ms/s), moving every view's figure by up to 10 ms once multiplied by its window.
         await self.settle()
         start, t0 = self.server.cpu_seconds(), time.perf_counter()
         await asyncio.sleep(seconds)
@@ -332,8 +334,10 @@ async def _measure(browser, dashes: dict[str, Server], hello: Server, repeats: i
             f"{name} {cpu[name].rows[f'first view: {page.label}'][-1]:.2f} s CPU" for name in dashes), flush=True)
 
     for round_ in range(repeats):
-        await view("hello", hello, hello_meter, "", "Hello", "view: hello")
         for page in pages:
+            # The hello page beside every dashboard page, not once a round: one view is ~25 ms, two or three of
+            # /proc's 10 ms ticks, and a median of two such views (--repeats 2) came out anywhere from 12 to 27 ms.
+            await view("hello", hello, hello_meter, "", "Hello", "view: hello")
             for name, server in dashes.items():
                 await view(name, server, meters[name], page.path, page.title, f"view: {page.label}")
         for name, server in dashes.items():

@@ -17,10 +17,14 @@ every 2 s, the class wall), for as long as it is connected. Latency is from the 
 The server runs as ``scripts/dashboard`` starts it, pinned to the first core; this process (all the students, one
 asyncio loop) to the second. The class comes once the server has said it opened every page (ui/warm_pages.py), as
 for a teacher who waits for that line; ``VISION_CORE_WARM_PAGES=0`` in this script's environment measures a server
-that does not, whose first class builds the pages' figures itself. ``--processes 1 2``: the same class behind ``scripts/serve_many.py --processes N``
-(nginx in front, unpinned), twice (the first class builds the pages' figures in every process, the second finds
-them built): page views per second and the ratio to the first N. On a 2-core machine the students' client shares
-the cores with the processes (its share of a core is printed): the ratio cannot reach 2 there.
+that does not, whose first class builds the pages' figures itself.
+
+``--processes 1 2``: the same class behind ``scripts/serve_many.py --processes N`` (nginx in front, unpinned), twice
+(each process keeps its own caches: the first class finds what each process's own visit built, the second finds
+everything built): page views per second and the ratio to the first N. On a 2-core machine the students' client shares
+the cores with the processes (its share of a core is printed): the ratio cannot reach 2 there. ``--cpu-per-process
+0.5`` gives each dashboard process half a core and no more (a cgroup, as root), leaving the rest to the client and
+nginx: one process and two then compare as on a machine with a core for each.
 
 ``--idle 30``: then 30 students who open Home and stay (the sidebar strip's timed refreshes): the server's share
 of a core.
@@ -268,21 +272,27 @@ async def main_async(args) -> None:
         results = {}
         for n in args.processes:
             many = app.ManyServers(folder, n)
+            quotas = None
             try:
                 many.wait_healthy()
                 many.wait_ready()
-                print(f"\n{n} dashboard process(es) behind nginx, unpinned:", flush=True)
+                if args.cpu_per_process:
+                    quotas = app.CpuQuotas(many.dashboard_pids(), args.cpu_per_process)
+                limit = f", each limited to {args.cpu_per_process:g} of a core" if quotas else ", unpinned"
+                print(f"\n{n} dashboard process(es) behind nginx{limit}:", flush=True)
                 for backend in many.backends:  # each process's first imports, outside the figure
                     await load(backend, many.cpu_seconds, [1], args.walk)
-                # The first class builds every page's figures in every process (each keeps its own caches); the
-                # second finds them built, as the rest of a lesson does.
+                # Each process keeps its own caches: the first class finds what each one's own visit built (or
+                # builds it, with the visit off); the second finds everything built, as the rest of a lesson does.
                 size = [max(args.students or [30])]
-                print("first class (each process builds its pages' figures):")
+                print("first class:")
                 cold = await load(many.url, many.cpu_seconds, size, args.walk)
                 print("second class (figures built):")
                 results[n] = (cold, await load(many.url, many.cpu_seconds, size, args.walk))
             finally:
                 many.stop()
+                if quotas:
+                    quotas.release()
         first = args.processes[0]
         for n, (cold, warm) in results.items():
             print(f"{n} process(es): {cold:.2f} page views/s first class, {warm:.2f} second: "
@@ -295,6 +305,9 @@ def main() -> None:
     parser.add_argument("--students", type=int, nargs="*", default=[1, 10, 30], help="class sizes")
     parser.add_argument("--walk", type=int, default=4, help="pages each student visits after the first")
     parser.add_argument("--processes", type=int, nargs="*", default=[], help="dashboard processes behind nginx")
+    parser.add_argument("--cpu-per-process", type=float, default=0.0, metavar="CORES",
+                        help="with --processes: each dashboard process limited to this much of a core (a cgroup; "
+                             "root): N processes compared as on a machine with a core each")
     parser.add_argument("--idle", type=int, default=0, metavar="N",
                         help="then N students who stay on Home: the server's CPU for their timed refreshes")
     asyncio.run(main_async(parser.parse_args()))

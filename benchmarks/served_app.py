@@ -8,6 +8,7 @@ time, not as the browser's own rendering.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -181,6 +182,11 @@ class ManyServers:
         """Until every process said it had opened every page once (ui/warm_pages.py)."""
         wait_for_lines(self.log_path, self.log_start, self.processes, timeout, os.environ)
 
+    def dashboard_pids(self) -> list[int]:
+        """The dashboard processes (serve_many's children running streamlit; not nginx)."""
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+        return [int(pid) for pid in children if b"streamlit" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+
     def cpu_seconds(self) -> float:
         """The dashboard processes' CPU (the serve_many supervisor's children, nginx included: it is small)."""
         total = 0.0
@@ -194,6 +200,38 @@ class ManyServers:
             self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+
+
+class CpuQuotas:
+    """Each given process limited to ``cores`` of CPU time (a Linux cgroup per process, v1 or v2; needs root).
+
+    On a 2-core machine N dashboard processes cannot each have a core of their own beside the students' client and
+    nginx; given the same fraction of a core each, one process and two compare as on a machine with a core per
+    process: whether the second process adds what the first gives, or something they share holds them back."""
+
+    def __init__(self, pids: list[int], cores: float, name: str = "cnnlab-bench") -> None:
+        v1, v2 = Path("/sys/fs/cgroup/cpu"), Path("/sys/fs/cgroup")
+        self.groups: list[Path] = []
+        for i, pid in enumerate(pids):
+            if (v1 / "cpu.cfs_quota_us").exists():
+                group = v1 / f"{name}-{os.getpid()}-{i}"
+                group.mkdir(exist_ok=True)
+                (group / "cpu.cfs_period_us").write_text("100000")
+                (group / "cpu.cfs_quota_us").write_text(str(int(cores * 100000)))
+            elif "cpu" in (v2 / "cgroup.subtree_control").read_text().split():
+                group = v2 / f"{name}-{os.getpid()}-{i}"
+                group.mkdir(exist_ok=True)
+                (group / "cpu.max").write_text(f"{int(cores * 100000)} 100000")
+            else:
+                raise RuntimeError("no cgroup cpu controller to write to (root, cgroup v1 cpu or v2 with cpu)")
+            (group / "cgroup.procs").write_text(str(pid))  # all its threads, and what it starts from now on
+            self.groups.append(group)
+
+    def release(self) -> None:
+        """Remove the groups (their processes must have ended)."""
+        for group in self.groups:
+            with contextlib.suppress(OSError):
+                group.rmdir()
 
 
 READY_MARK = b"every page was opened once"  # ui/warm_pages.py's READY_LINE
