@@ -2,7 +2,7 @@
 
 ``streamlit run serve.py`` runs the same app as ``streamlit run app.py`` (every page, setting and test is app.py's)
 under uvicorn's own loop (uvloop, when installed), adding ui/frontend_files.py in front of Streamlit's server (its
-docstring says why), opening every page once as soon as it starts (ui/warm_pages.py) and ending at once when the
+docstring says why), opening every page once after its first page view (ui/warm_pages.py) and ending at once when the
 server stops (ui/shutdown.py).
 """
 

@@ -1,4 +1,4 @@
-"""Every page opened once by the server itself, as soon as it starts: the class finds the pages' figures built.
+"""Every page opened once by the server itself, soon after it starts: the class finds the pages' figures built.
 
 A page's first view builds what every later view of it reuses, for the whole server (ui/shared_figures.py and the
 pages' other caches: the lesson figures, the Train form's dataset and samples, the Convolution page's photo, Inside's
